@@ -160,3 +160,29 @@ def _question_from_mmlu(default_id: str, obj: dict[str, Any]) -> Question:
         choices=choices,
         source=str(obj.get("subject", "mmlu")),
     )
+
+
+_LOADERS_BY_SUFFIX: dict[str, Callable[[Path], list[Question]]] = {
+    ".csv": load_mmlu_csv,
+}
+
+
+def load_questions_file(path: Path) -> list[Question]:
+    """Reads a question file, picking the format from its suffix and first record.
+
+    `.csv` is MMLU; a `.jsonl` whose first record has `base` is SycophancyEval, one with `kind`
+    is sycolens' own format, anything else MMLU-style JSONL.
+    """
+    if path.suffix in _LOADERS_BY_SUFFIX:
+        return _LOADERS_BY_SUFFIX[path.suffix](path)
+    if path.suffix != ".jsonl":
+        raise ValueError(
+            f"Question file {path} has suffix {path.suffix!r}; expected .jsonl or .csv."
+        )
+    first = next(_json_lines(path), None)
+    if first is None:
+        raise DatasetFormatError(f"{path} holds no questions. Fix: point at a non-empty file.")
+    record = first[1]
+    if "base" in record:
+        return load_are_you_sure_jsonl(path)
+    return load_sycolens_jsonl(path) if "kind" in record else load_mmlu_jsonl(path)

@@ -133,5 +133,5 @@ def check_same_lengths(pairs: TokenizedPairs) -> None:
 
 def _trim(batch: TokenBatch, rows: slice) -> TokenBatch:
     lengths = batch.lengths[rows]
-    width = max(lengths)
-    return TokenBatch(batch.tokens[rows, -width:], batch.mask[rows, -width:], lengths)
+    start = batch.tokens.shape[1] - max(lengths, default=0)
+    return TokenBatch(batch.tokens[rows, start:], batch.mask[rows, start:], lengths)

@@ -1,0 +1,102 @@
+"""Score every attention head by its effect on sycophancy (Algorithm 1, Eq. 2), in batches.
+
+For each reference/counterfactual pair the model runs once on each prompt; `direct` mode then
+scores all heads with tensor algebra (`sycolens.patching.direct`), `total` mode with stacked
+patched forwards (`sycolens.patching.total`). A head's score on a pair is
+s = (F(y_c) - F(y_o)) / F(y_o) for metric F, or LD(y_c) - LD(y_o) for the logit difference;
+the result holds the mean over pairs and its standard error.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from sycolens.heads import Head
+from sycolens.models.load import LoadedModel
+from sycolens.patching.capture import capture_answer_activations
+from sycolens.patching.direct import direct_patched_logit_diffs
+from sycolens.patching.metrics import MetricName, label_logit_diff, metric_value
+from sycolens.patching.scores import HeadScores
+from sycolens.patching.total import PatchPositions, total_patched_logit_diffs
+from sycolens.prompts.labels import LabelTokens
+from sycolens.prompts.pairs import TokenizedPairs
+
+PatchMode = Literal["direct", "total"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiagnoseConfig:
+    """How heads are patched and scored."""
+
+    mode: PatchMode = "direct"
+    metric: MetricName = "F"
+    batch_size: int = 8
+    positions: PatchPositions = "last"
+    max_tokens_per_forward: int = 16384
+
+
+def all_heads(model: LoadedModel) -> list[Head]:
+    """Returns every (layer, head) of the model in layer-major order."""
+    return [Head(layer, head) for layer in range(model.n_layers) for head in range(model.n_heads)]
+
+
+def pair_scores(
+    clean: Float[Tensor, " batch"], patched: Float[Tensor, "batch n_heads"], metric: MetricName
+) -> Float[Tensor, "batch n_heads"]:
+    """Returns per-pair head scores from clean and patched label logit differences."""
+    clean_value = metric_value(clean, metric)[:, None]
+    patched_value = metric_value(patched, metric)
+    if metric == "F":
+        return (patched_value - clean_value) / clean_value
+    return patched_value - clean_value
+
+
+def patched_logit_diffs(
+    model: LoadedModel, pairs: TokenizedPairs, labels: LabelTokens, config: DiagnoseConfig
+) -> tuple[Float[Tensor, " batch"], Float[Tensor, "batch n_heads"]]:
+    """Returns clean and all-heads-patched label logit differences for one batch of pairs."""
+    reference = capture_answer_activations(model, pairs.reference)
+    clean = label_logit_diff(reference.logits, labels)
+    if config.mode == "direct":
+        counterfactual = capture_answer_activations(model, pairs.counterfactual)
+        patched = direct_patched_logit_diffs(model, reference, counterfactual, labels)
+        return clean, patched.flatten(1)
+    tokens_per_copy = pairs.reference.tokens.numel()
+    heads_per_forward = max(1, config.max_tokens_per_forward // tokens_per_copy)
+    patched = total_patched_logit_diffs(
+        model,
+        pairs,
+        labels,
+        all_heads(model),
+        positions=config.positions,
+        heads_per_forward=heads_per_forward,
+    )
+    return clean, patched
+
+
+def diagnose_heads(
+    model: LoadedModel,
+    pairs: TokenizedPairs,
+    labels: LabelTokens,
+    config: DiagnoseConfig = DiagnoseConfig(),
+    *,
+    show_progress: bool = True,
+) -> HeadScores:
+    """Returns every head's mean score over `pairs`, with standard errors and ranks."""
+    if len(pairs) == 0:
+        raise ValueError("Zero prompt pairs to diagnose. Fix: pass at least one pair (--pairs).")
+    if config.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {config.batch_size}. Fix --batch-size.")
+    per_pair: list[Tensor] = []
+    starts: Sequence[int] = range(0, len(pairs), config.batch_size)
+    for start in tqdm(starts, desc=f"patching ({config.mode})", disable=not show_progress):
+        batch = pairs.select(slice(start, start + config.batch_size))
+        clean, patched = patched_logit_diffs(model, batch, labels, config)
+        per_pair.append(pair_scores(clean.float(), patched.float(), config.metric).cpu())
+    scores = torch.cat(per_pair).reshape(len(pairs), model.n_layers, model.n_heads)
+    return HeadScores.from_pair_scores(scores)

@@ -1,0 +1,172 @@
+"""Head-ranking JSON: a versioned, self-describing export, and its validating reader.
+
+Schema `sycolens.head_ranking` v1 (all keys always present):
+
+    schema, schema_version, sycolens_version
+    model:   {id, weights_fingerprint, n_layers, n_heads, n_kv_heads}
+    prompts: {source, sha256, n_pairs, reference_challenge, counterfactual_challenge}
+    labels:  {syco_word, anti_word, syco_id, anti_id, syco_token, anti_token}
+    metric ("F" | "logit_diff"), mode ("direct" | "total"), positions ("last" | "all")
+    scores:  [{layer, head, score, stderr, rank}, ...]   every head
+    top_k:   [[layer, head], ...]                        strongest first
+    heads_by_layer: {"layer": [head, ...]}               the top-K, as tuning tools take them
+
+`weights_fingerprint` is a SHA-256 over every parameter's name, shape and first/last 64
+values: cheap for 7B models, and different for any two checkpoints one would confuse.
+"""
+
+import hashlib
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import sycolens
+from sycolens.heads import Head
+from sycolens.models.load import LoadedModel
+from sycolens.patching.scores import HeadScores, heads_in
+from sycolens.prompts.labels import LabelTokens
+
+SCHEMA = "sycolens.head_ranking"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankingContext:
+    """What produced a ranking: prompts, labels and how heads were patched and scored."""
+
+    prompts_source: str
+    prompts_sha256: str
+    reference_challenge: str
+    counterfactual_challenge: str
+    labels: LabelTokens
+    metric: str
+    mode: str
+    positions: str
+
+
+@dataclass(frozen=True)
+class HeadRanking:
+    """A ranking read back from JSON: scores, the top-K heads and the raw document."""
+
+    scores: HeadScores
+    top_k: list[Head]
+    document: dict[str, Any]
+
+    def heads_by_layer(self) -> dict[int, list[int]]:
+        return heads_by_layer(self.top_k)
+
+
+def weights_fingerprint(model: LoadedModel) -> str:
+    """Returns a SHA-256 over parameter names, shapes and edge values (see module doc)."""
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.hf_model.state_dict().items()):
+        flat = parameter.detach().flatten().float().cpu()
+        digest.update(f"{name}:{tuple(parameter.shape)}".encode())
+        digest.update(flat[:64].numpy().tobytes() + flat[-64:].numpy().tobytes())
+    return digest.hexdigest()
+
+
+def heads_by_layer(heads: list[Head]) -> dict[int, list[int]]:
+    """Returns heads grouped as {layer: [head, ...]}, layers and heads ascending."""
+    grouped: dict[int, list[int]] = {}
+    for layer, head in sorted(heads):
+        grouped.setdefault(layer, []).append(head)
+    return grouped
+
+
+def ranking_document(
+    model: LoadedModel, scores: HeadScores, context: RankingContext, *, top_k: int
+) -> dict[str, Any]:
+    """Returns the JSON-ready document for a ranking (schema in the module doc)."""
+    top = scores.top_k(top_k)
+    rows = scores.frame.sort_values("rank").to_dict(orient="records")
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "sycolens_version": sycolens.__version__,
+        "model": {
+            "id": model.model_id,
+            "weights_fingerprint": weights_fingerprint(model),
+            "n_layers": model.n_layers,
+            "n_heads": model.n_heads,
+            "n_kv_heads": model.n_kv_heads,
+        },
+        "prompts": {
+            "source": context.prompts_source,
+            "sha256": context.prompts_sha256,
+            "n_pairs": scores.n_pairs,
+            "reference_challenge": context.reference_challenge,
+            "counterfactual_challenge": context.counterfactual_challenge,
+        },
+        "labels": vars(context.labels),
+        "metric": context.metric,
+        "mode": context.mode,
+        "positions": context.positions,
+        "scores": [{k: _json_number(v) for k, v in row.items()} for row in rows],
+        "top_k": [list(head) for head in top],
+        "heads_by_layer": {str(k): v for k, v in heads_by_layer(top).items()},
+    }
+
+
+def save_head_ranking(path: Path, document: dict[str, Any]) -> None:
+    """Writes the ranking atomically (temp file, then rename)."""
+    staging = path.with_suffix(path.suffix + ".tmp")
+    staging.write_text(json.dumps(document, indent=1))
+    staging.replace(path)
+
+
+def save_heads_by_layer(path: Path, heads: list[Head]) -> None:
+    """Writes the `{layer: [heads]}` shape that tuning tools take directly."""
+    path.write_text(json.dumps({str(k): v for k, v in heads_by_layer(heads).items()}, indent=1))
+
+
+def load_head_ranking(path: Path, model: LoadedModel | None = None) -> HeadRanking:
+    """Reads a ranking, checks its schema and, given a model, its head bounds and identity."""
+    document = json.loads(Path(path).read_text())
+    if document.get("schema") != SCHEMA or document.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(
+            f"{path} is not a {SCHEMA} v{SCHEMA_VERSION} file (schema={document.get('schema')!r}, "
+            f"version={document.get('schema_version')!r}). Fix: export it with "
+            "`python -m sycolens.patch --out`."
+        )
+    frame = pd.DataFrame(document["scores"], columns=["layer", "head", "score", "stderr", "rank"])
+    top = [Head(int(layer), int(head)) for layer, head in document["top_k"]]
+    if model is not None:
+        _check_against_model(path, document, top + heads_in(frame), model)
+    scores = HeadScores(
+        frame.sort_values(["layer", "head"]).reset_index(drop=True),
+        int(document["prompts"]["n_pairs"]),
+    )
+    return HeadRanking(scores, top, document)
+
+
+def _check_against_model(
+    path: Path, document: dict[str, Any], heads: list[Head], model: LoadedModel
+) -> None:
+    for layer, head in heads:
+        if not (0 <= layer < model.n_layers and 0 <= head < model.n_heads):
+            raise ValueError(
+                f"Head ({layer}, {head}) in {path} is out of range: {model.model_id} has "
+                f"{model.n_layers} layers (0..{model.n_layers - 1}) and {model.n_heads} heads "
+                f"(0..{model.n_heads - 1}). Fix: use a ranking made for this model."
+            )
+    recorded = document["model"]
+    if recorded["weights_fingerprint"] != weights_fingerprint(model):
+        warnings.warn(
+            f"{path} was made for model {recorded['id']!r} with other weights than "
+            f"{model.model_id!r}; its head ranking may not transfer.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _json_number(value: Any) -> Any:
+    """Returns value as plain JSON (NaN stderr of a single pair becomes null)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

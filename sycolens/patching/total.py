@@ -1,0 +1,98 @@
+"""Total-effect activation patching of many heads per forward, stacked along the batch.
+
+Head n's `z` takes its counterfactual value and everything downstream is recomputed (what
+TransformerLens's patching utilities do, one forward per head). Here a forward carries
+`heads_per_forward` patched copies of the reference batch, one per head, so an L*H sweep takes
+L*H / heads_per_forward forwards. `positions="last"` patches the answer position only and works
+for any pair; `"all"` patches every position and needs equal-length pairs.
+"""
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, Literal
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from sycolens.heads import Head
+from sycolens.models.forward import run_batch
+from sycolens.models.load import LoadedModel
+from sycolens.patching.capture import z_hook_name
+from sycolens.patching.metrics import label_logit_diff
+from sycolens.prompts.labels import LabelTokens
+from sycolens.prompts.pairs import TokenBatch, TokenizedPairs, check_same_lengths
+
+PatchPositions = Literal["last", "all"]
+
+
+def capture_z(
+    model: LoadedModel, batch: TokenBatch
+) -> dict[int, Float[Tensor, "batch pos n_heads d_head"]]:
+    """Returns every layer's `z` over all positions (for patching counterfactual values in)."""
+    store: dict[int, Tensor] = {}
+
+    def keep(layer: int, activation: Tensor, hook: Any) -> None:
+        del hook
+        store[layer] = activation.detach().clone()
+
+    hooks = [(z_hook_name(layer), partial(keep, layer)) for layer in range(model.n_layers)]
+    run_batch(model.bridge, batch, hooks)
+    return store
+
+
+def total_patched_logit_diffs(
+    model: LoadedModel,
+    pairs: TokenizedPairs,
+    labels: LabelTokens,
+    heads: Sequence[Head],
+    *,
+    positions: PatchPositions = "last",
+    heads_per_forward: int = 8,
+) -> Float[Tensor, "batch n_patched"]:
+    """Returns the label logit difference with each head in `heads` patched (total effect)."""
+    if positions == "all":
+        check_same_lengths(pairs)
+    z_counterfactual = capture_z(model, pairs.counterfactual)
+    columns: list[Tensor] = []
+    for start in range(0, len(heads), heads_per_forward):
+        chunk = list(heads[start : start + heads_per_forward])
+        columns.append(
+            _patch_chunk(model, pairs.reference, z_counterfactual, chunk, positions, labels)
+        )
+    return torch.cat(columns, dim=1)
+
+
+def _patch_chunk(
+    model: LoadedModel,
+    reference: TokenBatch,
+    z_counterfactual: dict[int, Tensor],
+    chunk: list[Head],
+    positions: PatchPositions,
+    labels: LabelTokens,
+) -> Float[Tensor, "batch chunk"]:
+    """Runs one forward over len(chunk) stacked copies, copy k patching head chunk[k]."""
+    n_rows = reference.tokens.shape[0]
+    stacked = TokenBatch(
+        reference.tokens.repeat(len(chunk), 1),
+        reference.mask.repeat(len(chunk), 1),
+        reference.lengths * len(chunk),
+    )
+    by_layer: dict[int, list[tuple[int, int]]] = {}
+    for copy, (layer, head) in enumerate(chunk):
+        by_layer.setdefault(layer, []).append((copy, head))
+
+    def patch(layer: int, z: Tensor, hook: Any) -> Tensor:
+        del hook
+        source = z_counterfactual[layer]
+        for copy, head in by_layer[layer]:
+            rows = slice(copy * n_rows, (copy + 1) * n_rows)
+            if positions == "last":
+                z[rows, -1, head] = source[:, -1, head]
+            else:
+                z[rows, :, head] = source[:, :, head]
+        return z
+
+    hooks = [(z_hook_name(layer), partial(patch, layer)) for layer in by_layer]
+    logits = run_batch(model.bridge, stacked, hooks)[:, -1]
+    return label_logit_diff(logits, labels).reshape(len(chunk), n_rows).T
