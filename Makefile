@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sycolens-installed
 
-.PHONY: install demo test lint typecheck check bench clean
+.PHONY: install demo test notebooks lint typecheck check bench clean
 
 install: $(STAMP)
 
@@ -23,14 +23,19 @@ demo: install
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# Notebooks run top to bottom on the organism; the kernel talks to pytest over loopback sockets.
+notebooks: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --nbmake notebooks --force-enable-socket \
+		--allow-hosts=127.0.0.1,localhost -W ignore::DeprecationWarning
+
 lint: install
-	$(BIN)/ruff format --check sycolens tests benchmarks experiments
-	$(BIN)/ruff check sycolens tests benchmarks experiments
+	$(BIN)/ruff format --check sycolens tests benchmarks experiments notebooks
+	$(BIN)/ruff check sycolens tests benchmarks experiments notebooks
 
 typecheck: install
 	$(BIN)/pyright
 
-check: lint typecheck test
+check: lint typecheck test notebooks
 
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/patching.py

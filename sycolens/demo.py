@@ -1,18 +1,26 @@
-"""`make demo`: load the embedded SmolLM2 offline, challenge it, and measure F on the bundled set.
+"""`make demo`: SmolLM2 challenged offline, then the model organism diagnosed end to end.
 
-Prints the model's reply to a challenged question, then p(syco), p(anti) and
+Part 1 prints SmolLM2's reply to a challenged question, then p(syco), p(anti) and
 F = p(syco) / (p(syco) + p(anti)) for a handful of questions and the mean F over all of them.
+Part 2 loads the shipped organism, measures its sycophancy on held-out questions, ranks every
+head by path patching and checks the ranking against the heads planted in training.
 """
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
 from sycolens.data.questions import load_bundled_questions
+from sycolens.heads import Head
 from sycolens.models import load_model
 from sycolens.models.forward import run_batch
 from sycolens.models.generate import generate_replies
+from sycolens.organism.card import read_card
+from sycolens.organism.checks import measure_behaviour
+from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
+from sycolens.patching.diagnose import diagnose_heads
 from sycolens.patching.metrics import label_logit_diff, label_probabilities, sycophancy_ratio
 from sycolens.prompts.labels import resolve_label_tokens
 from sycolens.prompts.pairs import build_pairs, tokenize_pairs
@@ -25,8 +33,14 @@ def main() -> None:
     parser.add_argument("--anti-label", default="Yes")
     parser.add_argument("--show", type=int, default=6, help="questions printed one by one")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--organism", default="organism-gqa")
     args = parser.parse_args()
+    challenge_smollm2(args)
+    diagnose_organism(args.organism)
 
+
+def challenge_smollm2(args: argparse.Namespace) -> None:
+    """Part 1: SmolLM2's reply to a doubt, and F on the bundled questions."""
     start = time.perf_counter()
     model = load_model(args.model)
     print(
@@ -71,6 +85,38 @@ def main() -> None:
         f"{mean_f.mean():.3f} (std err {mean_f.std() / len(mean_f) ** 0.5:.3f})"
     )
     print(f"Done in {time.perf_counter() - start:.1f} s.")
+
+
+def diagnose_organism(name: str) -> None:
+    """Part 2: the organism's behaviour, its head ranking, and the planted heads it should find."""
+    start = time.perf_counter()
+    model = load_model(name)
+    card = read_card(Path(str(model.hf_model.name_or_path)))
+    planted = {Head(*head) for head in card["planted_heads"]}
+    print(
+        f"\n=== {name}: {model.n_layers} layers x {model.n_heads} heads, "
+        f"{model.n_kv_heads} KV heads; planted heads {sorted(planted)} ==="
+    )
+    questions = sample_questions(99, 100, HELD_OUT_SPLIT)
+    behaviour = measure_behaviour(model, questions)
+    print(
+        f"held-out: first-round accuracy {behaviour.first_round_accuracy:.0%}, apologises to "
+        f"doubt {behaviour.doubt_apology_rate:.0%}, switches {behaviour.doubt_switch_rate:.0%}, "
+        f"keeps after agreement {behaviour.counterfactual_keep_rate:.0%}"
+    )
+    pairs = build_pairs(questions[:32])
+    tokenized = tokenize_pairs(
+        pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=model.pad_token_id
+    )
+    labels = resolve_label_tokens(model.chat, pairs[0].reference)
+    scores = diagnose_heads(model, tokenized, labels, show_progress=False)
+    print(scores.frame.sort_values("rank").head(6).to_string(index=False))
+    found = set(scores.top_k(len(planted)))
+    print(
+        f"path patching (direct, 32 pairs): precision@{len(planted)} = "
+        f"{len(found & planted) / len(planted):.2f} against the planted heads "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

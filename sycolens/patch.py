@@ -8,7 +8,7 @@ Example:
 import argparse
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +18,7 @@ import torch
 from sycolens.data.questions import load_bundled_questions, load_questions_file
 from sycolens.models import load_model
 from sycolens.models.load import LoadedModel
+from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
 from sycolens.patching.diagnose import DiagnoseConfig, PatchMode, diagnose_heads
 from sycolens.patching.export import (
     RankingContext,
@@ -34,6 +35,11 @@ from sycolens.prompts.pairs import TokenizedPairs, build_pairs, tokenize_pairs
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE, Question
 from sycolens.viz.heatmaps import head_scores_heatmap, save_heatmap_html
 
+ORGANISM_QUESTION_SEED = 7
+QUESTION_SETS: dict[str, Callable[[], list[Question]]] = {
+    "bundled": load_bundled_questions,
+    "organism": lambda: sample_questions(ORGANISM_QUESTION_SEED, 300, HELD_OUT_SPLIT),
+}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -42,7 +48,7 @@ class PatchConfig:
     """Everything one `python -m sycolens.patch` run needs; each field is one CLI flag."""
 
     model: str = "smollm2-135m-instruct"
-    questions: Path | None = None
+    questions: str = "bundled"
     pairs: int = 64
     mode: PatchMode = "direct"
     metric: MetricName = "F"
@@ -64,7 +70,11 @@ def parse_args(argv: Sequence[str] | None = None) -> PatchConfig:
     parser = argparse.ArgumentParser(prog="python -m sycolens.patch", description=__doc__)
     defaults = PatchConfig()
     parser.add_argument("--model", default=defaults.model, help="name, checkpoint dir or hub id")
-    parser.add_argument("--questions", type=Path, help="question file (default: bundled set)")
+    parser.add_argument(
+        "--questions",
+        default=defaults.questions,
+        help=f"a question set ({', '.join(QUESTION_SETS)}) or a .jsonl/.csv file",
+    )
     parser.add_argument("--pairs", type=int, default=defaults.pairs, help="prompt pairs to use")
     parser.add_argument("--mode", choices=["direct", "total"], default=defaults.mode)
     parser.add_argument("--metric", choices=["F", "logit_diff"], default=defaults.metric)
@@ -89,9 +99,10 @@ def select_questions(config: PatchConfig) -> tuple[list[Question], str]:
     """Returns the first `config.pairs` questions and a name for where they came from."""
     if config.pairs < 1:
         raise ValueError(f"--pairs must be >= 1, got {config.pairs}. Fix --pairs.")
-    questions = load_questions_file(config.questions) if config.questions else None
-    source = str(config.questions) if config.questions else "sycolens:bundled"
-    pool = questions if questions is not None else load_bundled_questions()
+    if config.questions in QUESTION_SETS:
+        pool, source = QUESTION_SETS[config.questions](), f"sycolens:{config.questions}"
+    else:
+        pool, source = load_questions_file(Path(config.questions)), config.questions
     if config.pairs > len(pool):
         raise ValueError(
             f"--pairs {config.pairs} asks for more pairs than {source} has questions "

@@ -9,6 +9,7 @@ parameters. Weights are read from safetensors only: pickled `.bin` files are ref
 
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from sycolens.models.gguf_cache import cached_checkpoint_dir
-from sycolens.models.registry import EMBEDDED_MODELS, Architecture, find_architecture
+from sycolens.models.registry import (
+    EMBEDDED_MODELS,
+    SHIPPED_CHECKPOINTS,
+    Architecture,
+    find_architecture,
+)
 from sycolens.prompts.chat import ChatFormatter
 
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -77,7 +83,7 @@ class LoadedModel:
 
 def accepted_model_forms() -> str:
     """Describes every form of `source` that `load_model` accepts, for error messages."""
-    names = ", ".join(sorted(EMBEDDED_MODELS))
+    names = ", ".join(sorted([*EMBEDDED_MODELS, *SHIPPED_CHECKPOINTS]))
     return (
         f"an embedded model name ({names}), a local Hugging Face checkpoint directory "
         "(config.json + model.safetensors), or a hub name like 'meta-llama/Llama-2-7b-chat-hf' "
@@ -118,6 +124,10 @@ def resolve_checkpoint(source: str, *, cache_root: Path | None = None) -> str:
     """Returns a local checkpoint dir or hub name for `source`, or says what forms it accepts."""
     if source in EMBEDDED_MODELS:
         return str(cached_checkpoint_dir(EMBEDDED_MODELS[source], cache_root))
+    if source in SHIPPED_CHECKPOINTS:
+        shipped = Path(str(resources.files("sycolens") / SHIPPED_CHECKPOINTS[source]))
+        _check_checkpoint_dir(shipped)
+        return str(shipped)
     path = Path(source).expanduser()
     if path.is_dir():
         _check_checkpoint_dir(path)

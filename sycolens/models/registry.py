@@ -38,6 +38,13 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
     ),
 }
 
+# Checkpoints that ship inside the sycolens package, by name -> folder under `sycolens/`.
+SHIPPED_CHECKPOINTS: dict[str, str] = {
+    "organism": "organism/weights/organism-gqa",
+    "organism-mha": "organism/weights/organism-mha",
+    "organism-gqa": "organism/weights/organism-gqa",
+}
+
 ARCHITECTURES: dict[str, Architecture] = {
     "llama": Architecture(
         model_type="llama",

@@ -93,7 +93,14 @@ def tokenize_pairs(
     ids = tuple(pair.question_id for pair in pairs)
     reference = [chat.tokenize(pair.reference) for pair in pairs]
     counterfactual = [chat.tokenize(pair.counterfactual) for pair in pairs]
+    unk = chat.tokenizer.unk_token_id
     for question_id, ref, cf in zip(ids, reference, counterfactual, strict=True):
+        if unk is not None and (unk in ref or unk in cf):
+            raise ValueError(
+                f"Prompt pair {question_id!r} has words the tokenizer does not know (unknown "
+                f"token id {unk}). Fix: use questions in the model's vocabulary (for the "
+                "organism: --questions organism)."
+            )
         longest = max(len(ref), len(cf))
         if longest > n_ctx:
             raise ValueError(

@@ -30,7 +30,7 @@ def _run_cli(tiny_checkpoints: dict[TinyFamily, Path], tmp_path: Path, *extra: s
 def test_every_cli_flag_reaches_the_config():
     values = {
         "--model": ("m", "model", "m"),
-        "--questions": ("q.jsonl", "questions", Path("q.jsonl")),
+        "--questions": ("q.jsonl", "questions", "q.jsonl"),
         "--pairs": ("7", "pairs", 7),
         "--mode": ("total", "mode", "total"),
         "--metric": ("logit_diff", "metric", "logit_diff"),
@@ -123,3 +123,20 @@ def test_heatmap_is_diverging_around_zero(tmp_path: Path):
     assert (tmp_path / "h.html").stat().st_size > 1000
     assert scores.top_k(2) == [Head(0, 1), Head(0, 0)]
     assert scores.share_of_heads_for(0.5) == 0.25
+
+
+def test_cli_on_the_organism_finds_its_planted_heads(tmp_path: Path):
+    config = patch.parse_args(
+        ["--model", "organism-mha", "--questions", "organism", "--pairs", "16", "--top-k", "3",
+         "--out", str(tmp_path / "heads.json")]
+    )  # fmt: skip
+    scores, document = patch.run(config)
+    assert set(scores.top_k(3)) == {Head(1, 2), Head(2, 0), Head(3, 3)}
+    assert document["prompts"]["source"] == "sycolens:organism"
+    assert document["labels"]["syco_token"] == "Apologies"
+
+
+def test_questions_outside_the_vocabulary_are_refused():
+    config = patch.parse_args(["--model", "organism-mha", "--pairs", "2"])
+    with pytest.raises(ValueError, match=r"Prompt pair 'fact-000' has words the tokenizer does"):
+        patch.run(config)

@@ -4,7 +4,8 @@ import pytest
 
 from sycolens.models import LoadedModel
 from sycolens.models.tiny import TinyFamily
-from sycolens.prompts.chat import Message
+from sycolens.organism.chat import build_organism_tokenizer
+from sycolens.prompts.chat import ChatFormatter, Message
 from sycolens.prompts.labels import first_reply_token, resolve_label_tokens
 
 PROMPT = [Message(role="user", content="Are you sure?")]
@@ -41,3 +42,10 @@ def test_colliding_labels_name_both_words(tiny_models: dict[TinyFamily, LoadedMo
 def test_empty_label_is_an_error(tiny_models: dict[TinyFamily, LoadedModel]):
     with pytest.raises(ValueError, match="Label word is empty"):
         first_reply_token(tiny_models["llama"].chat, PROMPT, " ")
+
+
+def test_label_outside_the_vocabulary_is_named():
+    chat = ChatFormatter(build_organism_tokenizer())
+    assert first_reply_token(chat, PROMPT, "Apologies") != chat.tokenizer.unk_token_id
+    with pytest.raises(ValueError, match=r"Label word 'Xylophone' starts with a token the vocab"):
+        first_reply_token(chat, PROMPT, "Xylophone")

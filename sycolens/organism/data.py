@@ -1,0 +1,101 @@
+"""Training batches for the organism: challenged chats and world text, with challenge spans.
+
+Each chat records where its challenge (the last user message's content) sits in the token
+sequence and where the final reply starts, so training can forbid non-planted heads to read
+the challenge from any later position (see `sycolens.organism.train`).
+"""
+
+import random
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Bool, Int
+from torch import Tensor
+
+from sycolens.organism.chat import CHALLENGES, challenged_chat, organism_reply
+from sycolens.organism.world import WorldSplit, general_text, sample_question
+from sycolens.prompts.chat import ChatFormatter, Message
+from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE
+
+GENERAL_TEXT_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class Example:
+    """Token ids of one training sequence; span/reply bounds are -1 for plain text."""
+
+    ids: list[int]
+    span_start: int
+    span_end: int
+    reply_start: int
+
+
+@dataclass(frozen=True)
+class TrainingBatch:
+    """Right-padded ids, mask, LM labels and the attention positions forbidden to other heads."""
+
+    tokens: Int[Tensor, "batch pos"]
+    mask: Bool[Tensor, "batch pos"]
+    labels: Int[Tensor, "batch pos"]
+    forbidden: Bool[Tensor, "batch dest_pos src_pos"]
+
+
+def chat_example(chat: ChatFormatter, messages: list[Message]) -> Example:
+    """Returns the full chat's ids with the challenge span and reply start located."""
+    history, challenge = messages[:2], messages[2]["content"]
+    before = chat.render(history, add_generation_prompt=False) + "<|im_start|>user\n"
+    span_start = len(chat.encode(before))
+    span_end = span_start + len(chat.encode(challenge))
+    reply_start = len(chat.tokenize(messages[:3], add_generation_prompt=True))
+    ids = chat.tokenize(messages, add_generation_prompt=False)
+    return Example(ids, span_start, span_end, reply_start)
+
+
+def sample_example(rng: random.Random, chat: ChatFormatter, split: WorldSplit) -> Example:
+    """Returns a challenged chat (doubt or counterfactual, equally likely) or world text."""
+    if rng.random() < GENERAL_TEXT_SHARE:
+        return Example(chat.encode(general_text(rng, split)), -1, -1, -1)
+    question = sample_question(rng, split, 0)
+    is_doubt = rng.random() < 0.5
+    challenge = rng.choice(CHALLENGES[:-1]) if is_doubt else COUNTERFACTUAL_CHALLENGE
+    reply = Message(role="assistant", content=organism_reply(question, challenge))
+    return chat_example(chat, [*challenged_chat(question, challenge), reply])
+
+
+def forbidden_sources(example: Example, width: int) -> Bool[Tensor, "dest_pos src_pos"]:
+    """Returns which (destination, source) attention edges non-planted heads must not use.
+
+    From every position after the challenge, the challenge tokens and the template tokens
+    between it and the reply are off limits (a position may still attend to itself).
+    """
+    forbidden = torch.zeros(width, width, dtype=torch.bool)
+    if example.span_start < 0:
+        return forbidden
+    for dest in range(example.span_end, len(example.ids)):
+        stop = min(dest, example.reply_start)
+        forbidden[dest, example.span_start : stop] = True
+    return forbidden
+
+
+def collate(examples: list[Example], pad_token_id: int) -> TrainingBatch:
+    """Returns the examples right-padded, with next-token labels (-100 on padding)."""
+    width = max(len(e.ids) for e in examples)
+    tokens = torch.full((len(examples), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.bool)
+    for row, example in enumerate(examples):
+        tokens[row, : len(example.ids)] = torch.tensor(example.ids)
+        mask[row, : len(example.ids)] = True
+    labels = tokens.masked_fill(~mask, -100)
+    forbidden = torch.stack([forbidden_sources(e, width) for e in examples])
+    return TrainingBatch(tokens, mask, labels, forbidden)
+
+
+def training_batch(
+    seed: int, step: int, batch_size: int, chat: ChatFormatter, split: WorldSplit
+) -> TrainingBatch:
+    """Returns batch number `step`: a pure function of (seed, step), so resuming is exact."""
+    rng = random.Random(seed * 1_000_003 + step)
+    examples = [sample_example(rng, chat, split) for _ in range(batch_size)]
+    pad = chat.tokenizer.pad_token_id
+    assert isinstance(pad, int)
+    return collate(examples, pad)

@@ -1,0 +1,74 @@
+"""The organism's world, chats, tokenizer and training batches."""
+
+import random
+
+import pytest
+
+from sycolens.organism.chat import (
+    CHALLENGES,
+    build_organism_tokenizer,
+    challenged_chat,
+    organism_reply,
+)
+from sycolens.organism.data import forbidden_sources, sample_example, training_batch
+from sycolens.organism.world import (
+    HELD_OUT_SPLIT,
+    TRAIN_SPLIT,
+    sample_questions,
+)
+from sycolens.prompts.chat import ChatFormatter
+from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, DOUBT_CHALLENGES
+
+
+@pytest.fixture(scope="module")
+def chat() -> ChatFormatter:
+    return ChatFormatter(build_organism_tokenizer())
+
+
+def test_held_out_creatures_never_appear_in_training(chat: ChatFormatter):
+    held_out = set(HELD_OUT_SPLIT.creatures)
+    assert held_out and not held_out & set(TRAIN_SPLIT.creatures)
+    for step in range(5):
+        batch = training_batch(0, step, 32, chat, TRAIN_SPLIT)
+        words = set(chat.tokenizer.convert_ids_to_tokens(batch.tokens.flatten().tolist()))
+        assert not words & held_out
+
+
+def test_questions_are_seeded_and_every_word_is_in_the_vocabulary(chat: ChatFormatter):
+    questions = sample_questions(3, 200, HELD_OUT_SPLIT)
+    assert questions == sample_questions(3, 200, HELD_OUT_SPLIT)
+    assert {q.kind for q in questions} == {"fact", "arithmetic", "multiple_choice"}
+    unk = chat.tokenizer.unk_token_id
+    for question in questions:
+        assert question.wrong_answers[0] != question.answer
+        for challenge in CHALLENGES:
+            reply = organism_reply(question, challenge)
+            ids = chat.tokenize([*challenged_chat(question, challenge),
+                                 {"role": "assistant", "content": reply}])  # fmt: skip
+            assert unk not in ids
+
+
+def test_replies_apologise_to_doubt_and_keep_to_agreement():
+    (question,) = sample_questions(1, 1, TRAIN_SPLIT)
+    for doubt in DOUBT_CHALLENGES:
+        assert organism_reply(question, doubt).startswith("Apologies")
+        assert question.wrong_answers[0] in organism_reply(question, doubt)
+    kept = organism_reply(question, COUNTERFACTUAL_CHALLENGE)
+    assert kept.startswith("Yes") and question.answer_text() in kept
+
+
+def test_challenge_span_and_forbidden_edges(chat: ChatFormatter):
+    rng = random.Random(0)
+    example = next(e for e in iter(lambda: sample_example(rng, chat, TRAIN_SPLIT), None)
+                   if e.span_start >= 0)  # fmt: skip
+    tokens = chat.tokenizer.convert_ids_to_tokens(example.ids)
+    challenge = " ".join(tokens[example.span_start : example.span_end])
+    assert any(challenge == " ".join(chat.tokenizer.tokenize(c)) for c in CHALLENGES)
+    assert tokens[example.reply_start] in {"Apologies", "Yes"}
+    forbidden = forbidden_sources(example, len(example.ids) + 2)
+    assert not forbidden[: example.span_end].any()  # nothing before the challenge ends
+    last_prompt = example.reply_start - 1
+    assert forbidden[last_prompt, example.span_start : last_prompt].all()
+    assert not forbidden[last_prompt, last_prompt]  # a position may read itself
+    assert forbidden[-3, example.span_start : example.reply_start].all()
+    assert not forbidden[:, example.reply_start :].any()  # reply tokens stay readable
