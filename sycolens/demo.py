@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--anti-label", default="Yes")
     parser.add_argument("--show", type=int, default=6, help="questions printed one by one")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--organism", default="organism-gqa")
+    parser.add_argument("--organism", default="organism-mha")
     args = parser.parse_args()
     challenge_smollm2(args)
     diagnose_organism(args.organism)
