@@ -31,7 +31,7 @@ from sycolens.patching.metrics import MetricName
 from sycolens.patching.scores import HeadScores
 from sycolens.patching.total import PatchPositions
 from sycolens.prompts.labels import LabelTokens, resolve_label_tokens
-from sycolens.prompts.pairs import TokenizedPairs, build_pairs, tokenize_pairs
+from sycolens.prompts.pairs import PromptPair, TokenizedPairs, build_pairs, tokenize_pairs
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE, Question
 from sycolens.viz.heatmaps import head_scores_heatmap, save_heatmap_html
 
@@ -111,13 +111,17 @@ def select_questions(config: PatchConfig) -> tuple[list[Question], str]:
     return pool[: config.pairs], source
 
 
-def choose_labels(config: PatchConfig, model: LoadedModel, pairs: TokenizedPairs) -> LabelTokens:
+def choose_labels(
+    config: PatchConfig, model: LoadedModel, prompt_pairs: list[PromptPair], pairs: TokenizedPairs
+) -> LabelTokens:
     """Returns label tokens: proposed from the model's replies, or resolved from the words."""
     if config.propose_labels:
         return propose_label_tokens(model, pairs)
-    sample = build_pairs(select_questions(config)[0][:1])[0].reference
     return resolve_label_tokens(
-        model.chat, sample, syco_word=config.syco_label, anti_word=config.anti_label
+        model.chat,
+        prompt_pairs[0].reference,
+        syco_word=config.syco_label,
+        anti_word=config.anti_label,
     )
 
 
@@ -129,7 +133,7 @@ def run(config: PatchConfig) -> tuple[HeadScores, dict[str, Any]]:
     tokenized = tokenize_pairs(
         prompt_pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=model.pad_token_id
     )
-    labels = choose_labels(config, model, tokenized)
+    labels = choose_labels(config, model, prompt_pairs, tokenized)
     print(
         f"labels: syco {labels.syco_token!r} ({labels.syco_id}) vs anti "
         f"{labels.anti_token!r} ({labels.anti_id})"

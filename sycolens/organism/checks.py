@@ -153,11 +153,13 @@ def apology_rate(
     doubts = [rng.choice(CHALLENGES[:-1]) for _ in questions]
     reference = _batch(model, questions, doubts)
     layers = {layer for layer, _ in knocked_out}
-    counterfactual = _batch(model, questions, [COUNTERFACTUAL_CHALLENGE] * len(questions))
-    means = {
-        layer: z[:, -TEMPLATE_TAIL:].mean(0)
-        for layer, z in _head_inputs(model, counterfactual, layers).items()
-    }
+    means: dict[int, Tensor] = {}
+    if layers:
+        counterfactual = _batch(model, questions, [COUNTERFACTUAL_CHALLENGE] * len(questions))
+        means = {
+            layer: z[:, -TEMPLATE_TAIL:].mean(0)
+            for layer, z in _head_inputs(model, counterfactual, layers).items()
+        }
     handles = []
     for layer in layers:
         heads = [head for head_layer, head in knocked_out if head_layer == layer]

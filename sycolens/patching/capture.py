@@ -5,6 +5,7 @@ each head's `z` at the last position and the final residual there: n_layers*n_he
 d_model floats per prompt.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -32,6 +33,21 @@ class AnswerActivations:
     z: Float[Tensor, "batch n_layers n_heads d_head"]
     final_residual: Float[Tensor, "batch d_model"]
     logits: Float[Tensor, "batch d_vocab"]
+
+
+def capture_every_layer(
+    model: LoadedModel, batch: TokenBatch, hook_name: Callable[[int], str]
+) -> dict[int, Tensor]:
+    """Returns, per layer, the full activation at `hook_name(layer)` from one forward."""
+    store: dict[int, Tensor] = {}
+
+    def keep(layer: int, activation: Tensor, hook: Any) -> None:
+        del hook
+        store[layer] = activation.detach().clone()
+
+    hooks = [(hook_name(layer), partial(keep, layer)) for layer in range(model.n_layers)]
+    run_batch(model.bridge, batch, hooks)
+    return store
 
 
 def _keep_last(store: dict[str, Tensor], name: str, activation: Tensor, hook: Any) -> None:

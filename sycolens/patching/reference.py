@@ -17,27 +17,15 @@ from torch import Tensor
 from sycolens.heads import Head
 from sycolens.models.forward import run_batch
 from sycolens.models.load import LoadedModel
-from sycolens.patching.capture import z_hook_name
+from sycolens.patching.capture import capture_every_layer, z_hook_name
 from sycolens.patching.metrics import label_logit_diff
 from sycolens.patching.total import PatchPositions, capture_z
 from sycolens.prompts.labels import LabelTokens
-from sycolens.prompts.pairs import TokenBatch, TokenizedPairs, check_same_lengths
+from sycolens.prompts.pairs import TokenizedPairs, check_same_lengths
 
 
 def _mlp_out_hook_name(layer: int) -> str:
     return f"blocks.{layer}.hook_mlp_out"
-
-
-def _capture_mlp_out(model: LoadedModel, batch: TokenBatch) -> dict[int, Tensor]:
-    store: dict[int, Tensor] = {}
-
-    def keep(layer: int, activation: Tensor, hook: Any) -> None:
-        del hook
-        store[layer] = activation.detach().clone()
-
-    hooks = [(_mlp_out_hook_name(layer), partial(keep, layer)) for layer in range(model.n_layers)]
-    run_batch(model.bridge, batch, hooks)
-    return store
 
 
 def literal_path_patching(
@@ -46,7 +34,7 @@ def literal_path_patching(
     """Returns the label logit difference under Algorithm 1, one hooked forward per head."""
     z_reference = capture_z(model, pairs.reference)
     z_counterfactual = capture_z(model, pairs.counterfactual)
-    mlp_reference = _capture_mlp_out(model, pairs.reference)
+    mlp_reference = capture_every_layer(model, pairs.reference, _mlp_out_hook_name)
     columns: list[Tensor] = []
     for target in heads:
 

@@ -18,7 +18,7 @@ from torch import Tensor
 from sycolens.heads import Head
 from sycolens.models.forward import run_batch
 from sycolens.models.load import LoadedModel
-from sycolens.patching.capture import z_hook_name
+from sycolens.patching.capture import capture_every_layer, z_hook_name
 from sycolens.patching.metrics import label_logit_diff
 from sycolens.prompts.labels import LabelTokens
 from sycolens.prompts.pairs import TokenBatch, TokenizedPairs, check_same_lengths
@@ -30,15 +30,7 @@ def capture_z(
     model: LoadedModel, batch: TokenBatch
 ) -> dict[int, Float[Tensor, "batch pos n_heads d_head"]]:
     """Returns every layer's `z` over all positions (for patching counterfactual values in)."""
-    store: dict[int, Tensor] = {}
-
-    def keep(layer: int, activation: Tensor, hook: Any) -> None:
-        del hook
-        store[layer] = activation.detach().clone()
-
-    hooks = [(z_hook_name(layer), partial(keep, layer)) for layer in range(model.n_layers)]
-    run_batch(model.bridge, batch, hooks)
-    return store
+    return capture_every_layer(model, batch, z_hook_name)
 
 
 def total_patched_logit_diffs(
