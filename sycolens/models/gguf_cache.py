@@ -59,11 +59,25 @@ def cached_checkpoint_dir(model: EmbeddedModel, cache_root: Path | None = None) 
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
         _dequantize_into(gguf_path, staging)
-        staging.rename(target)
+        _publish(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Renames `staging` to `target`; if another process published `target` first, uses theirs.
+
+    Two processes loading the model for the first time (a test run beside a notebook) both
+    dequantise; the second rename then fails on the non-empty target, which is complete.
+    """
+    try:
+        staging.rename(target)
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _dequantize_into(gguf_path: Path, out_dir: Path) -> None:

