@@ -19,17 +19,14 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from transformer_lens.model_bridge import TransformerBridge
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from sycolens.models.load import LoadedModel
-from sycolens.models.registry import ARCHITECTURES
+from sycolens.models.load import LoadedModel, wrap_hf_model
 from sycolens.models.tiny import build_tiny_tokenizer
 from sycolens.patching.capture import capture_answer_activations
 from sycolens.patching.diagnose import DiagnoseConfig, all_heads, diagnose_heads
 from sycolens.patching.direct import direct_patched_logit_diffs
 from sycolens.patching.reference import literal_path_patching
-from sycolens.prompts.chat import ChatFormatter
 from sycolens.prompts.labels import LabelTokens
 from sycolens.prompts.pairs import TokenBatch, TokenizedPairs
 
@@ -53,12 +50,8 @@ def random_llama(args: argparse.Namespace) -> LoadedModel:
     folder = tempfile.mkdtemp(prefix="sycolens-bench-")
     build_tiny_tokenizer().save_pretrained(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    bridge = TransformerBridge.boot_transformers(
-        "random-llama", hf_model=hf_model, tokenizer=tokenizer, device=args.device,
-        dtype=DTYPES[args.dtype],
-    )  # fmt: skip
-    return LoadedModel(bridge, hf_model, tokenizer, ChatFormatter(tokenizer), "random-llama",
-                       ARCHITECTURES["llama"])  # fmt: skip
+    return wrap_hf_model(hf_model, tokenizer, model_id="random-llama", checkpoint="random-llama",
+                         device=args.device, dtype=DTYPES[args.dtype])  # fmt: skip
 
 
 def random_pairs(args: argparse.Namespace) -> TokenizedPairs:

@@ -3,8 +3,15 @@
 `load_model` accepts an embedded model name (see `EMBEDDED_MODELS`), a local Hugging Face
 checkpoint directory, or a hub name (`org/name`, only where the machine has network or a
 warm HF cache). It loads the HF model itself, then wraps that same object in a
-`TransformerBridge`, so hooks, per-head tuning and `save_pretrained` all act on one set of
-parameters. Weights are read from safetensors only: pickled `.bin` files are refused.
+`TransformerBridge`, so hooks, per-head tuning and saving all act on one set of parameters.
+Weights are read from safetensors only: pickled `.bin` files are refused.
+
+The bridge rewires the HF model's module tree in place (each module wrapped, with alias
+names), so `hf_model.named_parameters()` and `hf_model.state_dict()` afterwards report names
+like `model.layers.0._original_component.self_attn...` with every tensor under several names.
+The canonical HF names are recorded before wrapping; `LoadedModel.hf_parameters()` and
+`hf_state_dict()` resolve them to the very tensors the bridge runs on, and
+`sycolens.models.save.save_model` writes them as a plain checkpoint.
 """
 
 import re
@@ -41,6 +48,16 @@ class LoadedModel:
     chat: ChatFormatter
     model_id: str
     architecture: Architecture
+    parameter_names: tuple[str, ...]
+    state_dict_keys: tuple[str, ...]
+
+    def hf_parameters(self) -> dict[str, torch.nn.Parameter]:
+        """Returns the HF parameters under their canonical names (a tied weight once)."""
+        return {name: self.hf_model.get_parameter(name) for name in self.parameter_names}
+
+    def hf_state_dict(self) -> dict[str, torch.Tensor]:
+        """Returns the state dict under the names `save_pretrained` writes and HF loads."""
+        return {name: _tensor_named(self.hf_model, name) for name in self.state_dict_keys}
 
     @property
     def n_layers(self) -> int:
@@ -104,20 +121,51 @@ def load_model(
     hf_model: Any = AutoModelForCausalLM.from_pretrained(
         checkpoint, dtype=dtype, use_safetensors=True
     )
-    hf_model = hf_model.to(device).eval()
-    architecture = find_architecture(hf_model.config.model_type, source)
+    return wrap_hf_model(
+        hf_model, tokenizer, model_id=source, checkpoint=checkpoint, device=device, dtype=dtype
+    )
+
+
+def wrap_hf_model(
+    hf_model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    model_id: str,
+    checkpoint: str,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> LoadedModel:
+    """Returns an HF model wrapped in a `TransformerBridge`, its canonical names recorded first.
+
+    `checkpoint` is the dir or hub name the bridge reads the config from.
+    """
+    model: Any = hf_model
+    model = model.to(device).eval()
+    architecture = find_architecture(model.config.model_type, model_id)
+    parameter_names = tuple(name for name, _ in model.named_parameters())
+    state_dict_keys = tuple(model.state_dict().keys())
     bridge = TransformerBridge.boot_transformers(
-        checkpoint, hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype
+        checkpoint, hf_model=model, tokenizer=tokenizer, device=device, dtype=dtype
     )
     bridge.eval()
     return LoadedModel(
         bridge=bridge,
-        hf_model=hf_model,
+        hf_model=model,
         tokenizer=tokenizer,
         chat=ChatFormatter(tokenizer),
-        model_id=source,
+        model_id=model_id,
         architecture=architecture,
+        parameter_names=parameter_names,
+        state_dict_keys=state_dict_keys,
     )
+
+
+def _tensor_named(module: torch.nn.Module, name: str) -> torch.Tensor:
+    """Returns the parameter or buffer at the dotted canonical `name`."""
+    try:
+        return module.get_parameter(name)
+    except AttributeError:
+        return module.get_buffer(name)
 
 
 def resolve_checkpoint(source: str, *, cache_root: Path | None = None) -> str:

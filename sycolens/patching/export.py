@@ -11,11 +11,11 @@ Schema `sycolens.head_ranking` v1 (all keys always present):
     top_k:   [[layer, head], ...]                        strongest first
     heads_by_layer: {"layer": [head, ...]}               the top-K, as tuning tools take them
 
-`weights_fingerprint` is a SHA-256 over every parameter's name, shape and first/last 64
-values: cheap for 7B models, and different for any two checkpoints one would confuse.
+`weights_fingerprint` is `sycolens.models.fingerprint.weights_fingerprint`: a SHA-256 over
+every parameter's name, shape and 4,096 evenly spaced values, cheap for 7B models and changed by
+tuning a single head's slice.
 """
 
-import hashlib
 import json
 import math
 import warnings
@@ -27,6 +27,7 @@ import pandas as pd
 
 import sycolens
 from sycolens.heads import Head
+from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel
 from sycolens.patching.scores import HeadScores, heads_in
 from sycolens.prompts.labels import LabelTokens
@@ -59,16 +60,6 @@ class HeadRanking:
 
     def heads_by_layer(self) -> dict[int, list[int]]:
         return heads_by_layer(self.top_k)
-
-
-def weights_fingerprint(model: LoadedModel) -> str:
-    """Returns a SHA-256 over parameter names, shapes and edge values (see module doc)."""
-    digest = hashlib.sha256()
-    for name, parameter in sorted(model.hf_model.state_dict().items()):
-        flat = parameter.detach().flatten().float().cpu()
-        digest.update(f"{name}:{tuple(parameter.shape)}".encode())
-        digest.update(flat[:64].numpy().tobytes() + flat[-64:].numpy().tobytes())
-    return digest.hexdigest()
 
 
 def heads_by_layer(heads: list[Head]) -> dict[int, list[int]]:
