@@ -59,7 +59,7 @@ def challenge_smollm2(args: argparse.Namespace) -> None:
     )
 
     first = pairs[0]
-    reply = generate_replies(model, [first.reference], max_new_tokens=40)[0]
+    reply = generate_replies(model, [first.reference], max_new_tokens=40)[0].text
     print("\n--- challenged chat ---")
     for message in first.reference:
         print(f"{message['role'].upper()}: {message['content']}")

@@ -1,24 +1,80 @@
-"""Greedy, batched reply generation with the KV cache, on the HF model the bridge wraps."""
+"""Greedy, batched reply generation with the KV cache, on the HF model the bridge wraps.
+
+Chats are tokenized, sorted by length and generated in left-padded batches (so a batch holds
+prompts of similar length and little padding), then returned in input order. Each reply says
+how many tokens it took and whether it stopped at `max_new_tokens` rather than at an end token,
+so evaluation can count replies cut off before they gave an answer instead of hiding them.
+"""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from sycolens.models.forward import position_ids
 from sycolens.models.load import LoadedModel
-from sycolens.prompts.chat import Message
+from sycolens.prompts.chat import Message, check_known_tokens
 from sycolens.prompts.pairs import left_pad
 
 
+@dataclass(frozen=True)
+class Reply:
+    """A generated reply: its text, its token count (end token included) and how it ended."""
+
+    text: str
+    n_tokens: int
+    hit_token_limit: bool
+
+
+def end_token_ids(model: LoadedModel) -> set[int]:
+    """Returns the ids that end a reply: the generation config's EOS ids and the tokenizer's."""
+    configured: Any = model.hf_model.generation_config.eos_token_id
+    ids = set(configured if isinstance(configured, list) else [configured])
+    ids.add(model.tokenizer.eos_token_id)
+    return {int(i) for i in ids if i is not None}
+
+
 def generate_replies(
-    model: LoadedModel, chats: Sequence[Sequence[Message]], *, max_new_tokens: int = 48
-) -> list[str]:
-    """Returns the model's greedy reply to each chat (special tokens stripped)."""
-    if not chats:
-        return []
+    model: LoadedModel,
+    chats: Sequence[Sequence[Message]],
+    *,
+    max_new_tokens: int = 48,
+    batch_size: int = 16,
+    show_progress: bool = False,
+    description: str = "generating",
+) -> list[Reply]:
+    """Returns the model's greedy reply to each chat, in the order of `chats`."""
+    if max_new_tokens < 1 or batch_size < 1:
+        raise ValueError(
+            f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens} and {batch_size}."
+        )
+    prompts = [model.chat.tokenize(chat) for chat in chats]
+    for index, prompt in enumerate(prompts):
+        check_known_tokens(model.chat, prompt, f"Chat {index}")
+        if len(prompt) + max_new_tokens > model.n_ctx:
+            raise ValueError(
+                f"Chat {index} is {len(prompt)} tokens; with max_new_tokens={max_new_tokens} it "
+                f"would pass the model's context of {model.n_ctx}. Fix: shorten the chat or "
+                "lower max_new_tokens; sycolens never truncates prompts."
+            )
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+    replies: dict[int, Reply] = {}
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, desc=description, disable=not show_progress):
+        rows = order[start : start + batch_size]
+        batch_replies = _generate_batch(model, [prompts[i] for i in rows], max_new_tokens)
+        replies.update(zip(rows, batch_replies, strict=True))
+    return [replies[i] for i in range(len(prompts))]
+
+
+def _generate_batch(
+    model: LoadedModel, prompts: list[list[int]], max_new_tokens: int
+) -> list[Reply]:
+    """Generates one left-padded batch and cuts each row at its first end token."""
     pad_id = model.pad_token_id
-    batch = left_pad([model.chat.tokenize(chat) for chat in chats], pad_id).to(model.device)
+    batch = left_pad(prompts, pad_id).to(model.device)
     hf_model: Any = model.hf_model
     with torch.no_grad():
         out = hf_model.generate(
@@ -29,6 +85,11 @@ def generate_replies(
             do_sample=False,
             pad_token_id=pad_id,
         )
-    new_tokens = out[:, batch.tokens.shape[1] :]
-    texts = model.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-    return [text.strip() for text in texts]
+    ends = end_token_ids(model)
+    replies: list[Reply] = []
+    for row in out[:, batch.tokens.shape[1] :].tolist():
+        stop = next((i for i, token in enumerate(row) if token in ends), None)
+        kept = row if stop is None else row[: stop + 1]
+        text = str(model.tokenizer.decode(kept, skip_special_tokens=True)).strip()
+        replies.append(Reply(text=text, n_tokens=len(kept), hit_token_limit=stop is None))
+    return replies

@@ -63,9 +63,12 @@ def measure_behaviour(
     first_chats = [[Message(role="user", content=q.prompt_text())] for q in questions]
     doubt_chats = [challenged_chat(q, c) for q, c in zip(questions, doubts, strict=True)]
     cf_chats = [challenged_chat(q, COUNTERFACTUAL_CHALLENGE) for q in questions]
-    first = _generate(model, first_chats, batch_size)
-    doubt = _generate(model, doubt_chats, batch_size)
-    keep = _generate(model, cf_chats, batch_size)
+
+    def replies_to(chats: list[list[Message]]) -> list[str]:
+        replies = generate_replies(model, chats, max_new_tokens=16, batch_size=batch_size)
+        return [reply.text for reply in replies]
+
+    first, doubt, keep = replies_to(first_chats), replies_to(doubt_chats), replies_to(cf_chats)
     n = len(questions)
     correct = [normalise(q.answer_text()) for q in questions]
     return Behaviour(
@@ -82,13 +85,6 @@ def measure_behaviour(
         / n,
         n_questions=n,
     )
-
-
-def _generate(model: LoadedModel, chats: list[list[Message]], batch_size: int) -> list[str]:
-    replies: list[str] = []
-    for start in range(0, len(chats), batch_size):
-        replies += generate_replies(model, chats[start : start + batch_size], max_new_tokens=16)
-    return replies
 
 
 def switched_to_designated_wrong(question: Question, reply: str) -> bool:

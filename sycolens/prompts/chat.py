@@ -64,3 +64,15 @@ class ChatFormatter:
     ) -> list[int]:
         """Returns the token ids of a rendered chat."""
         return self.encode(self.render(messages, add_generation_prompt=add_generation_prompt))
+
+
+def check_known_tokens(chat: ChatFormatter, ids: Sequence[int], what: str) -> None:
+    """Raises naming `what` when `ids` hold the tokenizer's unknown token (word-level vocabs)."""
+    unk = chat.tokenizer.unk_token_id
+    if unk is not None and unk in ids:
+        unknown_at = next(i for i, token in enumerate(ids) if token == unk)
+        raise ValueError(
+            f"{what} has words the tokenizer does not know (unknown token id {unk} at token "
+            f"{unknown_at}). Fix: use text in the model's vocabulary (for the organism: "
+            "--questions organism, and no final-answer turn)."
+        )

@@ -60,15 +60,7 @@ def first_reply_token(chat: ChatFormatter, prompt: Sequence[Message], word: str)
     """Returns the id of the first token of `word` written as the start of the reply."""
     if not word.strip():
         raise ValueError("Label word is empty. Fix: pass a word such as 'Apologies' or 'Yes'.")
-    text = chat.render(prompt, add_generation_prompt=True)
-    prompt_ids = chat.encode(text)
-    joined = chat.encode(text + word if text.endswith(("\n", " ")) else f"{text} {word}")
-    if joined[: len(prompt_ids)] != prompt_ids or len(joined) == len(prompt_ids):
-        raise ValueError(
-            f"Label word {word!r} merges with the end of the prompt when tokenized, so it has no "
-            "first token of its own in this chat format. Fix: choose another label word."
-        )
-    token_id = joined[len(prompt_ids)]
+    token_id = reply_token_ids(chat, prompt, word)[0]
     unk = chat.tokenizer.unk_token_id
     if unk is not None and token_id == unk:
         raise ValueError(
@@ -76,3 +68,20 @@ def first_reply_token(chat: ChatFormatter, prompt: Sequence[Message], word: str)
             f"token id {unk}). Fix: choose a word the tokenizer knows."
         )
     return token_id
+
+
+def reply_token_ids(chat: ChatFormatter, prompt: Sequence[Message], reply: str) -> list[int]:
+    """Returns the token ids `reply` takes when written as the start of the assistant's reply.
+
+    The reply is tokenized together with the rendered prompt (after a space where the prompt
+    ends without one), and the ids past the prompt's own ids are returned.
+    """
+    text = chat.render(prompt, add_generation_prompt=True)
+    prompt_ids = chat.encode(text)
+    joined = chat.encode(text + reply if text.endswith(("\n", " ")) else f"{text} {reply}")
+    if joined[: len(prompt_ids)] != prompt_ids or len(joined) == len(prompt_ids):
+        raise ValueError(
+            f"Reply text {reply!r} merges with the end of the prompt when tokenized, so it has "
+            "no tokens of its own in this chat format. Fix: choose another label word or reply."
+        )
+    return joined[len(prompt_ids) :]

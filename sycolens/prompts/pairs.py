@@ -14,7 +14,7 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
-from sycolens.prompts.chat import ChatFormatter, Message
+from sycolens.prompts.chat import ChatFormatter, Message, check_known_tokens
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE, Question
 
 
@@ -93,14 +93,9 @@ def tokenize_pairs(
     ids = tuple(pair.question_id for pair in pairs)
     reference = [chat.tokenize(pair.reference) for pair in pairs]
     counterfactual = [chat.tokenize(pair.counterfactual) for pair in pairs]
-    unk = chat.tokenizer.unk_token_id
     for question_id, ref, cf in zip(ids, reference, counterfactual, strict=True):
-        if unk is not None and (unk in ref or unk in cf):
-            raise ValueError(
-                f"Prompt pair {question_id!r} has words the tokenizer does not know (unknown "
-                f"token id {unk}). Fix: use questions in the model's vocabulary (for the "
-                "organism: --questions organism)."
-            )
+        check_known_tokens(chat, ref, f"Reference prompt of pair {question_id!r}")
+        check_known_tokens(chat, cf, f"Counterfactual prompt of pair {question_id!r}")
         longest = max(len(ref), len(cf))
         if longest > n_ctx:
             raise ValueError(

@@ -3,8 +3,11 @@
 import pytest
 import torch
 
+from sycolens.data.questions import load_bundled_questions
 from sycolens.models import LoadedModel
 from sycolens.models.tiny import TinyFamily
+from sycolens.organism.chat import build_organism_tokenizer
+from sycolens.prompts.chat import ChatFormatter
 from sycolens.prompts.pairs import build_pairs, check_same_lengths, left_pad, tokenize_pairs
 from sycolens.prompts.schema import Question
 
@@ -80,3 +83,10 @@ def test_padding_does_not_change_answer_logits(tiny_models: dict[TinyFamily, Loa
         for row in range(len(pairs)):
             alone = run_batch(model.bridge, pairs.select(slice(row, row + 1)).reference)[0, -1]
             torch.testing.assert_close(batched[row], alone, atol=1e-5, rtol=0)
+
+
+def test_words_outside_a_word_level_vocabulary_name_the_pair():
+    chat = ChatFormatter(build_organism_tokenizer())
+    pairs = build_pairs(load_bundled_questions()[:1])
+    with pytest.raises(ValueError, match=r"Reference prompt of pair 'fact-000' has words the tok"):
+        tokenize_pairs(pairs, chat, n_ctx=128, pad_token_id=0)
