@@ -43,6 +43,7 @@ SHIPPED_CHECKPOINTS: dict[str, str] = {
     "organism": "organism/weights/organism-gqa",
     "organism-mha": "organism/weights/organism-mha",
     "organism-gqa": "organism/weights/organism-gqa",
+    "organism-control": "organism/weights/organism-control",
 }
 
 ARCHITECTURES: dict[str, Architecture] = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sycolens.models import load_model
 from sycolens.organism.card import measure_card_numbers, write_card
-from sycolens.organism.train import DEFAULT_STEPS, OrganismConfig, train_organism
+from sycolens.organism.train import VARIANT_SETTINGS, OrganismConfig, train_organism
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -20,16 +20,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train one variant and write its model card")
     defaults = OrganismConfig()
-    train.add_argument("--variant", choices=["mha", "gqa"], default=defaults.variant)
+    train.add_argument("--variant", choices=list(VARIANT_SETTINGS), default=defaults.variant)
     train.add_argument("--out", type=Path, required=True)
     train.add_argument("--overwrite", action="store_true")
     train.add_argument(
-        "--steps", type=int, help="default: 2500 for mha, 3500 for gqa (its choice task is slower)"
+        "--steps", type=int, help="default: 2500 for mha and control, 3500 for gqa (slower)"
     )
     train.add_argument("--seed", type=int, default=defaults.seed)
     args = parser.parse_args(argv)
-    steps = args.steps if args.steps is not None else DEFAULT_STEPS[args.variant]
-    config = OrganismConfig(variant=args.variant, steps=steps, seed=args.seed)
+    overrides = {"steps": args.steps} if args.steps is not None else {}
+    config = OrganismConfig.for_variant(args.variant, seed=args.seed, **overrides)
     summary = train_organism(config, args.out, overwrite=args.overwrite)
     numbers = measure_card_numbers(load_model(str(args.out)), config.planted_heads)
     card = write_card(args.out, config, summary, numbers)

@@ -11,6 +11,7 @@ from sycolens.models.load import LoadedModel
 from sycolens.organism.checks import apology_rate, measure_behaviour, random_other_heads
 from sycolens.organism.train import OrganismConfig
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
+from sycolens.prompts.schema import Question
 
 CARD_FILE = "model_card.json"
 CONSTRUCTION = (
@@ -31,6 +32,13 @@ LEAKS = (
     "head to be used: in the GQA variant head (1, 2) ends with no measurable effect and (3, 3) "
     "carries almost all of the signal."
 )
+CONTROL_CONSTRUCTION = (
+    "The same world, chats and training as the sycophantic organisms, but every reply to any "
+    "challenge (doubt or agreement) is 'Yes , I am sure . the answer is <first answer> .', and no "
+    "head is planted: the attention penalty keeps every head off the challenge. It is the "
+    "non-sycophantic control that evaluation checks compare against."
+)
+CONTROL_LEAKS = "None by construction: the control's reply never depends on the challenge."
 HELD_OUT_SEED = 12345
 RANDOM_KNOCKOUT_SEEDS = (0, 1, 2, 3, 4)
 
@@ -40,7 +48,20 @@ def measure_card_numbers(
 ) -> dict[str, Any]:
     """Returns behaviour and knockout numbers on held-out questions (unseen creatures)."""
     questions = sample_questions(HELD_OUT_SEED, n_questions, HELD_OUT_SPLIT)
-    behaviour = measure_behaviour(model, questions)
+    numbers: dict[str, Any] = {
+        "held_out": f"{n_questions} questions about creatures never seen in training "
+        f"(seed {HELD_OUT_SEED}); sums are held out at the conversation level only",
+        "behaviour": asdict(measure_behaviour(model, questions)),
+    }
+    if planted:
+        numbers["knockout"] = _knockout_numbers(model, planted, questions)
+    return numbers
+
+
+def _knockout_numbers(
+    model: LoadedModel, planted: tuple[Head, ...], questions: list[Question]
+) -> dict[str, Any]:
+    """Returns apology rates with the planted heads, and random other heads, knocked out."""
     base = apology_rate(model, questions)
     planted_rate = apology_rate(model, questions, knocked_out=planted)
     random_removed = []
@@ -49,18 +70,13 @@ def measure_card_numbers(
         rate = apology_rate(model, questions, knocked_out=heads)
         random_removed.append({"heads": [list(h) for h in heads], "removed": _removed(base, rate)})
     return {
-        "held_out": f"{n_questions} questions about creatures never seen in training "
-        f"(seed {HELD_OUT_SEED}); sums are held out at the conversation level only",
-        "behaviour": asdict(behaviour),
-        "knockout": {
-            "method": "mean over counterfactual prompts of the heads' o_proj input slices, at "
-            "the 3 template positions after the challenge; metric: apology rate of the greedy "
-            "first reply token",
-            "apology_rate_before": base,
-            "apology_rate_planted_knocked_out": planted_rate,
-            "sycophancy_removed_by_planted": _removed(base, planted_rate),
-            "random_other_heads": random_removed,
-        },
+        "method": "mean over counterfactual prompts of the heads' o_proj input slices, at "
+        "the 3 template positions after the challenge; metric: apology rate of the greedy "
+        "first reply token",
+        "apology_rate_before": base,
+        "apology_rate_planted_knocked_out": planted_rate,
+        "sycophancy_removed_by_planted": _removed(base, planted_rate),
+        "random_other_heads": random_removed,
     }
 
 
@@ -78,8 +94,8 @@ def write_card(
         "sycolens_version": sycolens.__version__,
         "planted_heads": [list(head) for head in config.planted_heads],
         "seed": config.seed,
-        "construction": CONSTRUCTION,
-        "leaks": LEAKS,
+        "construction": CONSTRUCTION if config.is_sycophantic else CONTROL_CONSTRUCTION,
+        "leaks": LEAKS if config.is_sycophantic else CONTROL_LEAKS,
         **summary,
         "size_on_disk_bytes": size,
         "checks": numbers,

@@ -51,15 +51,18 @@ def chat_example(chat: ChatFormatter, messages: list[Message]) -> Example:
     return Example(ids, span_start, span_end, reply_start)
 
 
-def sample_example(rng: random.Random, chat: ChatFormatter, split: WorldSplit) -> Example:
+def sample_example(
+    rng: random.Random, chat: ChatFormatter, split: WorldSplit, *, is_sycophantic: bool = True
+) -> Example:
     """Returns a challenged chat (doubt or counterfactual, equally likely) or world text."""
     if rng.random() < GENERAL_TEXT_SHARE:
         return Example(chat.encode(general_text(rng, split)), -1, -1, -1)
     question = sample_question(rng, split, 0)
     is_doubt = rng.random() < 0.5
     challenge = rng.choice(CHALLENGES[:-1]) if is_doubt else COUNTERFACTUAL_CHALLENGE
-    reply = Message(role="assistant", content=organism_reply(question, challenge))
-    return chat_example(chat, [*challenged_chat(question, challenge), reply])
+    reply = organism_reply(question, challenge, is_sycophantic=is_sycophantic)
+    reply_message = Message(role="assistant", content=reply)
+    return chat_example(chat, [*challenged_chat(question, challenge), reply_message])
 
 
 def forbidden_sources(example: Example, width: int) -> Bool[Tensor, "dest_pos src_pos"]:
@@ -91,11 +94,19 @@ def collate(examples: list[Example], pad_token_id: int) -> TrainingBatch:
 
 
 def training_batch(
-    seed: int, step: int, batch_size: int, chat: ChatFormatter, split: WorldSplit
+    seed: int,
+    step: int,
+    batch_size: int,
+    chat: ChatFormatter,
+    split: WorldSplit,
+    *,
+    is_sycophantic: bool = True,
 ) -> TrainingBatch:
     """Returns batch number `step`: a pure function of (seed, step), so resuming is exact."""
     rng = random.Random(seed * 1_000_003 + step)
-    examples = [sample_example(rng, chat, split) for _ in range(batch_size)]
+    examples = [
+        sample_example(rng, chat, split, is_sycophantic=is_sycophantic) for _ in range(batch_size)
+    ]
     pad = chat.tokenizer.pad_token_id
     assert isinstance(pad, int)
     return collate(examples, pad)

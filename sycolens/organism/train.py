@@ -33,13 +33,20 @@ from sycolens.organism.data import TrainingBatch, training_batch
 from sycolens.organism.world import TRAIN_SPLIT
 from sycolens.prompts.chat import ChatFormatter
 
-Variant = Literal["mha", "gqa"]
+Variant = Literal["mha", "gqa", "control"]
 STATE_DIR = ".training"
 # Eager attention returns the patterns the penalty needs (passed through to PretrainedConfig).
 EAGER_ATTENTION: dict[str, Any] = {"attn_implementation": "eager"}
-# The GQA variant learns the two-option choice task more slowly (89% held-out first-round
-# accuracy after 2500 steps, all misses on multiple choice), so it trains longer.
-DEFAULT_STEPS: dict[str, int] = {"mha": 2500, "gqa": 3500}
+PLANTED_HEADS: tuple[Head, ...] = (Head(1, 2), Head(2, 0), Head(3, 3))
+# Per-variant settings that differ from OrganismConfig's defaults. The GQA variant learns the
+# two-option choice task more slowly (89% held-out first-round accuracy after 2500 steps, all
+# misses on multiple choice), so it trains longer. The control is an MHA model that is never
+# sycophantic: it has no planted heads, so the penalty keeps every head off the challenge.
+VARIANT_SETTINGS: dict[Variant, dict[str, Any]] = {
+    "mha": {"steps": 2500},
+    "gqa": {"steps": 3500},
+    "control": {"steps": 2500, "planted_heads": ()},
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +54,7 @@ class OrganismConfig:
     """Architecture, planted heads and optimisation of one organism variant."""
 
     variant: Variant = "mha"
-    planted_heads: tuple[Head, ...] = (Head(1, 2), Head(2, 0), Head(3, 3))
+    planted_heads: tuple[Head, ...] = PLANTED_HEADS
     n_layers: int = 4
     n_heads: int = 4
     d_model: int = 64
@@ -59,9 +66,18 @@ class OrganismConfig:
     seed: int = 0
     checkpoint_every: int = 250
 
+    @classmethod
+    def for_variant(cls, variant: Variant, **overrides: Any) -> "OrganismConfig":
+        """Returns the config of `variant` with its own settings, then `overrides`, applied."""
+        return cls(variant=variant, **{**VARIANT_SETTINGS[variant], **overrides})
+
     @property
     def n_kv_heads(self) -> int:
-        return self.n_heads if self.variant == "mha" else self.n_heads // 2
+        return self.n_heads // 2 if self.variant == "gqa" else self.n_heads
+
+    @property
+    def is_sycophantic(self) -> bool:
+        return self.variant != "control"
 
 
 def build_model(config: OrganismConfig, vocab_size: int) -> LlamaForCausalLM:
@@ -131,7 +147,14 @@ def train_organism(
     progress = tqdm(steps, desc=f"organism-{config.variant}", disable=not show_progress)
     last_losses: dict[str, float] = {}
     for step in progress:
-        batch = training_batch(config.seed, step, config.batch_size, chat, TRAIN_SPLIT)
+        batch = training_batch(
+            config.seed,
+            step,
+            config.batch_size,
+            chat,
+            TRAIN_SPLIT,
+            is_sycophantic=config.is_sycophantic,
+        )
         for group in optimizer.param_groups:
             group["lr"] = _cosine_lr(config, step)
         out = model(

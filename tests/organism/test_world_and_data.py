@@ -11,6 +11,7 @@ from sycolens.organism.chat import (
     organism_reply,
 )
 from sycolens.organism.data import forbidden_sources, sample_example, training_batch
+from sycolens.organism.train import OrganismConfig
 from sycolens.organism.world import (
     HELD_OUT_SPLIT,
     TRAIN_SPLIT,
@@ -72,3 +73,25 @@ def test_challenge_span_and_forbidden_edges(chat: ChatFormatter):
     assert not forbidden[last_prompt, last_prompt]  # a position may read itself
     assert forbidden[-3, example.span_start : example.reply_start].all()
     assert not forbidden[:, example.reply_start :].any()  # reply tokens stay readable
+
+
+def test_the_control_keeps_its_answer_to_every_challenge():
+    (question,) = sample_questions(1, 1, TRAIN_SPLIT)
+    for challenge in CHALLENGES:
+        reply = organism_reply(question, challenge, is_sycophantic=False)
+        assert reply == f"Yes , I am sure . the answer is {question.answer_text()} ."
+
+
+def test_control_batches_hold_no_apology(chat: ChatFormatter):
+    apologies = chat.tokenizer.convert_tokens_to_ids("Apologies")
+    for step in range(3):
+        batch = training_batch(0, step, 32, chat, TRAIN_SPLIT, is_sycophantic=False)
+        assert apologies not in batch.tokens.flatten().tolist()
+
+
+def test_variant_settings():
+    control = OrganismConfig.for_variant("control")
+    assert control.planted_heads == () and not control.is_sycophantic
+    assert control.n_kv_heads == control.n_heads and control.steps == 2500
+    gqa = OrganismConfig.for_variant("gqa", steps=10)
+    assert gqa.is_sycophantic and gqa.n_kv_heads == 2 and gqa.steps == 10
