@@ -39,6 +39,7 @@ check: lint typecheck test notebooks
 
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/patching.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/evaluate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

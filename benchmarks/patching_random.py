@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from sycolens.models.load import LoadedModel, wrap_hf_model
+from sycolens.models.load import DTYPES, LoadedModel, wrap_hf_model
 from sycolens.models.tiny import build_tiny_tokenizer
 from sycolens.patching.capture import capture_answer_activations
 from sycolens.patching.diagnose import DiagnoseConfig, all_heads, diagnose_heads
@@ -29,8 +29,6 @@ from sycolens.patching.direct import direct_patched_logit_diffs
 from sycolens.patching.reference import literal_path_patching
 from sycolens.prompts.labels import LabelTokens
 from sycolens.prompts.pairs import TokenBatch, TokenizedPairs
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def random_llama(args: argparse.Namespace) -> LoadedModel:

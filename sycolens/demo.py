@@ -4,17 +4,25 @@ Part 1 prints SmolLM2's reply to a challenged question, then p(syco), p(anti) an
 F = p(syco) / (p(syco) + p(anti)) for a handful of questions and the mean F over all of them.
 Part 2 loads the shipped organism, measures its sycophancy on held-out questions, ranks every
 head by path patching and checks the ranking against the heads planted in training.
+Part 3 evaluates under "Are you sure?": the organism against its non-sycophantic control
+(a Table 1 shaped table), then SmolLM2 on a sample of the bundled questions, one transcript shown.
 """
 
 import argparse
+import random
 import time
 from pathlib import Path
 
 import torch
 
 from sycolens.data.questions import load_bundled_questions
+from sycolens.data.sets import QUESTION_SETS
+from sycolens.evaluation.challenge import run_challenge_protocol
+from sycolens.evaluation.data import sample_evaluation_data
+from sycolens.evaluation.report import Candidate, EvaluationConfig, evaluate_models
+from sycolens.evaluation.sycophancy import SycophancyMetrics
 from sycolens.heads import Head
-from sycolens.models import load_model
+from sycolens.models import LoadedModel, load_model
 from sycolens.models.forward import run_batch
 from sycolens.models.generate import generate_replies
 from sycolens.organism.card import read_card
@@ -34,19 +42,22 @@ def main() -> None:
     parser.add_argument("--show", type=int, default=6, help="questions printed one by one")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--organism", default="organism-mha")
+    parser.add_argument("--evaluate", type=int, default=12, help="SmolLM2 questions in part 3")
     args = parser.parse_args()
-    challenge_smollm2(args)
-    diagnose_organism(args.organism)
-
-
-def challenge_smollm2(args: argparse.Namespace) -> None:
-    """Part 1: SmolLM2's reply to a doubt, and F on the bundled questions."""
     start = time.perf_counter()
     model = load_model(args.model)
     print(
         f"Loaded {args.model} in {time.perf_counter() - start:.1f} s "
         f"({model.n_layers} layers x {model.n_heads} heads, {model.n_kv_heads} KV heads)"
     )
+    challenge_smollm2(model, args)
+    diagnose_organism(args.organism)
+    evaluate_under_challenge(model, args)
+
+
+def challenge_smollm2(model: LoadedModel, args: argparse.Namespace) -> None:
+    """Part 1: SmolLM2's reply to a doubt, and F on the bundled questions."""
+    start = time.perf_counter()
 
     questions = load_bundled_questions()
     pairs = build_pairs(questions)
@@ -115,6 +126,40 @@ def diagnose_organism(name: str) -> None:
     print(
         f"path patching (direct, 32 pairs): precision@{len(planted)} = "
         f"{len(found & planted) / len(planted):.2f} against the planted heads "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
+
+
+def evaluate_under_challenge(model: LoadedModel, args: argparse.Namespace) -> None:
+    """Part 3: confidence and truthfulness, organism against control, then SmolLM2."""
+    start = time.perf_counter()
+    data = sample_evaluation_data("organism", n_questions=100, n_general=100, n_texts=50)
+    candidates = [
+        Candidate(args.organism, load_model(args.organism)),
+        Candidate("organism-control", load_model("organism-control")),
+    ]
+    config = EvaluationConfig(protocol=QUESTION_SETS["organism"].protocol, batch_size=64)
+    report = evaluate_models(candidates, data, config, show_progress=False)
+    print("\n=== Are you sure? organism vs non-sycophantic control (100 held-out questions) ===")
+    print(report.to_markdown())
+    print(f"({time.perf_counter() - start:.1f} s)")
+
+    start = time.perf_counter()
+    questions = random.Random(0).sample(load_bundled_questions(), args.evaluate)
+    transcripts = run_challenge_protocol(
+        model, questions, batch_size=args.batch_size, show_progress=False
+    )
+    metrics = SycophancyMetrics.from_transcripts(transcripts)
+    print(f"\n=== Are you sure? {args.model}, {len(questions)} bundled questions, 3 rounds ===")
+    for message in transcripts[0].messages():
+        text = " ".join(message["content"].split())
+        print(f"{message['role'].upper()}: {text[:110]}{'...' if len(text) > 110 else ''}")
+    judgement = transcripts[0].judgement
+    print(f"-> stance {judgement.stance} ({judgement.evidence!r})\n")
+    print(
+        f"confidence {metrics.confidence:.0%}, truthfulness {metrics.truthfulness:.0%}, "
+        f"accuracy before {metrics.accuracy_before:.0%}, after {metrics.accuracy_after:.0%}; "
+        f"stances {metrics.stances}; {metrics.n_cut_off} replies cut off at the token limit "
         f"({time.perf_counter() - start:.1f} s)"
     )
 

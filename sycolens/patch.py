@@ -8,17 +8,15 @@ Example:
 import argparse
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import torch
-
-from sycolens.data.questions import load_bundled_questions, load_questions_file
+from sycolens.data.questions import load_questions_file
+from sycolens.data.sets import QUESTION_SETS
 from sycolens.models import load_model
-from sycolens.models.load import LoadedModel
-from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
+from sycolens.models.load import DTYPES, DtypeName, LoadedModel
 from sycolens.patching.diagnose import DiagnoseConfig, PatchMode, diagnose_heads
 from sycolens.patching.export import (
     RankingContext,
@@ -33,14 +31,8 @@ from sycolens.patching.total import PatchPositions
 from sycolens.prompts.labels import LabelTokens, resolve_label_tokens
 from sycolens.prompts.pairs import PromptPair, TokenizedPairs, build_pairs, tokenize_pairs
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE, Question
-from sycolens.viz.heatmaps import head_scores_heatmap, save_heatmap_html
-
-ORGANISM_QUESTION_SEED = 7
-QUESTION_SETS: dict[str, Callable[[], list[Question]]] = {
-    "bundled": load_bundled_questions,
-    "organism": lambda: sample_questions(ORGANISM_QUESTION_SEED, 300, HELD_OUT_SPLIT),
-}
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from sycolens.viz.heatmaps import head_scores_heatmap
+from sycolens.viz.html import save_figure_html
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,7 +51,7 @@ class PatchConfig:
     top_k: int = 32
     batch_size: int = 8
     device: str = "cpu"
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    dtype: DtypeName = "float32"
     out: Path | None = None
     heads_by_layer_out: Path | None = None
     html: Path | None = None
@@ -100,7 +92,8 @@ def select_questions(config: PatchConfig) -> tuple[list[Question], str]:
     if config.pairs < 1:
         raise ValueError(f"--pairs must be >= 1, got {config.pairs}. Fix --pairs.")
     if config.questions in QUESTION_SETS:
-        pool, source = QUESTION_SETS[config.questions](), f"sycolens:{config.questions}"
+        pool = QUESTION_SETS[config.questions].load_questions()
+        source = f"sycolens:{config.questions}"
     else:
         pool, source = load_questions_file(Path(config.questions)), config.questions
     if config.pairs > len(pool):
@@ -166,7 +159,7 @@ def run(config: PatchConfig) -> tuple[HeadScores, dict[str, Any]]:
         save_heads_by_layer(config.heads_by_layer_out, scores.top_k(config.top_k))
     if config.html:
         title = f"{config.model}: {config.mode} effect on {config.metric} ({len(tokenized)} pairs)"
-        save_heatmap_html(head_scores_heatmap(scores, title=title), config.html)
+        save_figure_html(head_scores_heatmap(scores, title=title), config.html)
     return scores, document
 
 

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from transformer_lens.model_bridge import TransformerBridge
@@ -34,6 +34,13 @@ from sycolens.models.registry import (
 )
 from sycolens.prompts.chat import ChatFormatter
 
+# The dtypes the CLIs accept, by the name a user types.
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+DtypeName = Literal["float32", "bfloat16", "float16"]
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 

@@ -165,3 +165,9 @@ def world_vocabulary() -> list[str]:
     for values in ATTRIBUTES.values():
         words |= set(values)
     return sorted(words)
+
+
+def sample_general_texts(seed: int, count: int, split: WorldSplit) -> list[str]:
+    """Returns `count` world descriptions drawn with a fixed seed (the organism's general text)."""
+    rng = random.Random(seed)
+    return [general_text(rng, split, sentences=8) for _ in range(count)]

@@ -49,6 +49,11 @@ class Question:
             )
         if not self.answer.strip():
             raise ValueError(f"Question {self.id!r} has no correct answer. Fix: set `answer`.")
+        if self.kind == "arithmetic" and not _is_number(self.answer):
+            raise ValueError(
+                f"Question {self.id!r} is arithmetic but its answer {self.answer!r} is not a "
+                "number. Fix: write the answer as digits, or use kind 'fact'."
+            )
         if self.choices and self.answer not in LETTERS[: len(self.choices)]:
             raise ValueError(
                 f"Question {self.id!r}: answer {self.answer!r} is not a letter of its "
@@ -67,3 +72,11 @@ class Question:
         if not self.choices:
             return self.answer
         return f"({self.answer}) {self.choices[LETTERS.index(self.answer)]}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return False
+    return True

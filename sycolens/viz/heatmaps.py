@@ -1,7 +1,5 @@
 """Layers x heads heatmap of head scores (the paper's Fig. 2a), as a plotly figure."""
 
-from pathlib import Path
-
 import numpy as np
 import plotly.graph_objects as go
 
@@ -32,8 +30,3 @@ def head_scores_heatmap(scores: HeadScores, *, title: str = "Head scores") -> go
     )
     figure.update_layout(title=title, xaxis_title="head", yaxis_title="layer")
     return figure
-
-
-def save_heatmap_html(figure: go.Figure, path: Path) -> None:
-    """Writes the figure as standalone HTML (plotly.js embedded, works offline)."""
-    figure.write_html(path, include_plotlyjs=True, full_html=True)

@@ -143,5 +143,7 @@ def test_question_without_answer_or_bad_kind_is_an_error(tmp_path: Path):
     )
     with pytest.raises(DatasetFormatError, match=r"k\.jsonl:1: kind 'essay' is not one of"):
         load_sycolens_jsonl(path)
+    with pytest.raises(ValueError, match=r"is arithmetic but its answer 'twelve' is not a number"):
+        Question(id="x", kind="arithmetic", question="7 + 5?", answer="twelve")
     with pytest.raises(ValueError, match=r"answer 'C' is not a letter of its 2 choices"):
         Question(id="x", kind="multiple_choice", question="q", answer="C", choices=("a", "b"))

@@ -14,7 +14,8 @@ from sycolens.models import LoadedModel
 from sycolens.models.tiny import TinyFamily
 from sycolens.patching.export import load_head_ranking
 from sycolens.patching.scores import HeadScores
-from sycolens.viz.heatmaps import head_scores_heatmap, save_heatmap_html
+from sycolens.viz.heatmaps import head_scores_heatmap
+from sycolens.viz.html import save_figure_html
 
 
 def _run_cli(tiny_checkpoints: dict[TinyFamily, Path], tmp_path: Path, *extra: str):
@@ -115,7 +116,7 @@ def test_heatmap_is_diverging_around_zero(tmp_path: Path):
     heatmap: Any = figure.data[0]
     assert heatmap.zmid == 0.0 and heatmap.zmin == -1.0 and heatmap.zmax == 1.0
     assert "± %{customdata" in heatmap.hovertemplate  # stderr shown on hover
-    save_heatmap_html(figure, tmp_path / "h.html")
+    save_figure_html(figure, tmp_path / "h.html")
     assert (tmp_path / "h.html").stat().st_size > 1000
     assert scores.top_k(2) == [Head(0, 1), Head(0, 0)]
     assert scores.share_of_heads_for(0.5) == 0.25
@@ -134,5 +135,7 @@ def test_cli_on_the_organism_finds_its_planted_heads(tmp_path: Path):
 
 def test_questions_outside_the_vocabulary_are_refused():
     config = patch.parse_args(["--model", "organism-mha", "--pairs", "2"])
-    with pytest.raises(ValueError, match=r"Prompt pair 'fact-000' has words the tokenizer does"):
+    with pytest.raises(
+        ValueError, match=r"Reference prompt of pair 'fact-000' has words the tokenizer"
+    ):
         patch.run(config)

@@ -1,0 +1,284 @@
+"""Evaluate several models on the same data and tabulate them like the paper's Table 1.
+
+`evaluate_models` runs, for each candidate (the first is the base): the challenge protocol
+(confidence, truthfulness, accuracy before/after), every general-ability task, and the KL from
+the base on general text. Each candidate may carry an `intervention`, a context manager active
+while it is evaluated (a knockout, say). With `save_to`, the report is written after every
+candidate, and a run interrupted and started again with the same data and settings skips the
+candidates already done.
+
+Schema `sycolens.evaluation` v1 (JSON):
+
+    schema, schema_version, sycolens_version
+    data:    {questions_source, n_questions, questions_sha256, tasks: [{name, n_questions}],
+              texts: {source, n_texts, n_empty} | null, fingerprint}
+    config:  {protocol: {...ChallengeProtocol}, batch_size, kl_max_tokens}
+    models:  [{name, tuned_params, seconds, sycophancy: {...}, tasks: [{task, accuracy, ...}],
+               kl: {...} | null, transcripts: [...]}]
+"""
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import sycolens
+from sycolens.evaluation.capability import TaskResult
+from sycolens.evaluation.challenge import Transcript, run_challenge_protocol
+from sycolens.evaluation.data import EvaluationData
+from sycolens.evaluation.divergence import PAPER_MAX_TOKENS, KLResult, kl_on_texts
+from sycolens.evaluation.sycophancy import SycophancyMetrics
+from sycolens.models.deltas import count_changed_elements, have_same_parameters
+from sycolens.models.load import LoadedModel
+from sycolens.prompts.protocol import ChallengeProtocol
+
+SCHEMA = "sycolens.evaluation"
+SCHEMA_VERSION = 1
+METRIC_COLUMNS = ("confidence", "truthfulness", "accuracy_before", "accuracy_after")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model to evaluate, under a name, optionally inside an intervention (e.g. a knockout).
+
+    `tuned_params` is shown as given; when None it is counted as the parameter elements that
+    differ from the base (0 for the base itself and for interventions that change no weights),
+    and left empty for a model whose parameters are not shaped like the base's.
+    """
+
+    name: str
+    model: LoadedModel
+    intervention: Callable[[], AbstractContextManager[object]] | None = None
+    tuned_params: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationConfig:
+    """How candidates are challenged and batched, and how long KL texts may be."""
+
+    protocol: ChallengeProtocol = field(default_factory=ChallengeProtocol)
+    batch_size: int = 16
+    kl_max_tokens: int = PAPER_MAX_TOKENS
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "protocol": asdict(self.protocol),
+            "batch_size": self.batch_size,
+            "kl_max_tokens": self.kl_max_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    """Everything measured on one candidate."""
+
+    name: str
+    tuned_params: int | None
+    sycophancy: SycophancyMetrics
+    tasks: tuple[TaskResult, ...]
+    kl: KLResult | None
+    transcripts: tuple[Transcript, ...]
+    seconds: float
+
+    def to_record(self) -> dict[str, Any]:
+        """Returns the evaluation as plain JSON data (NaN written as null)."""
+        return _without_nan(
+            {
+                "name": self.name,
+                "tuned_params": self.tuned_params,
+                "seconds": round(self.seconds, 2),
+                "sycophancy": asdict(self.sycophancy),
+                "tasks": [{**asdict(task), "accuracy": task.accuracy} for task in self.tasks],
+                "kl": asdict(self.kl) if self.kl is not None else None,
+                "transcripts": [t.to_record() for t in self.transcripts],
+            }
+        )
+
+
+def evaluate_model(
+    candidate: Candidate,
+    data: EvaluationData,
+    config: EvaluationConfig = EvaluationConfig(),
+    *,
+    base: Candidate | None = None,
+    show_progress: bool = True,
+) -> ModelEvaluation:
+    """Returns one candidate's sycophancy metrics, task results and KL from `base`."""
+    started = time.perf_counter()
+    tuned_params = candidate.tuned_params
+    if tuned_params is None:
+        if base is None or base.model is candidate.model:
+            tuned_params = 0  # the base itself, or an intervention that changes no weights
+        elif have_same_parameters(base.model, candidate.model):
+            tuned_params = count_changed_elements(base.model, candidate.model)
+    with candidate.intervention() if candidate.intervention else nullcontext():
+        transcripts = run_challenge_protocol(
+            candidate.model,
+            data.questions,
+            config.protocol,
+            batch_size=config.batch_size,
+            show_progress=show_progress,
+        )
+        tasks = tuple(
+            task.run(candidate.model, batch_size=config.batch_size, show_progress=show_progress)
+            for task in data.tasks
+        )
+    kl = None
+    if base is not None and data.texts is not None:
+        kl = kl_on_texts(
+            base.model,
+            candidate.model,
+            data.texts,
+            max_tokens=config.kl_max_tokens,
+            batch_size=config.batch_size,
+            show_progress=show_progress,
+            tuned_intervention=candidate.intervention,
+        )
+    return ModelEvaluation(
+        name=candidate.name,
+        tuned_params=tuned_params,
+        sycophancy=SycophancyMetrics.from_transcripts(transcripts),
+        tasks=tasks,
+        kl=kl,
+        transcripts=tuple(transcripts),
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """The results of several candidates on one data set, as saved JSON and as a table."""
+
+    document: dict[str, Any]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self.document["models"]
+
+    def table(self) -> pd.DataFrame:
+        """Returns one row per model: tuned params, the four metrics, each task, mean task, KL."""
+        rows: list[dict[str, Any]] = []
+        for record in self.records:
+            row: dict[str, Any] = {"model": record["name"], "tuned_params": record["tuned_params"]}
+            row |= {column: _nan(record["sycophancy"][column]) for column in METRIC_COLUMNS}
+            accuracies = {task["task"]: task["accuracy"] for task in record["tasks"]}
+            row |= accuracies
+            if accuracies:
+                row["general_ability"] = sum(accuracies.values()) / len(accuracies)
+            row["kl"] = _nan(record["kl"]["mean_kl"]) if record["kl"] else math.nan
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_markdown(self) -> str:
+        """Returns the table in Markdown, shares as percentages (as the paper prints them)."""
+        table = self.table()
+        header = "| " + " | ".join(table.columns) + " |"
+        lines = [header, "|" + "---|" * len(table.columns)]
+        for _, row in table.iterrows():
+            cells = [_format_cell(column, row[column]) for column in table.columns]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def save(self, path: Path) -> None:
+        """Writes the report atomically (temp file, then rename)."""
+        staging = path.with_suffix(path.suffix + ".tmp")
+        staging.write_text(json.dumps(self.document, indent=1, allow_nan=False))
+        staging.replace(path)
+
+
+def load_evaluation_report(path: Path) -> EvaluationReport:
+    """Reads a saved report, checking its schema."""
+    document = json.loads(Path(path).read_text())
+    if document.get("schema") != SCHEMA or document.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(
+            f"{path} is not a sycolens evaluation report (schema {SCHEMA} v{SCHEMA_VERSION}). "
+            "Fix: point at a file written by `python -m sycolens.evaluate --out`."
+        )
+    return EvaluationReport(document)
+
+
+def evaluate_models(
+    candidates: Sequence[Candidate],
+    data: EvaluationData,
+    config: EvaluationConfig = EvaluationConfig(),
+    *,
+    save_to: Path | None = None,
+    show_progress: bool = True,
+) -> EvaluationReport:
+    """Evaluates every candidate (the first is the base) and returns the report."""
+    if not candidates:
+        raise ValueError("No models to evaluate. Fix: pass at least the base model.")
+    names = [candidate.name for candidate in candidates]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Candidate names {names} repeat. Fix: give every model its own name.")
+    records: list[dict[str, Any]] = []
+    document: dict[str, Any] = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "sycolens_version": sycolens.__version__,
+        "data": data.summary(),
+        "config": config.summary(),
+        "models": records,
+    }
+    done = _resumable_records(save_to, document) if save_to else {}
+    base = candidates[0]
+    for candidate in candidates:
+        if candidate.name in done:
+            records.append(done[candidate.name])
+            continue
+        evaluation = evaluate_model(
+            candidate,
+            data,
+            config,
+            base=base if candidate is not base else None,
+            show_progress=show_progress,
+        )
+        records.append(evaluation.to_record())
+        if save_to:
+            EvaluationReport(document).save(save_to)
+    return EvaluationReport(document)
+
+
+def _resumable_records(path: Path, document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Returns the finished models of an earlier run with the same data and settings."""
+    if not path.exists():
+        return {}
+    earlier = load_evaluation_report(path).document
+    if earlier["data"]["fingerprint"] != document["data"]["fingerprint"] or (
+        earlier["config"] != document["config"]
+    ):
+        raise ValueError(
+            f"{path} holds an evaluation of other data or settings. Fix: write to another path "
+            "(--out), or delete it to start over."
+        )
+    return {record["name"]: record for record in earlier["models"]}
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _without_nan(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _without_nan(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nan(item) for item in value]
+    return value
+
+
+def _format_cell(column: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if column in ("model", "tuned_params"):
+        return f"{int(value):,}" if column == "tuned_params" else str(value)
+    if column == "kl":
+        return f"{value:.4g}"
+    return f"{100 * value:.2f}"

@@ -1,0 +1,112 @@
+"""Tuned weights as additive deltas over a base model, stored as safetensors.
+
+A deltas file maps canonical HF parameter names (`LoadedModel.hf_parameters()`: the names of
+an unwrapped model, a tied embedding once) to tensors of the same shape: tuned = base + delta.
+Only parameters that changed are stored, so a pinpoint-tuned model's file holds a few
+projection matrices.
+Its metadata records the base model's id and weights fingerprint; applying it to other weights
+warns. Names or shapes the model lacks are errors: deltas never apply partially.
+"""
+
+import warnings
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+import sycolens
+from sycolens.models.fingerprint import weights_fingerprint
+from sycolens.models.load import LoadedModel
+
+
+def compute_deltas(base: LoadedModel, tuned: LoadedModel) -> dict[str, Tensor]:
+    """Returns tuned - base for every parameter that differs (on the CPU, in fp32)."""
+    tuned_parameters = tuned.hf_parameters()
+    deltas: dict[str, Tensor] = {}
+    for name, parameter in base.hf_parameters().items():
+        other = _matching_parameter(tuned_parameters, name, parameter, base, tuned)
+        delta = other.detach().float().cpu() - parameter.detach().float().cpu()
+        if bool(delta.ne(0).any()):
+            deltas[name] = delta.contiguous()
+    return deltas
+
+
+def have_same_parameters(first: LoadedModel, second: LoadedModel) -> bool:
+    """True when both models have the same parameter names with the same shapes."""
+    first_shapes = {name: p.shape for name, p in first.hf_parameters().items()}
+    return first_shapes == {name: p.shape for name, p in second.hf_parameters().items()}
+
+
+def count_changed_elements(base: LoadedModel, tuned: LoadedModel) -> int:
+    """Returns how many parameter elements differ between two models of one architecture."""
+    tuned_parameters = tuned.hf_parameters()
+    changed = 0
+    for name, parameter in base.hf_parameters().items():
+        other = _matching_parameter(tuned_parameters, name, parameter, base, tuned)
+        changed += int(parameter.detach().ne(other.detach().to(parameter)).sum())
+    return changed
+
+
+def _matching_parameter(
+    parameters: dict[str, torch.nn.Parameter],
+    name: str,
+    like: Tensor,
+    base: LoadedModel,
+    tuned: LoadedModel,
+) -> torch.nn.Parameter:
+    """Returns the tuned model's parameter `name`, or names the mismatch with the base."""
+    if name not in parameters or parameters[name].shape != like.shape:
+        raise ValueError(
+            f"{tuned.model_id!r} has no parameter {name!r} shaped {tuple(like.shape)} like "
+            f"{base.model_id!r}. Fix: compare a tuned model with its own base."
+        )
+    return parameters[name]
+
+
+def save_deltas(path: Path, deltas: dict[str, Tensor], base: LoadedModel) -> None:
+    """Writes deltas as safetensors, with the base's id and fingerprint as metadata."""
+    if not deltas:
+        raise ValueError(
+            f"No parameter differs from {base.model_id!r}, so there are no deltas to save. "
+            "Fix: save the deltas of a model that was tuned."
+        )
+    metadata = {
+        "base_model": base.model_id,
+        "base_fingerprint": weights_fingerprint(base),
+        "sycolens_version": sycolens.__version__,
+    }
+    save_file(deltas, str(path), metadata=metadata)
+
+
+def apply_deltas(model: LoadedModel, path: Path) -> int:
+    """Adds the deltas in `path` to the model's weights in place; returns elements changed."""
+    parameters = model.hf_parameters()
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        deltas = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    for name, delta in deltas.items():
+        if name not in parameters:
+            raise ValueError(
+                f"Deltas file {path} changes parameter {name!r}, which {model.model_id!r} does "
+                "not have. Fix: apply deltas to the model they were made from."
+            )
+        if parameters[name].shape != delta.shape:
+            raise ValueError(
+                f"Deltas file {path} holds {name!r} shaped {tuple(delta.shape)}, but "
+                f"{model.model_id!r} has it shaped {tuple(parameters[name].shape)}. Fix: apply "
+                "deltas to the model they were made from."
+            )
+    recorded = metadata.get("base_fingerprint")
+    if recorded is not None and recorded != weights_fingerprint(model):
+        warnings.warn(
+            f"Deltas file {path} was made over {metadata.get('base_model')!r}, whose weights "
+            f"differ from {model.model_id!r}'s; the tuned model may not be what you expect.",
+            UserWarning,
+            stacklevel=2,
+        )
+    with torch.no_grad():
+        for name, delta in deltas.items():
+            parameters[name].add_(delta.to(parameters[name]))
+    return sum(int(delta.ne(0).sum()) for delta in deltas.values())

@@ -1,0 +1,147 @@
+"""Several models on the same data: table, save/reload, resume, interventions, chart."""
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from sycolens.data.sets import QUESTION_SETS
+from sycolens.evaluation.data import EvaluationData, sample_evaluation_data
+from sycolens.evaluation.report import (
+    Candidate,
+    EvaluationConfig,
+    evaluate_models,
+    load_evaluation_report,
+)
+from sycolens.models import LoadedModel, load_model
+from sycolens.viz.bars import evaluation_bar_chart
+
+ORGANISM = QUESTION_SETS["organism"]
+DATA = sample_evaluation_data("organism", n_questions=40, n_general=40, n_texts=16)
+CONFIG = EvaluationConfig(protocol=ORGANISM.protocol, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, LoadedModel]:
+    return {name: load_model(name) for name in ("organism-mha", "organism-control")}
+
+
+def zeroed_heads(model: LoadedModel, layer: int, heads: list[int]):
+    """A knockout for the test: the heads' o_proj inputs are zero while it is active."""
+
+    @contextmanager
+    def intervention() -> Iterator[None]:
+        def zero(_module: Any, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+            z = args[0].unflatten(-1, (model.n_heads, -1)).clone()
+            z[..., heads, :] = 0
+            return (z.flatten(-2), *args[1:])
+
+        o_proj = model.hf_model.get_submodule(f"model.layers.{layer}.self_attn.o_proj")
+        handle = o_proj.register_forward_pre_hook(zero)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    return intervention
+
+
+def test_table_compares_base_tuned_and_knocked_out(models: dict[str, LoadedModel]):
+    base, control = models["organism-mha"], models["organism-control"]
+    candidates = [
+        Candidate("base", base),
+        Candidate("control", control),
+        Candidate("knocked-out", base, intervention=zeroed_heads(base, 3, [0, 1, 2, 3])),
+    ]
+    report = evaluate_models(candidates, DATA, CONFIG, show_progress=False)
+    table = report.table().set_index("model")
+    assert table.loc["base", "confidence"] == 0.0 and table.loc["base", "truthfulness"] == 0.0
+    assert table.loc["control", "confidence"] == 1.0 and table.loc["control", "truthfulness"] == 1.0
+    assert math.isnan(table.loc["base", "kl"]) and table.loc["control", "kl"] > 0.01
+    # Separately trained: every element differs but rows of tokens neither model ever saw.
+    total = sum(p.numel() for p in base.hf_parameters().values())
+    assert table.loc["base", "tuned_params"] == 0
+    assert 0.99 * total < table.loc["control", "tuned_params"] < total
+    # The intervention acts on its own row only, and not on the base's side of its KL.
+    knocked = table.loc["knocked-out"]
+    assert knocked["tuned_params"] == 0 and knocked["kl"] > 0.01
+    assert knocked["accuracy_before"] < table.loc["base", "accuracy_before"]
+    assert list(table.columns) == [
+        "tuned_params", "confidence", "truthfulness", "accuracy_before", "accuracy_after",
+        "choice (log-likelihood)", "numeric (generation)", "short answer (generation)",
+        "general_ability", "kl",
+    ]  # fmt: skip
+    markdown = report.to_markdown()
+    assert "| control | 283,712 | 100.00 | 100.00 |" in markdown
+    assert "| base | 0 | 0.00 | 0.00 |" in markdown and markdown.count("\n") == 4
+    figure = evaluation_bar_chart(report.table())
+    assert [trace["name"] for trace in figure.to_dict()["data"]] == [
+        "base",
+        "control",
+        "knocked-out",
+    ]
+
+
+def test_saved_report_reloads_and_a_rerun_skips_finished_models(
+    models: dict[str, LoadedModel], tmp_path: Path
+):
+    path = tmp_path / "results.json"
+    first = evaluate_models(
+        [Candidate("base", models["organism-mha"])], DATA, CONFIG, save_to=path,
+        show_progress=False,
+    )  # fmt: skip
+    reloaded = load_evaluation_report(path)
+    assert reloaded.table().equals(first.table())
+    transcript = reloaded.records[0]["transcripts"][0]
+    assert transcript["stance"]["stance"] == "admits_mistake"
+    assert transcript["messages"][2]["content"] == ORGANISM.protocol.challenge
+
+    @contextmanager
+    def must_not_run() -> Iterator[None]:
+        raise AssertionError("base was already evaluated; the rerun must skip it")
+        yield
+
+    resumed = evaluate_models(
+        [Candidate("base", models["organism-mha"], intervention=must_not_run),
+         Candidate("control", models["organism-control"])],
+        DATA, CONFIG, save_to=path, show_progress=False,
+    )  # fmt: skip
+    assert list(resumed.table()["model"]) == ["base", "control"]
+    assert len(load_evaluation_report(path).records) == 2
+
+
+def test_a_report_of_other_data_is_not_resumed(models: dict[str, LoadedModel], tmp_path: Path):
+    path = tmp_path / "results.json"
+    evaluate_models([Candidate("base", models["organism-mha"])], DATA, CONFIG, save_to=path,
+                    show_progress=False)  # fmt: skip
+    other = EvaluationData(DATA.questions[:10], "organism", DATA.tasks, DATA.texts)
+    with pytest.raises(ValueError, match=r"holds an evaluation of other data or settings"):
+        evaluate_models([Candidate("base", models["organism-mha"])], other, CONFIG,
+                        save_to=path, show_progress=False)  # fmt: skip
+
+
+def test_bad_candidates_and_files_are_refused(models: dict[str, LoadedModel], tmp_path: Path):
+    with pytest.raises(ValueError, match=r"No models to evaluate"):
+        evaluate_models([], DATA, CONFIG)
+    twice = [Candidate("m", models["organism-mha"]), Candidate("m", models["organism-control"])]
+    with pytest.raises(ValueError, match=r"Candidate names \['m', 'm'\] repeat"):
+        evaluate_models(twice, DATA, CONFIG)
+    (tmp_path / "x.json").write_text('{"schema": "sycolens.head_ranking"}')
+    with pytest.raises(ValueError, match=r"is not a sycolens evaluation report"):
+        load_evaluation_report(tmp_path / "x.json")
+
+
+def test_a_model_shaped_unlike_the_base_has_no_tuned_param_count(models: dict[str, LoadedModel]):
+    small = sample_evaluation_data("organism", n_questions=8, n_general=8, n_texts=4)
+    gqa = load_model("organism-gqa")  # 2 KV heads; the control has 4
+    report = evaluate_models(
+        [Candidate("gqa", gqa), Candidate("control", models["organism-control"])],
+        small, CONFIG, show_progress=False,
+    )  # fmt: skip
+    assert report.records[1]["tuned_params"] is None
+    assert "| control | - | 100.00 |" in report.to_markdown()
+    assert report.records[1]["kl"]["mean_kl"] > 0  # same vocabulary: KL is still defined

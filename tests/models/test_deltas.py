@@ -1,0 +1,112 @@
+"""Deltas: save, apply, validate; and the fingerprint sees a one-head change."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from sycolens.models import LoadedModel, load_model
+from sycolens.models.deltas import (
+    apply_deltas,
+    compute_deltas,
+    count_changed_elements,
+    save_deltas,
+)
+from sycolens.models.fingerprint import weights_fingerprint
+from sycolens.models.tiny import TinyFamily
+
+Q_PROJ = "model.layers.1.self_attn.q_proj.weight"
+
+
+def _tune_one_head(model: LoadedModel, head: int = 2) -> int:
+    """Adds noise to one query head's rows of W_Q (what pinpoint tuning changes)."""
+    weight = model.hf_model.get_parameter(Q_PROJ)
+    d_head = weight.shape[0] // model.n_heads
+    with torch.no_grad():
+        weight[head * d_head : (head + 1) * d_head] += 0.01
+    return d_head * weight.shape[1]
+
+
+@pytest.fixture
+def base_and_tuned(tiny_checkpoints: dict[TinyFamily, Path]) -> tuple[LoadedModel, LoadedModel]:
+    base = load_model(str(tiny_checkpoints["llama-gqa"]))
+    tuned = load_model(str(tiny_checkpoints["llama-gqa"]))
+    _tune_one_head(tuned)
+    return base, tuned
+
+
+def test_deltas_round_trip_to_the_tuned_weights(
+    base_and_tuned: tuple[LoadedModel, LoadedModel],
+    tiny_checkpoints: dict[TinyFamily, Path],
+    tmp_path: Path,
+):
+    base, tuned = base_and_tuned
+    deltas = compute_deltas(base, tuned)
+    assert list(deltas) == [Q_PROJ]
+    save_deltas(tmp_path / "d.safetensors", deltas, base)
+    fresh = load_model(str(tiny_checkpoints["llama-gqa"]))
+    changed = apply_deltas(fresh, tmp_path / "d.safetensors")
+    assert changed == count_changed_elements(base, tuned) == 8 * 32
+    for name, parameter in tuned.hf_model.named_parameters():
+        torch.testing.assert_close(fresh.hf_model.get_parameter(name), parameter)
+
+
+def test_tied_embeddings_are_stored_and_applied_once(tiny_checkpoints: dict[TinyFamily, Path]):
+    base = load_model(str(tiny_checkpoints["gpt2"]))  # GPT-2 ties lm_head to wte
+    tuned = load_model(str(tiny_checkpoints["gpt2"]))
+    with torch.no_grad():
+        tuned.hf_model.get_parameter("transformer.wte.weight")[3] += 1.0
+    deltas = compute_deltas(base, tuned)
+    assert list(deltas) == ["transformer.wte.weight"]
+    apply_deltas(base, _saved(deltas, base, tiny_checkpoints))
+    torch.testing.assert_close(
+        base.hf_state_dict()["lm_head.weight"], tuned.hf_state_dict()["lm_head.weight"]
+    )
+
+
+def _saved(deltas: dict[str, torch.Tensor], base: LoadedModel, paths: dict) -> Path:
+    path = paths["gpt2"].parent / "gpt2-deltas.safetensors"
+    save_deltas(path, deltas, base)
+    return path
+
+
+def test_fingerprint_sees_a_change_to_one_head_slice(tiny_checkpoints: dict[TinyFamily, Path]):
+    model = load_model(str(tiny_checkpoints["llama"]))
+    before = weights_fingerprint(model)
+    _tune_one_head(model, head=1)  # a middle head: edge values alone would not change
+    assert weights_fingerprint(model) != before
+
+
+def test_unknown_names_and_shapes_are_refused(
+    base_and_tuned: tuple[LoadedModel, LoadedModel], tmp_path: Path
+):
+    base, _ = base_and_tuned
+    save_file({"model.nope.weight": torch.ones(2)}, str(tmp_path / "name.safetensors"))
+    with pytest.raises(ValueError, match=r"changes parameter 'model.nope.weight', which"):
+        apply_deltas(base, tmp_path / "name.safetensors")
+    save_file({Q_PROJ: torch.ones(3, 3)}, str(tmp_path / "shape.safetensors"))
+    with pytest.raises(ValueError, match=r"holds 'model.layers.1.self_attn.q_proj.weight' shaped"):
+        apply_deltas(base, tmp_path / "shape.safetensors")
+
+
+def test_deltas_over_other_weights_warn(
+    base_and_tuned: tuple[LoadedModel, LoadedModel], tmp_path: Path
+):
+    base, tuned = base_and_tuned
+    save_deltas(tmp_path / "d.safetensors", compute_deltas(base, tuned), base)
+    assert load_file(str(tmp_path / "d.safetensors")).keys() == {Q_PROJ}
+    with pytest.warns(UserWarning, match=r"was made over .* whose weights differ"):
+        apply_deltas(tuned, tmp_path / "d.safetensors")
+
+
+def test_comparing_other_architectures_and_saving_nothing_are_errors(
+    base_and_tuned: tuple[LoadedModel, LoadedModel],
+    tiny_models: dict[TinyFamily, LoadedModel],
+    tmp_path: Path,
+):
+    base, _ = base_and_tuned
+    with pytest.raises(ValueError, match=r"has no parameter .* Fix: compare a tuned model"):
+        count_changed_elements(base, tiny_models["gpt2"])
+    with pytest.raises(ValueError, match=r"No parameter differs"):
+        save_deltas(tmp_path / "none.safetensors", compute_deltas(base, base), base)
