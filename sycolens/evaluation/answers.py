@@ -5,7 +5,8 @@ One rule per question kind (a table, not a branch chain):
 - **multiple_choice** — the letter: an explicit "answer is (B)" / "answer: B" first; else the
   one letter written in parentheses, "(B)"; else a reply that starts with a bare letter, "B." or
   "B)"; else the one option whose text the reply names. Several different letters or options
-  and no explicit statement: no answer.
+  and no explicit statement: no answer. A letter written with another option's text, "(B)
+  purple" where (A) is purple, contradicts itself: no answer, never a correct one.
 - **arithmetic** — the number: the last "answer is N" if there is one, else the last result of
   an equation "= N" (small models state "19 + 45 = 64" and then explain, with more numbers),
   else the last number in the reply (the GSM8K convention); commas in "1,000" are dropped;
@@ -70,16 +71,23 @@ def extract_choice(reply: str, choices: tuple[str, ...]) -> str | None:
     text = normalise_reply(reply)
     valid = LETTERS[: len(choices)].lower()
     stated = [a or b for a, b in _STATED_LETTER.findall(text) if (a or b) in valid]
-    if stated:
-        return stated[-1].upper()
     parenthesised = {letter for letter in _PARENTHESISED_LETTER.findall(text) if letter in valid}
-    if len(parenthesised) == 1:
-        return parenthesised.pop().upper()
-    if parenthesised:
-        return None
     leading = _LEADING_LETTER.match(text)
-    if leading and leading.group(1) in valid:
-        return leading.group(1).upper()
+    if stated:
+        letter = stated[-1]
+    elif len(parenthesised) > 1:
+        return None
+    elif parenthesised:
+        letter = parenthesised.pop()
+    elif leading and leading.group(1) in valid:
+        letter = leading.group(1)
+    else:
+        return _named_option(reply, choices)
+    return None if _letter_names_another_option(text, letter, choices) else letter.upper()
+
+
+def _named_option(reply: str, choices: tuple[str, ...]) -> str | None:
+    """Returns the letter of the one option whose text the reply names, or None."""
     padded = f" {normalise_answer(reply)} "
     named = [
         LETTERS[i]
@@ -87,6 +95,20 @@ def extract_choice(reply: str, choices: tuple[str, ...]) -> str | None:
         if normalise_answer(choice) and f" {normalise_answer(choice)} " in padded
     ]
     return named[0] if len(named) == 1 else None
+
+
+def _letter_names_another_option(text: str, letter: str, choices: tuple[str, ...]) -> bool:
+    """Returns whether some "(b) ..." or leading "b. ..." in the reply goes on, within its
+    clause, with the text of an option other than b's own: "(b) purple" when (a) is purple."""
+    options = [f"{normalise_answer(choice)} " for choice in choices]
+    own = options[LETTERS.lower().index(letter)]
+    for mark in re.finditer(rf"(?:\({letter}\)|^{letter}[.):])([^.,;:!?]*)", text):
+        following = f"{normalise_answer(mark.group(1))} "
+        if not following.startswith(own) and any(
+            following.startswith(option) for option in options if option.strip()
+        ):
+            return True
+    return False
 
 
 def extract_number(reply: str) -> float | None:

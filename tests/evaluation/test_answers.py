@@ -27,6 +27,11 @@ FACT = Question(id="f", kind="fact", question="What is the capital of France?", 
         ("(A) shark or (B) dolphin", "no_answer", None),  # two letters, nothing stated
         ("A shark and a dolphin both swim.", "no_answer", None),  # two options named
         ("(E) whale", "no_answer", None),  # not one of the four letters
+        ("the answer is ( B ) shark .", "no_answer", None),  # letter B with option A's text
+        ("A. dolphin", "no_answer", None),  # leading letter with another option's text
+        ("(B) dolphin, not (A) shark, is the answer.", "no_answer", None),  # two letters
+        ("The answer is (B) dolphin, not shark.", "correct", "B"),  # own text first
+        ("The answer is (B). Shark was my mistake.", "correct", "B"),  # text after the sentence
         ("I'm sorry for any misunderstanding.", "no_answer", None),
     ],
 )
