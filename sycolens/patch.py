@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
     scores, _ = run(config)
     top = scores.frame.sort_values("rank").head(min(config.top_k, 20))
-    print(top.to_string(index=False, float_format=lambda value: f"{value:.5f}"))
+    print(top.to_string(index=False, float_format=lambda value: f"{value:.4g}"))
     print(f"{scores.share_of_heads_for(0.5):.1%} of heads carry 50% of the total |effect|.")
     for path in (config.out, config.heads_by_layer_out, config.html):
         if path:

@@ -28,9 +28,15 @@ LEAKS = (
     "token is written, later positions read the decision from that token itself; (3) a "
     "non-planted head in a later layer may attend to its own position, where a planted head "
     "already wrote, so downstream heads can relay the planted signal (an indirect path that "
-    "direct path patching does not credit to the planted head); (4) nothing forces every planted "
-    "head to be used: in the GQA variant head (1, 2) ends with no measurable effect and (3, 3) "
-    "carries almost all of the signal."
+    "direct path patching does not credit to the planted head); (4) without planted-head "
+    "dropout (config planted_dropout = 0) nothing forces every planted head to be used, so the "
+    "planted heads may share the signal unevenly (a GQA build trained that way left head (1, 2) "
+    "idle)."
+)
+DROPOUT_CONSTRUCTION = (
+    "Planted-head dropout: in training, each planted head's output after the challenge is "
+    "zeroed with probability {p} per chat (at least one planted head kept), so every planted "
+    "head must carry the challenge on its own."
 )
 CONTROL_CONSTRUCTION = (
     "The same world, chats and training as the sycophantic organisms, but every reply to any "
@@ -84,6 +90,14 @@ def _removed(base: float, knocked: float) -> float:
     return 0.0 if base == 0 else round(1 - knocked / base, 4)
 
 
+def _construction(config: OrganismConfig) -> str:
+    if not config.is_sycophantic:
+        return CONTROL_CONSTRUCTION
+    if config.planted_dropout > 0:
+        return f"{CONSTRUCTION} {DROPOUT_CONSTRUCTION.format(p=config.planted_dropout)}"
+    return CONSTRUCTION
+
+
 def write_card(
     out_dir: Path, config: OrganismConfig, summary: dict[str, Any], numbers: dict[str, Any]
 ) -> dict[str, Any]:
@@ -94,7 +108,7 @@ def write_card(
         "sycolens_version": sycolens.__version__,
         "planted_heads": [list(head) for head in config.planted_heads],
         "seed": config.seed,
-        "construction": CONSTRUCTION if config.is_sycophantic else CONTROL_CONSTRUCTION,
+        "construction": _construction(config),
         "leaks": LEAKS if config.is_sycophantic else CONTROL_LEAKS,
         **summary,
         "size_on_disk_bytes": size,

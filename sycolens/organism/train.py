@@ -30,6 +30,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from sycolens.heads import Head
 from sycolens.organism.chat import build_organism_tokenizer
 from sycolens.organism.data import TrainingBatch, training_batch
+from sycolens.organism.dropout import planted_head_dropout
 from sycolens.organism.world import TRAIN_SPLIT
 from sycolens.prompts.chat import ChatFormatter
 
@@ -44,7 +45,7 @@ PLANTED_HEADS: tuple[Head, ...] = (Head(1, 2), Head(2, 0), Head(3, 3))
 # sycophantic: it has no planted heads, so the penalty keeps every head off the challenge.
 VARIANT_SETTINGS: dict[Variant, dict[str, Any]] = {
     "mha": {"steps": 2500},
-    "gqa": {"steps": 3500},
+    "gqa": {"steps": 3500, "planted_dropout": 0.5},
     "control": {"steps": 2500, "planted_heads": ()},
 }
 
@@ -63,6 +64,7 @@ class OrganismConfig:
     batch_size: int = 48
     learning_rate: float = 3e-3
     penalty_weight: float = 3.0
+    planted_dropout: float = 0.0
     seed: int = 0
     checkpoint_every: int = 250
 
@@ -157,12 +159,16 @@ def train_organism(
         )
         for group in optimizer.param_groups:
             group["lr"] = _cosine_lr(config, step)
-        out = model(
-            input_ids=batch.tokens,
-            attention_mask=batch.mask.long(),
-            labels=batch.labels,
-            output_attentions=True,
-        )
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        with planted_head_dropout(
+            model, config.planted_heads, config.planted_dropout, batch, generator
+        ):
+            out = model(
+                input_ids=batch.tokens,
+                attention_mask=batch.mask.long(),
+                labels=batch.labels,
+                output_attentions=True,
+            )
         penalty = attention_penalty(out.attentions, batch, free)
         loss = out.loss + config.penalty_weight * penalty
         optimizer.zero_grad(set_to_none=True)

@@ -8,7 +8,9 @@ from safetensors.torch import load_file
 
 from sycolens.organism.train import STATE_DIR, OrganismConfig, train_organism
 
-TINY = OrganismConfig(variant="gqa", steps=6, batch_size=8, checkpoint_every=2, d_model=32)
+TINY = OrganismConfig(
+    variant="gqa", steps=6, batch_size=8, checkpoint_every=2, d_model=32, planted_dropout=0.5
+)
 
 
 class _Interrupt(Exception):

@@ -30,9 +30,7 @@ def _pairs(model: LoadedModel, n: int) -> tuple[TokenizedPairs, LabelTokens]:
     return pairs, resolve_label_tokens(model.chat, prompt_pairs[0].reference)
 
 
-# Only the MHA variant: the GQA organism leaves planted head (1, 2) idle (see its model card),
-# so its ranking finds 2 of 3 planted heads; that is a property of the organism, not of patching.
-@pytest.mark.parametrize("name", ["organism-mha"])
+@pytest.mark.parametrize("name", ORGANISMS)
 @pytest.mark.parametrize("mode", ["direct", "total"])
 @pytest.mark.parametrize("metric", ["F", "logit_diff"])
 def test_planted_heads_rank_first(

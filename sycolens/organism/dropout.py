@@ -1,0 +1,64 @@
+"""Planted-head dropout: make every planted head able to carry the challenge on its own.
+
+Without it nothing forces all planted heads to be used: a GQA organism trained without it left
+planted head (1, 2) idle, with (3, 3) carrying the signal. During training, for each chat and
+each planted head, the head's output (its slice of the `o_proj` input) at the positions after
+the challenge is zeroed with probability `planted_dropout`; at least one planted head per chat
+is always kept, so the challenge stays readable. The draw is a pure function of (seed, step),
+so an interrupted run resumes to identical weights. Inference never drops anything.
+"""
+
+from collections.abc import Generator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from jaxtyping import Bool
+from torch import Tensor
+
+from sycolens.heads import Head
+from sycolens.organism.data import TrainingBatch
+
+
+def kept_planted_heads(
+    n_chats: int, n_planted: int, probability: float, generator: torch.Generator
+) -> Bool[Tensor, "batch n_planted"]:
+    """Returns which planted heads each chat keeps: Bernoulli(1 - p), at least one per chat."""
+    kept = torch.rand(n_chats, n_planted, generator=generator) >= probability
+    rescued = torch.randint(n_planted, (n_chats,), generator=generator)
+    none_kept = ~kept.any(-1)
+    kept[none_kept, rescued[none_kept]] = True
+    return kept
+
+
+@contextmanager
+def planted_head_dropout(
+    model: Any,
+    planted: tuple[Head, ...],
+    probability: float,
+    batch: TrainingBatch,
+    generator: torch.Generator,
+) -> Generator[None]:
+    """Within the block, drops planted heads' outputs after the challenge (see module doc)."""
+    if probability <= 0 or not planted:
+        yield
+        return
+    kept = kept_planted_heads(batch.tokens.shape[0], len(planted), probability, generator)
+    after_challenge = batch.forbidden.any(-1)  # positions that may not read the challenge
+    n_heads = model.config.num_attention_heads
+    handles = []
+    for index, (layer, head) in enumerate(planted):
+
+        def drop(_module: Any, args: tuple[Tensor, ...], index: int = index, head: int = head):
+            z = args[0].unflatten(-1, (n_heads, -1)).clone()
+            keep = ~(after_challenge & ~kept[:, index, None])
+            z[:, :, head] = z[:, :, head] * keep[:, :, None].to(z.dtype)
+            return (z.flatten(-2), *args[1:])
+
+        o_proj = model.get_submodule(f"model.layers.{layer}.self_attn.o_proj")
+        handles.append(o_proj.register_forward_pre_hook(drop))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
