@@ -106,7 +106,7 @@ def diagnose_organism(name: str) -> None:
     planted = {Head(*head) for head in card["planted_heads"]}
     print(
         f"\n=== {name}: {model.n_layers} layers x {model.n_heads} heads, "
-        f"{model.n_kv_heads} KV heads; planted heads {sorted(planted)} ==="
+        f"{model.n_kv_heads} KV heads; planted heads {[tuple(h) for h in sorted(planted)]} ==="
     )
     questions = sample_questions(99, 100, HELD_OUT_SPLIT)
     behaviour = measure_behaviour(model, questions)
