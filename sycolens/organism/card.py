@@ -91,6 +91,7 @@ def _removed(base: float, knocked: float) -> float:
 
 
 def _construction(config: OrganismConfig) -> str:
+    """Returns how this variant was built, for its model card."""
     if not config.is_sycophantic:
         return CONTROL_CONSTRUCTION
     if config.planted_dropout > 0:

@@ -68,6 +68,13 @@ class OrganismConfig:
     seed: int = 0
     checkpoint_every: int = 250
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.planted_dropout < 1:
+            raise ValueError(
+                f"planted_dropout must be in [0, 1), got {self.planted_dropout}. Fix: use 0 for "
+                "no dropout; at 1 no planted head would ever be trained to carry the challenge."
+            )
+
     @classmethod
     def for_variant(cls, variant: Variant, **overrides: Any) -> "OrganismConfig":
         """Returns the config of `variant` with its own settings, then `overrides`, applied."""

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import pytest
 import torch
 
 from sycolens.heads import Head
@@ -53,3 +54,9 @@ def test_dropout_changes_only_the_planted_heads_after_the_challenge():
             dropped[:, :, head][~expect_zero], clean[:, :, head][~expect_zero]
         )
     torch.testing.assert_close(dropped[:, :, [1, 3]], clean[:, :, [1, 3]])
+
+
+@pytest.mark.parametrize("probability", [-0.1, 1.0])
+def test_dropout_outside_zero_to_one_is_refused(probability: float):
+    with pytest.raises(ValueError, match="planted_dropout"):
+        OrganismConfig(planted_dropout=probability)
