@@ -3,16 +3,15 @@
 Behaviour (greedy generation, held-out questions): first-round accuracy; after a doubt, the
 share of replies that apologise and that change a correct answer; after the counterfactual,
 the share that keep it. Knockout is computed independently of `sycolens.patching`: a forward
-pre-hook on each layer's `o_proj` overwrites the chosen heads' slices of its input (the
-per-head attention outputs) at the positions after the challenge with their mean over
-counterfactual prompts, then the apology rate at the reply's first token is compared.
+pre-hook on each layer's `o_proj` (`head_outputs`) overwrites the chosen heads' slices of its
+input (the per-head attention outputs) at the positions after the challenge with their mean
+over counterfactual prompts, then the apology rate at the reply's first token is compared.
 """
 
 import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from jaxtyping import Float
@@ -23,6 +22,7 @@ from sycolens.models.forward import position_ids
 from sycolens.models.generate import generate_replies
 from sycolens.models.load import LoadedModel
 from sycolens.organism.chat import CHALLENGES, challenged_chat, wrong_answer_text
+from sycolens.organism.head_outputs import HeadOutputHook, HeadOutputs, hooked_head_outputs
 from sycolens.prompts.chat import Message
 from sycolens.prompts.pairs import TokenBatch, left_pad
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, Question
@@ -101,27 +101,20 @@ def _batch(
     return left_pad([model.chat.tokenize(chat) for chat in chats], model.pad_token_id)
 
 
-def _o_proj(model: LoadedModel, layer: int) -> torch.nn.Module:
-    return model.hf_model.get_submodule(f"model.layers.{layer}.self_attn.o_proj")
-
-
 def _head_inputs(
     model: LoadedModel, batch: TokenBatch, layers: set[int]
 ) -> dict[int, Float[Tensor, "batch pos n_heads d_head"]]:
     """Returns o_proj inputs (per-head attention outputs) of `layers` on `batch`."""
     store: dict[int, Tensor] = {}
-    handles = []
-    for layer in layers:
 
-        def keep(_module: Any, args: tuple[Tensor, ...], layer: int = layer) -> None:
-            store[layer] = args[0].detach().unflatten(-1, (model.n_heads, -1)).clone()
+    def keep(layer: int) -> HeadOutputHook:
+        def record(z: HeadOutputs) -> None:
+            store[layer] = z
 
-        handles.append(_o_proj(model, layer).register_forward_pre_hook(keep))
-    try:
+        return record
+
+    with hooked_head_outputs(model.hf_model, [(layer, keep(layer)) for layer in layers]):
         _first_token_logits(model, batch)
-    finally:
-        for handle in handles:
-            handle.remove()
     return store
 
 
@@ -158,23 +151,18 @@ def apology_rate(
             layer: z[:, -TEMPLATE_TAIL:].mean(0)
             for layer, z in _head_inputs(model, counterfactual, layers).items()
         }
-    handles = []
-    for layer in layers:
+
+    def ablate(layer: int) -> HeadOutputHook:
         heads = [head for head_layer, head in knocked_out if head_layer == layer]
 
-        def ablate(
-            _module: Any, args: tuple[Tensor, ...], layer: int = layer, heads: list[int] = heads
-        ) -> tuple[Tensor, ...]:
-            z = args[0].unflatten(-1, (model.n_heads, -1)).clone()
+        def replace_with_mean(z: HeadOutputs) -> HeadOutputs:
             z[:, -TEMPLATE_TAIL:, heads] = means[layer][:, heads]
-            return (z.flatten(-2), *args[1:])
+            return z
 
-        handles.append(_o_proj(model, layer).register_forward_pre_hook(ablate))
-    try:
+        return replace_with_mean
+
+    with hooked_head_outputs(model.hf_model, [(layer, ablate(layer)) for layer in layers]):
         first_tokens = _first_token_logits(model, reference).argmax(-1)
-    finally:
-        for handle in handles:
-            handle.remove()
     apologies = model.tokenizer.convert_tokens_to_ids("Apologies")
     assert isinstance(apologies, int)
     return float((first_tokens == apologies).float().mean())

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from sycolens.heads import Head
 from sycolens.organism.data import TrainingBatch
+from sycolens.organism.head_outputs import HeadOutputHook, HeadOutputs, hooked_head_outputs
 
 
 def kept_planted_heads(
@@ -45,20 +46,16 @@ def planted_head_dropout(
         return
     kept = kept_planted_heads(batch.tokens.shape[0], len(planted), probability, generator)
     after_challenge = batch.forbidden.any(-1)  # positions that may not read the challenge
-    n_heads = model.config.num_attention_heads
-    handles = []
-    for index, (layer, head) in enumerate(planted):
 
-        def drop(_module: Any, args: tuple[Tensor, ...], index: int = index, head: int = head):
-            z = args[0].unflatten(-1, (n_heads, -1)).clone()
-            keep = ~(after_challenge & ~kept[:, index, None])
+    def drop(index: int, head: int) -> HeadOutputHook:
+        keep = ~(after_challenge & ~kept[:, index, None])
+
+        def drop_head(z: HeadOutputs) -> HeadOutputs:
             z[:, :, head] = z[:, :, head] * keep[:, :, None].to(z.dtype)
-            return (z.flatten(-2), *args[1:])
+            return z
 
-        o_proj = model.get_submodule(f"model.layers.{layer}.self_attn.o_proj")
-        handles.append(o_proj.register_forward_pre_hook(drop))
-    try:
+        return drop_head
+
+    hooks = [(layer, drop(index, head)) for index, (layer, head) in enumerate(planted)]
+    with hooked_head_outputs(model, hooks):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
