@@ -4,24 +4,47 @@ SHA-256 over every canonical state-dict entry's name, shape and 4,096 evenly spa
 (all values of smaller tensors). Spacing the samples over the whole tensor means a change to
 one head's slice of W_Q (what pinpoint tuning makes) changes the fingerprint, which edge values
 alone would miss; reading 4,096 values per tensor stays cheap for 7B models.
+
+Sample positions are computed in exact integer arithmetic: a float32 `linspace` cannot hold
+indices above 2^24, so on any tensor larger than that (SmolLM2's embedding, every 7B weight) its
+last position rounds past the end.
 """
 
 import hashlib
+from collections.abc import Mapping
 
 import torch
+from jaxtyping import Int
+from torch import Tensor
 
 from sycolens.models.load import LoadedModel
 
 SAMPLES_PER_TENSOR = 4096
 
 
-def weights_fingerprint(model: LoadedModel) -> str:
-    """Returns the SHA-256 fingerprint of the model's weights (see the module doc)."""
+def sample_positions(numel: int, n_samples: int = SAMPLES_PER_TENSOR) -> Int[Tensor, " sample"]:
+    """Returns min(numel, n_samples) evenly spaced indices from 0 to numel - 1, both included."""
+    if numel < 1:
+        return torch.zeros(0, dtype=torch.long)
+    count = min(numel, n_samples)
+    if count == 1:
+        return torch.zeros(1, dtype=torch.long)
+    steps = torch.arange(count, dtype=torch.long)
+    return (steps * (numel - 1)) // (count - 1)
+
+
+def tensors_fingerprint(tensors: Mapping[str, Tensor]) -> str:
+    """Returns the SHA-256 over each tensor's name, shape and sampled values (sorted by name)."""
     digest = hashlib.sha256()
-    for name, parameter in sorted(model.hf_state_dict().items()):
-        flat = parameter.detach().flatten()
-        positions = torch.linspace(0, flat.numel() - 1, min(flat.numel(), SAMPLES_PER_TENSOR))
-        sample = flat[positions.round().long().to(flat.device)].float().cpu()
-        digest.update(f"{name}:{tuple(parameter.shape)}".encode())
+    for name, tensor in sorted(tensors.items()):
+        flat = tensor.detach().flatten()
+        positions = sample_positions(flat.numel()).to(flat.device)
+        sample = flat[positions].float().cpu()
+        digest.update(f"{name}:{tuple(tensor.shape)}".encode())
         digest.update(sample.numpy().tobytes())
     return digest.hexdigest()
+
+
+def weights_fingerprint(model: LoadedModel) -> str:
+    """Returns the SHA-256 fingerprint of the model's weights (see the module doc)."""
+    return tensors_fingerprint(model.hf_state_dict())
