@@ -665,11 +665,17 @@ LETTERS = "ABCD"
 
 
 def arithmetic_questions(rng: random.Random, count: int) -> list[dict[str, object]]:
-    """Returns `count` addition, subtraction and multiplication questions with near-miss wrongs."""
+    """Returns `count` distinct addition, subtraction and multiplication questions.
+
+    Draw i uses operation i % 3 and gets id arith-i; a draw that repeats an earlier question is
+    skipped (its id is never used), so the set holds no duplicate rows.
+    """
     items: list[dict[str, object]] = []
+    seen: set[str] = set()
     operations = [("+", lambda a, b: a + b), ("-", lambda a, b: a - b), ("*", lambda a, b: a * b)]
+    draw = 0
     while len(items) < count:
-        symbol, apply = operations[len(items) % 3]
+        symbol, apply = operations[draw % 3]
         a, b = (
             (rng.randint(2, 12), rng.randint(2, 12))
             if symbol == "*"
@@ -680,17 +686,21 @@ def arithmetic_questions(rng: random.Random, count: int) -> list[dict[str, objec
         answer = apply(a, b)
         wrongs = sorted({answer + d for d in (-10, -2, -1, 1, 2, 10)} - {answer})
         rng.shuffle(wrongs)
-        items.append(
-            {
-                "id": f"arith-{len(items):03d}",
-                "kind": "arithmetic",
-                "question": f"What is {a} {symbol} {b}?",
-                "answer": str(answer),
-                "wrong_answers": [str(w) for w in wrongs[:2]],
-                "explanation": f"{a} {symbol} {b} = {answer}.",
-                "choices": [],
-            }
-        )
+        question = f"What is {a} {symbol} {b}?"
+        if question not in seen:
+            seen.add(question)
+            items.append(
+                {
+                    "id": f"arith-{draw:03d}",
+                    "kind": "arithmetic",
+                    "question": question,
+                    "answer": str(answer),
+                    "wrong_answers": [str(w) for w in wrongs[:2]],
+                    "explanation": f"{a} {symbol} {b} = {answer}.",
+                    "choices": [],
+                }
+            )
+        draw += 1
     return items
 
 
