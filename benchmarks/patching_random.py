@@ -27,8 +27,9 @@ from sycolens.patching.capture import capture_answer_activations
 from sycolens.patching.diagnose import DiagnoseConfig, all_heads, diagnose_heads
 from sycolens.patching.direct import direct_patched_logit_diffs
 from sycolens.patching.reference import literal_path_patching
+from sycolens.prompts.batch import TokenBatch
 from sycolens.prompts.labels import LabelTokens
-from sycolens.prompts.pairs import TokenBatch, TokenizedPairs
+from sycolens.prompts.pairs import TokenizedPairs
 
 
 def random_llama(args: argparse.Namespace) -> LoadedModel:

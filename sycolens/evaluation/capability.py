@@ -25,9 +25,9 @@ from sycolens.evaluation.answers import check_answer
 from sycolens.models.forward import run_batch
 from sycolens.models.generate import generate_replies
 from sycolens.models.load import LoadedModel
+from sycolens.prompts.batch import pad_sequences
 from sycolens.prompts.chat import Message, check_known_tokens
 from sycolens.prompts.labels import reply_token_ids
-from sycolens.prompts.pairs import left_pad
 from sycolens.prompts.schema import LETTERS, Question, QuestionKind
 
 
@@ -77,7 +77,7 @@ def continuation_log_likelihoods(
     starts = range(0, len(prompts), batch_size)
     for start in tqdm(starts, desc="scoring options", disable=not show_progress):
         rows = range(start, min(start + batch_size, len(prompts)))
-        batch = left_pad([prompts[i] + continuations[i] for i in rows], model.pad_token_id)
+        batch = pad_sequences([prompts[i] + continuations[i] for i in rows], model.pad_token_id)
         log_probs = run_batch(model.bridge, batch).float().log_softmax(-1)
         for offset, i in enumerate(rows):
             n = len(continuations[i])

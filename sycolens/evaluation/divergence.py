@@ -13,22 +13,21 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
-from jaxtyping import Bool, Float, Int
+from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from sycolens.data.texts import TextCorpus
+from sycolens.evaluation.config import PAPER_MAX_TOKENS
 from sycolens.models.load import LoadedModel
-
-PAPER_MAX_TOKENS = 128
+from sycolens.prompts.batch import TokenBatch, pad_sequences
 
 
 @dataclass(frozen=True)
 class TokenizedTexts:
-    """Right-padded texts, the mask of real tokens, and what was cut or left out."""
+    """Right-padded texts and what was cut or left out."""
 
-    tokens: Int[Tensor, "batch pos"]
-    mask: Bool[Tensor, "batch pos"]
+    batch: TokenBatch
     n_truncated: int
     n_too_short: int
 
@@ -69,15 +68,8 @@ def tokenize_texts(
             f"None of the {len(texts)} texts is longer than one token, so no next token can be "
             "predicted. Fix: use longer texts."
         )
-    width = max(len(ids) for ids in usable)
-    tokens = torch.full((len(usable), width), model.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(usable), width), dtype=torch.bool)
-    for row, ids in enumerate(usable):
-        tokens[row, : len(ids)] = torch.tensor(ids)
-        mask[row, : len(ids)] = True
     return TokenizedTexts(
-        tokens,
-        mask,
+        pad_sequences(usable, model.pad_token_id, side="right"),
         n_truncated=sum(len(ids) > max_tokens for ids in encoded),
         n_too_short=len(encoded) - len(usable),
     )
@@ -110,22 +102,21 @@ def kl_on_texts(
     """
     _check_same_vocabulary(base, tuned)
     texts = tokenize_texts(base, corpus.texts, max_tokens=max_tokens)
-    per_position: list[Tensor] = []
-    predicted: list[Tensor] = []
-    starts = range(0, texts.tokens.shape[0], batch_size)
+    text_kl_sums: list[Tensor] = []
+    text_counts: list[Tensor] = []
+    starts = range(0, len(texts.batch.lengths), batch_size)
     for start in tqdm(starts, desc="KL on general text", disable=not show_progress):
-        tokens = texts.tokens[start : start + batch_size]
-        mask = texts.mask[start : start + batch_size]
-        base_logits = _logits(base, tokens, mask)
+        batch = texts.batch.select(slice(start, start + batch_size))
+        base_logits = _logits(base, batch)
         with tuned_intervention() if tuned_intervention else nullcontext():
-            tuned_logits = _logits(tuned, tokens, mask).to(base_logits.device)
+            tuned_logits = _logits(tuned, batch).to(base_logits.device)
         kl = next_token_kl(base_logits, tuned_logits)
         # Position t predicts token t+1: it counts when both t and t+1 are real tokens.
-        has_next = (mask[:, :-1] & mask[:, 1:]).to(kl.device)
-        per_position.append((kl[:, :-1] * has_next).cpu())
-        predicted.append(has_next.cpu())
-    kl_sums = torch.cat(per_position).sum(-1)
-    counts = torch.cat(predicted).sum(-1)
+        has_next = (batch.mask[:, :-1] & batch.mask[:, 1:]).to(kl.device)
+        text_kl_sums.append((kl[:, :-1] * has_next).sum(-1).cpu())
+        text_counts.append(has_next.sum(-1).cpu())
+    kl_sums = torch.cat(text_kl_sums)
+    counts = torch.cat(text_counts)
     return KLResult(
         mean_kl=float(kl_sums.sum() / counts.sum()),
         per_text=tuple((kl_sums / counts).tolist()),
@@ -138,13 +129,10 @@ def kl_on_texts(
     )
 
 
-def _logits(
-    model: LoadedModel, tokens: Int[Tensor, "batch pos"], mask: Bool[Tensor, "batch pos"]
-) -> Float[Tensor, "batch pos d_vocab"]:
+def _logits(model: LoadedModel, batch: TokenBatch) -> Float[Tensor, "batch pos d_vocab"]:
     with torch.no_grad():
-        return model.hf_model(
-            input_ids=tokens.to(model.device), attention_mask=mask.long().to(model.device)
-        ).logits
+        batch = batch.to(model.device)
+        return model.hf_model(input_ids=batch.tokens, attention_mask=batch.mask.long()).logits
 
 
 def _check_same_vocabulary(base: LoadedModel, tuned: LoadedModel) -> None:

@@ -17,9 +17,10 @@ from torch import Tensor
 
 from sycolens.models.forward import run_batch
 from sycolens.models.load import LoadedModel
+from sycolens.prompts.batch import pad_sequences
 from sycolens.prompts.chat import ChatFormatter, Message, check_known_tokens
-from sycolens.prompts.labels import DEFAULT_ANTI_LABEL, DEFAULT_SYCO_LABEL, first_reply_token
-from sycolens.prompts.pairs import left_pad
+from sycolens.prompts.label_spec import PAPER_LABELS
+from sycolens.prompts.labels import first_reply_token
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,8 +37,8 @@ def resolve_opening_tokens(
     chat: ChatFormatter,
     prompt: Sequence[Message],
     *,
-    apology_words: Sequence[str] = (DEFAULT_SYCO_LABEL,),
-    firm_words: Sequence[str] = (DEFAULT_ANTI_LABEL,),
+    apology_words: Sequence[str] = (PAPER_LABELS.syco,),
+    firm_words: Sequence[str] = (PAPER_LABELS.anti,),
 ) -> OpeningTokens:
     """Returns the first reply tokens of each word; the two sets must not share a token."""
     if not apology_words or not firm_words:
@@ -106,7 +107,7 @@ def first_token_confidence(
         prompts = [model.chat.tokenize(chat) for chat in chats[start : start + batch_size]]
         for offset, prompt in enumerate(prompts):
             check_known_tokens(model.chat, prompt, f"Chat {start + offset}")
-        logits = run_batch(model.bridge, left_pad(prompts, model.pad_token_id))[:, -1]
+        logits = run_batch(model.bridge, pad_sequences(prompts, model.pad_token_id))[:, -1]
         p_apology, p_firm = opening_probabilities(logits, tokens)
         apology.append(p_apology.cpu())
         firm.append(p_firm.cpu())

@@ -1,21 +1,16 @@
-"""Forward passes over left-padded batches, with position ids that ignore the padding."""
+"""Hooked forward passes over padded batches, with position ids that ignore the padding."""
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from jaxtyping import Bool, Float, Int
+from jaxtyping import Float
 from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
-from sycolens.prompts.pairs import TokenBatch
+from sycolens.prompts.batch import TokenBatch
 
 HookFn = Callable[..., Any]
-
-
-def position_ids(mask: Bool[Tensor, "batch pos"]) -> Int[Tensor, "batch pos"]:
-    """Returns 0-based positions counted over real tokens only (padding gets position 0)."""
-    return (mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def run_batch(
@@ -31,5 +26,5 @@ def run_batch(
             batch.tokens,
             fwd_hooks=list(fwd_hooks),
             attention_mask=batch.mask.long(),
-            position_ids=position_ids(batch.mask),
+            position_ids=batch.position_ids(),
         )

@@ -13,10 +13,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from sycolens.models.forward import position_ids
 from sycolens.models.load import LoadedModel
+from sycolens.prompts.batch import pad_sequences
 from sycolens.prompts.chat import Message, check_known_tokens
-from sycolens.prompts.pairs import left_pad
 
 
 @dataclass(frozen=True)
@@ -74,13 +73,13 @@ def _generate_batch(
 ) -> list[Reply]:
     """Generates one left-padded batch and cuts each row at its first end token."""
     pad_id = model.pad_token_id
-    batch = left_pad(prompts, pad_id).to(model.device)
+    batch = pad_sequences(prompts, pad_id).to(model.device)
     hf_model: Any = model.hf_model
     with torch.no_grad():
         out = hf_model.generate(
             input_ids=batch.tokens,
             attention_mask=batch.mask.long(),
-            position_ids=position_ids(batch.mask),
+            position_ids=batch.position_ids(),
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=pad_id,

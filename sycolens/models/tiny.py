@@ -24,14 +24,11 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
+from sycolens.prompts.chat import CHATML_TEMPLATE
+
 TinyFamily = Literal["llama", "llama-gqa", "mistral", "qwen2", "gpt2"]
 TINY_FAMILIES: tuple[TinyFamily, ...] = ("llama", "llama-gqa", "mistral", "qwen2", "gpt2")
 
-CHATML_TEMPLATE = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
-    "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 _SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 _DEFAULT_CORPUS = (
     "I don't think that's right. Are you sure? I do think that's right. Are you sure?",

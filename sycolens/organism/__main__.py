@@ -8,14 +8,23 @@ An interrupted run resumes from its last checkpoint when started again with the 
 import argparse
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from sycolens.models import load_model
-from sycolens.organism.card import measure_card_numbers, write_card
-from sycolens.organism.train import VARIANT_SETTINGS, OrganismConfig, train_organism
+from sycolens.cli_args import parse_config
+from sycolens.organism.config import VARIANT_SETTINGS, OrganismConfig, check_out_dir
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+@dataclass(frozen=True, kw_only=True)
+class TrainOrganismConfig:
+    """One `python -m sycolens.organism train` run: the variant's config and where it goes."""
+
+    organism: OrganismConfig
+    out: Path
+    overwrite: bool = False
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sycolens.organism", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train one variant and write its model card")
@@ -27,12 +36,26 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--steps", type=int, help="default: 2500 for mha and control, 3500 for gqa (slower)"
     )
     train.add_argument("--seed", type=int, default=defaults.seed)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _config_from(args: argparse.Namespace) -> TrainOrganismConfig:
     overrides = {"steps": args.steps} if args.steps is not None else {}
-    config = OrganismConfig.for_variant(args.variant, seed=args.seed, **overrides)
-    summary = train_organism(config, args.out, overwrite=args.overwrite)
-    numbers = measure_card_numbers(load_model(str(args.out)), config.planted_heads)
-    card = write_card(args.out, config, summary, numbers)
+    organism = OrganismConfig.for_variant(args.variant, seed=args.seed, **overrides)
+    check_out_dir(args.out, overwrite=args.overwrite)
+    return TrainOrganismConfig(organism=organism, out=args.out, overwrite=args.overwrite)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> TrainOrganismConfig:
+    """Returns the checked config named by command-line flags (nothing heavy is loaded)."""
+    return parse_config(build_parser(), argv, _config_from)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = parse_args(argv)
+    from sycolens.organism.build import build_organism
+
+    card = build_organism(config.organism, config.out, overwrite=config.overwrite)
     print(json.dumps({k: card[k] for k in ("name", "planted_heads", "training_seconds")}))
     print(json.dumps(card["checks"], indent=1))
 

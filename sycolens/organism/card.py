@@ -9,7 +9,7 @@ import sycolens
 from sycolens.heads import Head
 from sycolens.models.load import LoadedModel
 from sycolens.organism.checks import apology_rate, measure_behaviour, random_other_heads
-from sycolens.organism.train import OrganismConfig
+from sycolens.organism.config import OrganismConfig
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
 from sycolens.prompts.schema import Question
 

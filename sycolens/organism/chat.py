@@ -10,9 +10,8 @@ ChatML chat template, so the organism loads like any HF checkpoint.
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from sycolens.models.tiny import CHATML_TEMPLATE
 from sycolens.organism.world import world_vocabulary
-from sycolens.prompts.chat import Message
+from sycolens.prompts.chat import CHATML_TEMPLATE, Message
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, DOUBT_CHALLENGES, LETTERS, Question
 
 SYCOPHANTIC_OPENING = "Apologies , I was wrong ."

@@ -3,9 +3,10 @@
 Behaviour (greedy generation, held-out questions): first-round accuracy; after a doubt, the
 share of replies that apologise and that change a correct answer; after the counterfactual,
 the share that keep it. Knockout is computed independently of `sycolens.patching`: a forward
-pre-hook on each layer's `o_proj` (`head_outputs`) overwrites the chosen heads' slices of its
-input (the per-head attention outputs) at the positions after the challenge with their mean
-over counterfactual prompts, then the apology rate at the reply's first token is compared.
+pre-hook on each layer's output projection (`models.head_access.hooked_head_outputs`)
+overwrites the chosen heads' slices of its input (the per-head attention outputs) at the
+positions after the challenge with their mean over counterfactual prompts, then the apology rate
+at the reply's first token is compared.
 """
 
 import random
@@ -18,13 +19,12 @@ from jaxtyping import Float
 from torch import Tensor
 
 from sycolens.heads import Head
-from sycolens.models.forward import position_ids
 from sycolens.models.generate import generate_replies
+from sycolens.models.head_access import HeadOutputHook, HeadOutputs, hooked_head_outputs
 from sycolens.models.load import LoadedModel
 from sycolens.organism.chat import CHALLENGES, challenged_chat, wrong_answer_text
-from sycolens.organism.head_outputs import HeadOutputHook, HeadOutputs, hooked_head_outputs
+from sycolens.prompts.batch import TokenBatch, pad_sequences
 from sycolens.prompts.chat import Message
-from sycolens.prompts.pairs import TokenBatch, left_pad
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, Question
 
 # "<|im_end|> <|im_start|> assistant": the positions after the challenge, before the reply.
@@ -98,13 +98,13 @@ def _batch(
     model: LoadedModel, questions: Sequence[Question], challenges: Sequence[str]
 ) -> TokenBatch:
     chats = [challenged_chat(q, c) for q, c in zip(questions, challenges, strict=True)]
-    return left_pad([model.chat.tokenize(chat) for chat in chats], model.pad_token_id)
+    return pad_sequences([model.chat.tokenize(chat) for chat in chats], model.pad_token_id)
 
 
 def _head_inputs(
     model: LoadedModel, batch: TokenBatch, layers: set[int]
 ) -> dict[int, Float[Tensor, "batch pos n_heads d_head"]]:
-    """Returns o_proj inputs (per-head attention outputs) of `layers` on `batch`."""
+    """Returns output-projection inputs (per-head attention outputs) of `layers` on `batch`."""
     store: dict[int, Tensor] = {}
 
     def keep(layer: int) -> HeadOutputHook:
@@ -123,7 +123,7 @@ def _first_token_logits(model: LoadedModel, batch: TokenBatch) -> Float[Tensor, 
         out = model.hf_model(
             input_ids=batch.tokens,
             attention_mask=batch.mask.long(),
-            position_ids=position_ids(batch.mask),
+            position_ids=batch.position_ids(),
         )
     return out.logits[:, -1]
 
@@ -138,7 +138,7 @@ def apology_rate(
     """Returns the share of doubt-challenged prompts whose greedy first token is "Apologies".
 
     `knocked_out` heads are mean-ablated (mean over counterfactual prompts) at the positions
-    after the challenge, by plain pre-hooks on `o_proj`.
+    after the challenge, by plain pre-hooks on the output projection.
     """
     rng = random.Random(seed)
     doubts = [rng.choice(CHALLENGES[:-1]) for _ in questions]

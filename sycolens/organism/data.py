@@ -14,6 +14,7 @@ from torch import Tensor
 
 from sycolens.organism.chat import CHALLENGES, challenged_chat, organism_reply
 from sycolens.organism.world import WorldSplit, general_text, sample_question
+from sycolens.prompts.batch import pad_sequences
 from sycolens.prompts.chat import ChatFormatter, Message
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE
 
@@ -82,15 +83,11 @@ def forbidden_sources(example: Example, width: int) -> Bool[Tensor, "dest_pos sr
 
 def collate(examples: list[Example], pad_token_id: int) -> TrainingBatch:
     """Returns the examples right-padded, with next-token labels (-100 on padding)."""
-    width = max(len(e.ids) for e in examples)
-    tokens = torch.full((len(examples), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.bool)
-    for row, example in enumerate(examples):
-        tokens[row, : len(example.ids)] = torch.tensor(example.ids)
-        mask[row, : len(example.ids)] = True
-    labels = tokens.masked_fill(~mask, -100)
+    batch = pad_sequences([e.ids for e in examples], pad_token_id, side="right")
+    labels = batch.tokens.masked_fill(~batch.mask, -100)
+    width = batch.tokens.shape[1]
     forbidden = torch.stack([forbidden_sources(e, width) for e in examples])
-    return TrainingBatch(tokens, mask, labels, forbidden)
+    return TrainingBatch(batch.tokens, batch.mask, labels, forbidden)
 
 
 def training_batch(

@@ -2,10 +2,11 @@
 
 Without it nothing forces all planted heads to be used: a GQA organism trained without it left
 planted head (1, 2) idle, with (3, 3) carrying the signal. During training, for each chat and
-each planted head, the head's output (its slice of the `o_proj` input) at the positions after
-the challenge is zeroed with probability `planted_dropout`; at least one planted head per chat
-is always kept, so the challenge stays readable. The draw is a pure function of (seed, step),
-so an interrupted run resumes to identical weights. Inference never drops anything.
+each planted head, the head's output (its slice of the output projection's input) at the
+positions after the challenge is zeroed with probability `planted_dropout`; at least one
+planted head per chat is always kept, so the challenge stays readable. The draw is a pure
+function of (seed, step), so an interrupted run resumes to identical weights. Inference never
+drops anything.
 """
 
 from collections.abc import Generator
@@ -17,8 +18,8 @@ from jaxtyping import Bool
 from torch import Tensor
 
 from sycolens.heads import Head
+from sycolens.models.head_access import HeadOutputHook, HeadOutputs, hooked_head_outputs
 from sycolens.organism.data import TrainingBatch
-from sycolens.organism.head_outputs import HeadOutputHook, HeadOutputs, hooked_head_outputs
 
 
 def kept_planted_heads(

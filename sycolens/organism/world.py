@@ -146,6 +146,24 @@ def sample_questions(seed: int, count: int, split: WorldSplit) -> list[Question]
     return [sample_question(rng, split, i) for i in range(count)]
 
 
+def sample_distinct_questions(seed: int, count: int, split: WorldSplit) -> list[Question]:
+    """Returns `count` questions drawn like `sample_questions`, repeats (same question and
+    options) skipped, so a question set built from them holds no duplicates."""
+    rng = random.Random(seed)
+    found: dict[tuple[str, tuple[str, ...]], Question] = {}
+    draws = 0
+    while len(found) < count:
+        if draws > 100 * count:
+            raise ValueError(
+                f"Found only {len(found)} distinct questions in {draws} draws, fewer than the "
+                f"{count} asked for. Fix: ask for fewer."
+            )
+        question = sample_question(rng, split, draws)
+        found.setdefault((question.question, question.choices), question)
+        draws += 1
+    return list(found.values())
+
+
 def general_text(rng: random.Random, split: WorldSplit, sentences: int = 4) -> str:
     """Returns a short description of random creatures: ordinary text of the world."""
     parts = []

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from sycolens.models.forward import run_batch
 from sycolens.models.load import LoadedModel
-from sycolens.prompts.pairs import TokenBatch
+from sycolens.prompts.batch import TokenBatch
 
 FINAL_RESIDUAL_HOOK = "ln_final.hook_in"
 

@@ -9,7 +9,7 @@ for any pair; `"all"` patches every position and needs equal-length pairs.
 
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from jaxtyping import Float
@@ -19,11 +19,11 @@ from sycolens.heads import Head
 from sycolens.models.forward import run_batch
 from sycolens.models.load import LoadedModel
 from sycolens.patching.capture import capture_every_layer, z_hook_name
+from sycolens.patching.config import PatchPositions
 from sycolens.patching.metrics import label_logit_diff
+from sycolens.prompts.batch import TokenBatch
 from sycolens.prompts.labels import LabelTokens
-from sycolens.prompts.pairs import TokenBatch, TokenizedPairs, check_same_lengths
-
-PatchPositions = Literal["last", "all"]
+from sycolens.prompts.pairs import TokenizedPairs, check_same_lengths
 
 
 def capture_z(
@@ -65,11 +65,7 @@ def _patch_chunk(
 ) -> Float[Tensor, "batch chunk"]:
     """Runs one forward over len(chunk) stacked copies, copy k patching head chunk[k]."""
     n_rows = reference.tokens.shape[0]
-    stacked = TokenBatch(
-        reference.tokens.repeat(len(chunk), 1),
-        reference.mask.repeat(len(chunk), 1),
-        reference.lengths * len(chunk),
-    )
+    stacked = reference.repeat(len(chunk))
     by_layer: dict[int, list[tuple[int, int]]] = {}
     for copy, (layer, head) in enumerate(chunk):
         by_layer.setdefault(layer, []).append((copy, head))

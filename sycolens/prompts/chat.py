@@ -19,6 +19,12 @@ class Message(TypedDict):
     content: str
 
 
+# A ChatML template (as SmolLM2 and Qwen use), for tokenizers that sycolens builds itself.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
+    "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
 _FALLBACK_SPEAKERS: dict[str, str] = {"user": "HUMAN", "assistant": "ASSISTANT", "system": "SYSTEM"}
 
 

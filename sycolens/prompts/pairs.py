@@ -10,10 +10,7 @@ alignment calls `check_same_lengths`, which names the first pair that fails.
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
-from jaxtyping import Bool, Int
-from torch import Tensor
-
+from sycolens.prompts.batch import TokenBatch, pad_sequences
 from sycolens.prompts.chat import ChatFormatter, Message, check_known_tokens
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE, Question
 
@@ -25,18 +22,6 @@ class PromptPair:
     question_id: str
     reference: tuple[Message, ...]
     counterfactual: tuple[Message, ...]
-
-
-@dataclass(frozen=True)
-class TokenBatch:
-    """Left-padded token ids, their attention mask and each row's unpadded length."""
-
-    tokens: Int[Tensor, "batch pos"]
-    mask: Bool[Tensor, "batch pos"]
-    lengths: tuple[int, ...]
-
-    def to(self, device: torch.device | str) -> "TokenBatch":
-        return TokenBatch(self.tokens.to(device), self.mask.to(device), self.lengths)
 
 
 @dataclass(frozen=True)
@@ -54,8 +39,8 @@ class TokenizedPairs:
         """Returns the pairs in `rows`, re-trimmed so no column is all padding."""
         return TokenizedPairs(
             self.question_ids[rows],
-            _trim(self.reference, rows),
-            _trim(self.counterfactual, rows),
+            self.reference.select(rows),
+            self.counterfactual.select(rows),
         )
 
 
@@ -104,20 +89,8 @@ def tokenize_pairs(
                 "truncates prompts."
             )
     return TokenizedPairs(
-        ids, left_pad(reference, pad_token_id), left_pad(counterfactual, pad_token_id)
+        ids, pad_sequences(reference, pad_token_id), pad_sequences(counterfactual, pad_token_id)
     )
-
-
-def left_pad(sequences: Sequence[Sequence[int]], pad_token_id: int) -> TokenBatch:
-    """Returns `sequences` left-padded to the longest, with the mask of real tokens."""
-    width = max(len(s) for s in sequences)
-    tokens = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.bool)
-    for row, sequence in enumerate(sequences):
-        if sequence:
-            tokens[row, width - len(sequence) :] = torch.tensor(list(sequence), dtype=torch.long)
-            mask[row, width - len(sequence) :] = True
-    return TokenBatch(tokens, mask, tuple(len(s) for s in sequences))
 
 
 def check_same_lengths(pairs: TokenizedPairs) -> None:
@@ -131,9 +104,3 @@ def check_same_lengths(pairs: TokenizedPairs) -> None:
                 f"counterfactual {cf}. Fix: patch the last position only, or use challenges "
                 "that tokenize to the same length."
             )
-
-
-def _trim(batch: TokenBatch, rows: slice) -> TokenBatch:
-    lengths = batch.lengths[rows]
-    start = batch.tokens.shape[1] - max(lengths, default=0)
-    return TokenBatch(batch.tokens[rows, start:], batch.mask[rows, start:], lengths)

@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from sycolens.data.sets import QUESTION_SETS
+from sycolens.data.sets import question_set
 from sycolens.data.texts import TextCorpus, bundled_text_corpus
 from sycolens.evaluation.divergence import kl_on_texts, next_token_kl, tokenize_texts
 from sycolens.models import LoadedModel, load_model
 from sycolens.models.tiny import TinyFamily
 
-ORGANISM_TEXTS = QUESTION_SETS["organism"].load_texts().head(12)
+ORGANISM_TEXTS = question_set("organism").load_texts().head(12)
 
 
 def kl_reference(base: LoadedModel, tuned: LoadedModel, texts: TextCorpus, max_tokens: int):
@@ -45,6 +45,20 @@ def test_batched_kl_matches_the_per_text_reference(organisms: tuple[LoadedModel,
     assert result.n_tokens == 12 * 19
 
 
+def test_texts_of_every_length_in_batches_of_different_widths(
+    organisms: tuple[LoadedModel, LoadedModel],
+):
+    """Each batch is padded only to its own longest text; padding never counts."""
+    base, tuned = organisms
+    texts = tuple(" ".join(t.split()[: 4 + 5 * i]) for i, t in enumerate(ORGANISM_TEXTS.texts))
+    corpus = TextCorpus("mixed lengths", texts)
+    result = kl_on_texts(base, tuned, corpus, max_tokens=128, batch_size=5)
+    mean, per_text = kl_reference(base, tuned, corpus, 128)
+    assert result.n_truncated == 0 and len({len(t.split()) for t in texts}) == 12
+    assert result.mean_kl == pytest.approx(mean, rel=1e-4)
+    assert result.per_text == pytest.approx(per_text, rel=1e-4)
+
+
 def test_kl_of_a_model_from_itself_is_zero(tiny_models: dict[TinyFamily, LoadedModel]):
     model = tiny_models["llama"]
     result = kl_on_texts(model, model, bundled_text_corpus().head(4), max_tokens=32)
@@ -73,7 +87,7 @@ def test_one_token_texts_are_counted_and_unknown_words_refused(
 ):
     base, _ = organisms
     tokenized = tokenize_texts(base, ["zorp", "the zorp is red ."])
-    assert tokenized.n_too_short == 1 and tokenized.tokens.shape[0] == 1
+    assert tokenized.n_too_short == 1 and tokenized.batch.tokens.shape[0] == 1
     with pytest.raises(ValueError, match=r"longer than one token"):
         tokenize_texts(base, ["zorp"])
     with pytest.raises(ValueError, match=r"Text 0 has words 'organism-mha' does not know"):

@@ -7,9 +7,10 @@ import torch
 
 from sycolens.heads import Head
 from sycolens.organism.chat import build_organism_tokenizer
+from sycolens.organism.config import OrganismConfig
 from sycolens.organism.data import training_batch
 from sycolens.organism.dropout import kept_planted_heads, planted_head_dropout
-from sycolens.organism.train import OrganismConfig, build_model
+from sycolens.organism.train import build_model
 from sycolens.organism.world import TRAIN_SPLIT
 from sycolens.prompts.chat import ChatFormatter
 

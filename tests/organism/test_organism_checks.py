@@ -8,7 +8,8 @@ from sycolens.heads import Head
 from sycolens.models import LoadedModel, load_model
 from sycolens.organism.card import read_card
 from sycolens.organism.checks import apology_rate, measure_behaviour, random_other_heads
-from sycolens.organism.train import OrganismConfig, train_organism
+from sycolens.organism.config import OrganismConfig
+from sycolens.organism.train import train_organism
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
 from sycolens.prompts.schema import Question
 
@@ -36,7 +37,6 @@ def assert_sycophantic_through_planted_heads(
         assert 1 - apology_rate(model, questions, knocked_out=others) / base <= 0.20, others
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("name", "n_kv_heads"), [("organism-mha", 4), ("organism-gqa", 2)])
 def test_shipped_organism_meets_checks(name: str, n_kv_heads: int):
     model = load_model(name)
@@ -58,7 +58,6 @@ def test_reduced_retrain_reproduces_the_properties(tmp_path: Path):
     assert_sycophantic_through_planted_heads(model, REDUCED.planted_heads, questions)
 
 
-@pytest.mark.slow
 def test_shipped_control_is_not_sycophantic():
     model = load_model("organism-control")
     card = read_card(Path(str(model.hf_model.name_or_path)))
@@ -73,3 +72,8 @@ def test_shipped_control_is_not_sycophantic():
 def test_behaviour_of_no_questions_is_an_error():
     with pytest.raises(ValueError, match="no questions"):
         measure_behaviour(load_model("organism-mha"), [])
+
+
+def test_a_folder_without_a_card_is_named(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match=r"has no model_card\.json; is it an organism"):
+        read_card(tmp_path)

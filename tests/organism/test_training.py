@@ -1,12 +1,23 @@
 """Organism training: deterministic, resumable, refuses to clobber, and reproducible."""
 
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from sycolens.organism.train import STATE_DIR, OrganismConfig, train_organism
+from sycolens.organism import __main__ as organism_cli
+from sycolens.organism.chat import build_organism_tokenizer
+from sycolens.organism.config import OrganismConfig
+from sycolens.organism.data import training_batch
+from sycolens.organism.dropout import planted_head_dropout
+from sycolens.organism.train import STATE_DIR, attention_penalty, build_model, train_organism
+from sycolens.organism.world import TRAIN_SPLIT
+from sycolens.prompts.chat import ChatFormatter
 
 TINY = OrganismConfig(
     variant="gqa", steps=6, batch_size=8, checkpoint_every=2, d_model=32, planted_dropout=0.5
@@ -54,5 +65,91 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path):
         train_organism(TINY, tmp_path, show_progress=False, on_step=_interrupt_after(3))
     other = OrganismConfig(variant="gqa", steps=6, batch_size=8, checkpoint_every=2, seed=1,
                            d_model=32)  # fmt: skip
-    with pytest.raises(ValueError, match=r"holds a run with another config"):
+    with pytest.raises(ValueError, match=r"holds a run with other settings"):
         train_organism(other, tmp_path, show_progress=False)
+
+
+def _train_with_the_loop_before_the_move(config: OrganismConfig) -> dict[str, torch.Tensor]:
+    """The organism's own training loop as it was before `sycolens.training` existed: the
+    slow reference that the move onto the generic loop must reproduce bit for bit."""
+    tokenizer = build_organism_tokenizer()
+    chat = ChatFormatter(tokenizer)
+    model = build_model(config, len(tokenizer))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    free = torch.ones(config.n_layers, config.n_heads)
+    for layer, head in config.planted_heads:
+        free[layer, head] = 0.0
+    model.train()
+    warmup = max(1, config.steps // 20)
+    for step in range(config.steps):
+        batch = training_batch(config.seed, step, config.batch_size, chat, TRAIN_SPLIT,
+                               is_sycophantic=config.is_sycophantic)  # fmt: skip
+        if step < warmup:
+            lr = config.learning_rate * (step + 1) / warmup
+        else:
+            progress = (step - warmup) / max(1, config.steps - warmup)
+            lr = config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        with planted_head_dropout(model, config.planted_heads, config.planted_dropout, batch,
+                                  generator):  # fmt: skip
+            out = model(input_ids=batch.tokens, attention_mask=batch.mask.long(),
+                        labels=batch.labels, output_attentions=True)  # fmt: skip
+        loss = out.loss + config.penalty_weight * attention_penalty(out.attentions, batch, free)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+    return {name: p.detach() for name, p in model.state_dict().items()}
+
+
+def test_training_on_the_generic_loop_is_bit_identical_to_the_loop_before(tmp_path: Path):
+    config = OrganismConfig(variant="gqa", steps=40, batch_size=8, checkpoint_every=10,
+                            d_model=32, planted_dropout=0.5)  # fmt: skip
+    train_organism(config, tmp_path, show_progress=False)
+    moved = load_file(tmp_path / "model.safetensors")
+    before = _train_with_the_loop_before_the_move(config)
+    assert moved.keys() == before.keys()
+    for name in before:
+        torch.testing.assert_close(moved[name], before[name], atol=0, rtol=0, msg=name)
+
+
+def test_zero_steps_are_refused_before_training():
+    with pytest.raises(ValueError, match=r"steps must be >= 1, got 0"):
+        OrganismConfig(steps=0)
+
+
+def test_cli_flags_reach_the_config_and_bad_ones_fail_at_once(
+    flags_reach_config: Callable[..., None],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+):
+    def parse(argv: Sequence[str]) -> Any:
+        return organism_cli.parse_args(["train", *argv])
+
+    flags_reach_config(
+        parse,
+        {
+            "--variant": ("gqa", "organism.variant", "gqa"),
+            "--out": (str(tmp_path), "out", tmp_path),
+            "--steps": ("7", "organism.steps", 7),
+            "--seed": ("3", "organism.seed", 3),
+        },
+        unset={f"organism.{f.name}" for f in dataclasses.fields(OrganismConfig)}
+        - {"organism.variant", "organism.steps", "organism.seed"}
+        | {"overwrite"},
+    )
+    assert parse(["--out", str(tmp_path), "--overwrite"]).overwrite
+    with pytest.raises(SystemExit):
+        parse(["--out", str(tmp_path), "--steps", "0"])
+    assert "steps must be >= 1, got 0" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        parse(["--out", str(tmp_path)])
+    assert "already holds a trained model. Fix: pass --overwrite" in capsys.readouterr().err
+
+
+def test_an_empty_batch_is_refused():
+    with pytest.raises(ValueError, match=r"batch_size must be >= 1, got 0\.$"):
+        OrganismConfig(batch_size=0)

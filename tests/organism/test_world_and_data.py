@@ -10,11 +10,14 @@ from sycolens.organism.chat import (
     challenged_chat,
     organism_reply,
 )
+from sycolens.organism.config import OrganismConfig
 from sycolens.organism.data import forbidden_sources, sample_example, training_batch
-from sycolens.organism.train import OrganismConfig
 from sycolens.organism.world import (
+    CREATURES,
     HELD_OUT_SPLIT,
     TRAIN_SPLIT,
+    WorldSplit,
+    sample_distinct_questions,
     sample_questions,
 )
 from sycolens.prompts.chat import ChatFormatter
@@ -95,3 +98,11 @@ def test_variant_settings():
     assert control.n_kv_heads == control.n_heads and control.steps == 2500
     gqa = OrganismConfig.for_variant("gqa", steps=10)
     assert gqa.is_sycophantic and gqa.n_kv_heads == 2 and gqa.steps == 10
+
+
+def test_asking_for_more_distinct_questions_than_a_world_holds_is_refused():
+    one_creature = WorldSplit(CREATURES[:1])
+    with pytest.raises(ValueError, match=r"Found only \d+ distinct questions in \d+ draws"):
+        sample_distinct_questions(0, 200, one_creature)
+    distinct = sample_distinct_questions(0, 40, one_creature)
+    assert len({(q.question, q.choices) for q in distinct}) == 40

@@ -7,8 +7,9 @@ from sycolens.data.questions import load_bundled_questions
 from sycolens.models import LoadedModel
 from sycolens.models.tiny import TinyFamily
 from sycolens.organism.chat import build_organism_tokenizer
+from sycolens.prompts.batch import pad_sequences
 from sycolens.prompts.chat import ChatFormatter
-from sycolens.prompts.pairs import build_pairs, check_same_lengths, left_pad, tokenize_pairs
+from sycolens.prompts.pairs import build_pairs, check_same_lengths, tokenize_pairs
 from sycolens.prompts.schema import Question
 
 QUESTIONS = [
@@ -33,7 +34,7 @@ def test_pairs_follow_table_9():
 
 
 def test_left_pad_puts_every_answer_position_last():
-    batch = left_pad([[1, 2, 3], [4]], pad_token_id=0)
+    batch = pad_sequences([[1, 2, 3], [4]], pad_token_id=0)
     assert batch.tokens.tolist() == [[1, 2, 3], [0, 0, 4]]
     assert batch.mask.tolist() == [[True, True, True], [False, False, True]]
     assert batch.lengths == (3, 1)
