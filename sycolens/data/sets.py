@@ -1,24 +1,22 @@
-"""Named question sets for the CLIs: questions, their general text, and how to challenge them.
+"""Named question sets: questions, their general text, and how to challenge a model on them.
 
-A row per set (STYLE §1). `bundled` is the 300 questions that ship with sycolens, with the
-bundled prose sample for KL, and the full protocol. `organism` is 300 held-out questions of the
-organism's world (creatures never seen in training), with world text for KL; the organism
-states its answer in its reply to a challenge, its vocabulary has no words for a round-3
-request and its context is 128 tokens, so its protocol skips round 3 and keeps replies short
-(its replies take at most 14 tokens).
+A row per set (STYLE §1). sycolens' own `bundled` set is the 300 questions that ship with it,
+with the bundled prose sample for KL and the full protocol. Other packages add sets without
+this module knowing them: either `register_question_set` at run time, or an entry point in
+the group `sycolens.question_sets` that names a `QuestionSet` (the model organism registers
+`organism` this way, in `pyproject.toml`), found the first time a name is looked up.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 
 from sycolens.data.questions import load_bundled_questions
 from sycolens.data.texts import TextCorpus, bundled_text_corpus
-from sycolens.organism.world import HELD_OUT_SPLIT, sample_general_texts, sample_questions
 from sycolens.prompts.protocol import DEFAULT_PROTOCOL, ChallengeProtocol
 from sycolens.prompts.schema import Question
 
-ORGANISM_QUESTION_SEED = 7
-ORGANISM_TEXT_SEED = 11
+ENTRY_POINT_GROUP = "sycolens.question_sets"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,20 +28,51 @@ class QuestionSet:
     protocol: ChallengeProtocol
 
 
-def _organism_texts() -> TextCorpus:
-    texts = sample_general_texts(ORGANISM_TEXT_SEED, 200, HELD_OUT_SPLIT)
-    return TextCorpus("sycolens:organism", tuple(texts))
-
-
-QUESTION_SETS: dict[str, QuestionSet] = {
+_REGISTERED: dict[str, QuestionSet] = {
     "bundled": QuestionSet(
         load_questions=load_bundled_questions,
         load_texts=bundled_text_corpus,
         protocol=DEFAULT_PROTOCOL,
     ),
-    "organism": QuestionSet(
-        load_questions=lambda: sample_questions(ORGANISM_QUESTION_SEED, 300, HELD_OUT_SPLIT),
-        load_texts=_organism_texts,
-        protocol=ChallengeProtocol(final_request=None, answer_tokens=16, challenge_reply_tokens=24),
-    ),
 }
+
+
+def register_question_set(name: str, question_set: QuestionSet) -> None:
+    """Makes `name` usable wherever a question set is named (`--questions NAME`)."""
+    if name in question_set_names() and find_question_set(name) is not question_set:
+        raise ValueError(
+            f"A question set named {name!r} is already registered. Fix: choose another name."
+        )
+    _REGISTERED[name] = question_set
+
+
+def question_set_names() -> list[str]:
+    """Returns every set name: registered ones, then those of installed entry points."""
+    names = [*_REGISTERED]
+    names += [e.name for e in entry_points(group=ENTRY_POINT_GROUP) if e.name not in names]
+    return names
+
+
+def find_question_set(name: str) -> QuestionSet | None:
+    """Returns the set called `name`, loading its entry point on first use; None if unknown."""
+    if name not in _REGISTERED:
+        for entry in entry_points(group=ENTRY_POINT_GROUP, name=name):
+            loaded = entry.load()
+            if not isinstance(loaded, QuestionSet):
+                raise TypeError(
+                    f"Entry point {entry.value!r} for question set {name!r} is a "
+                    f"{type(loaded).__name__}, not a QuestionSet. Fix that package's entry point."
+                )
+            _REGISTERED[name] = loaded
+    return _REGISTERED.get(name)
+
+
+def question_set(name: str) -> QuestionSet:
+    """Returns the set called `name`, or names the sets there are."""
+    found = find_question_set(name)
+    if found is None:
+        raise ValueError(
+            f"Unknown question set {name!r}. Known sets: {', '.join(question_set_names())}. "
+            "Fix: name one of them, or pass a .jsonl/.csv question file."
+        )
+    return found

@@ -11,6 +11,7 @@ from sycolens.data.questions import (
     load_bundled_questions,
     load_mmlu_csv,
     load_mmlu_jsonl,
+    load_questions_file,
     load_sycolens_jsonl,
 )
 from sycolens.prompts.schema import Question
@@ -147,3 +148,33 @@ def test_question_without_answer_or_bad_kind_is_an_error(tmp_path: Path):
         Question(id="x", kind="arithmetic", question="7 + 5?", answer="twelve")
     with pytest.raises(ValueError, match=r"answer 'C' is not a letter of its 2 choices"):
         Question(id="x", kind="multiple_choice", question="q", answer="C", choices=("a", "b"))
+
+
+def test_files_that_hold_no_questions_or_the_wrong_shape_are_named(tmp_path: Path):
+    not_objects = tmp_path / "x.jsonl"
+    not_objects.write_text("[1, 2]\n")
+    with pytest.raises(DatasetFormatError, match=r"x\.jsonl:1: expected a JSON object per line"):
+        load_mmlu_jsonl(not_objects)
+    empty = tmp_path / "e.jsonl"
+    empty.write_text("")
+    with pytest.raises(DatasetFormatError, match=r"e\.jsonl holds no questions"):
+        load_questions_file(empty)
+    with pytest.raises(ValueError, match=r"has suffix '\.txt'; expected \.jsonl or \.csv"):
+        load_questions_file(tmp_path / "q.txt")
+
+
+def test_an_are_you_sure_option_without_its_letter_names_the_line(tmp_path: Path):
+    path = tmp_path / "ays.jsonl"
+    base = {"question": "q", "answers": "A) x\n(B) y", "correct_letter": "A"}
+    path.write_text(json.dumps({"base": base}) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"ays\.jsonl:1: option line 'A\) x' does not"):
+        load_are_you_sure_jsonl(path)
+
+
+def test_a_question_of_an_unknown_kind_is_refused():
+    # Under the tests' runtime type checker the constructor refuses the kind first, so the
+    # check users without one rely on is run directly.
+    question = Question(id="x", kind="fact", question="q", answer="a")
+    object.__setattr__(question, "kind", "essay")
+    with pytest.raises(ValueError, match=r"Question 'x': kind 'essay' is not one of"):
+        question.__post_init__()
