@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sycolens-installed
 
-.PHONY: install demo test notebooks lint typecheck check bench clean
+.PHONY: install demo test test-slow notebooks lint typecheck check bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ demo: install
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# The organism retrain (minutes): a CI step of its own, so `make test` stays quick.
+test-slow: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m slow
+
 # Notebooks run top to bottom on the organism; the kernel talks to pytest over loopback sockets.
 notebooks: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --nbmake notebooks --force-enable-socket \
@@ -36,7 +40,7 @@ lint: install
 typecheck: install
 	$(BIN)/pyright
 
-check: lint typecheck test notebooks
+check: lint typecheck test test-slow notebooks
 
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/patching.py

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 import torch
 
-from sycolens.data.sets import QUESTION_SETS
+from sycolens.data.selection import QuestionSource, select_questions
+from sycolens.data.sets import question_set
 from sycolens.evaluation.challenge import Transcript, run_challenge_protocol
 from sycolens.models import load_model
 from sycolens.prompts.protocol import ChallengeProtocol
@@ -34,11 +35,9 @@ def timed_protocol(
     return transcripts, time.perf_counter() - start
 
 
-def compare(name: str, question_set: str, n: int, batch_size: int) -> None:
-    questions = QUESTION_SETS[question_set].load_questions()
-    # A spread of kinds: every k-th question of the set.
-    questions = questions[:: max(1, len(questions) // n)][:n]
-    protocol = QUESTION_SETS[question_set].protocol
+def compare(name: str, set_name: str, n: int, batch_size: int) -> None:
+    questions = select_questions(QuestionSource(source=set_name, n=n)).questions
+    protocol = question_set(set_name).protocol
     batched, batched_s = timed_protocol(name, questions, protocol, batch_size)
     single, single_s = timed_protocol(name, questions, protocol, 1)
     same = sum(

@@ -1,46 +1,49 @@
-"""`make demo`: SmolLM2 challenged offline, then the model organism diagnosed end to end.
+"""`make demo`: SmolLM2 challenged offline, then the model organism diagnosed and evaluated.
 
-Part 1 prints SmolLM2's reply to a challenged question, then p(syco), p(anti) and
-F = p(syco) / (p(syco) + p(anti)) for a handful of questions and the mean F over all of them.
-Part 2 loads the shipped organism, measures its sycophancy on held-out questions, ranks every
-head by path patching and checks the ranking against the heads planted in training.
-Part 3 evaluates under "Are you sure?": the organism against its non-sycophantic control
-(a Table 1 shaped table), then SmolLM2 on a sample of the bundled questions, one transcript shown.
+Part 1 prints SmolLM2's reply to a challenged question, its label words (from the model table)
+with their mean F after the doubt and after the agreement on 64 bundled questions (the patch
+CLI's default selection), and p(syco), p(anti), F for a few questions. Part 2 loads the shipped
+organism, measures its sycophancy on held-out questions, ranks every head by path patching (the
+same library call as `python -m sycolens.patch`) and checks the ranking against the planted
+heads. Part 3 evaluates under "Are you sure?": the organism against its non-sycophantic control
+(a Table 1 shaped table), then SmolLM2 on a selection of bundled questions, one transcript
+shown. Every part chooses its questions with `sycolens.data.selection` (seed 0).
 """
 
 import argparse
-import random
 import time
 from pathlib import Path
 
-import torch
-
-from sycolens.data.questions import load_bundled_questions
-from sycolens.data.sets import QUESTION_SETS
+from sycolens.data.selection import QuestionSource, select_questions, selection_note
 from sycolens.evaluation.challenge import run_challenge_protocol
-from sycolens.evaluation.data import sample_evaluation_data
-from sycolens.evaluation.report import Candidate, EvaluationConfig, evaluate_models
+from sycolens.evaluation.config import (
+    EvaluationConfig,
+    EvaluationJob,
+    general_source_for,
+    protocol_for,
+)
+from sycolens.evaluation.report import Candidate, evaluate_models
+from sycolens.evaluation.run import evaluation_data
 from sycolens.evaluation.sycophancy import SycophancyMetrics
 from sycolens.heads import Head
 from sycolens.models import LoadedModel, load_model
 from sycolens.models.forward import run_batch
 from sycolens.models.generate import generate_replies
+from sycolens.models.spec import ModelSpec
 from sycolens.organism.card import read_card
 from sycolens.organism.checks import measure_behaviour
-from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
-from sycolens.patching.diagnose import diagnose_heads
+from sycolens.patching.config import DEFAULT_PAIRS, DiagnosisJob
+from sycolens.patching.label_choice import choose_labels
 from sycolens.patching.metrics import label_logit_diff, label_probabilities, sycophancy_ratio
-from sycolens.prompts.labels import resolve_label_tokens
+from sycolens.patching.run import diagnose_model
+from sycolens.prompts.label_spec import LabelSpec
 from sycolens.prompts.pairs import build_pairs, tokenize_pairs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--syco-label", default="I", help='SmolLM2 apologises with "I\'m sorry"')
-    parser.add_argument("--anti-label", default="Yes")
     parser.add_argument("--show", type=int, default=6, help="questions printed one by one")
-    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--organism", default="organism-mha")
     parser.add_argument("--evaluate", type=int, default=12, help="SmolLM2 questions in part 3")
     args = parser.parse_args()
@@ -50,51 +53,47 @@ def main() -> None:
         f"Loaded {args.model} in {time.perf_counter() - start:.1f} s "
         f"({model.n_layers} layers x {model.n_heads} heads, {model.n_kv_heads} KV heads)"
     )
-    challenge_smollm2(model, args)
+    challenge_model(model, args.show)
     diagnose_organism(args.organism)
-    evaluate_under_challenge(model, args)
+    evaluate_under_challenge(model, args.organism, args.evaluate)
 
 
-def challenge_smollm2(model: LoadedModel, args: argparse.Namespace) -> None:
-    """Part 1: SmolLM2's reply to a doubt, and F on the bundled questions."""
+def challenge_model(model: LoadedModel, show: int) -> None:
+    """Part 1: the model's reply to a doubt, its labels and their F on the bundled questions."""
     start = time.perf_counter()
-
-    questions = load_bundled_questions()
-    pairs = build_pairs(questions)
-    labels = resolve_label_tokens(
-        model.chat, pairs[0].reference, syco_word=args.syco_label, anti_word=args.anti_label
-    )
-    print(
-        f"Labels: syco {labels.syco_word!r} -> token {labels.syco_token!r} ({labels.syco_id}), "
-        f"anti {labels.anti_word!r} -> token {labels.anti_token!r} ({labels.anti_id})"
-    )
-
-    first = pairs[0]
-    reply = generate_replies(model, [first.reference], max_new_tokens=40)[0].text
-    print("\n--- challenged chat ---")
-    for message in first.reference:
-        print(f"{message['role'].upper()}: {message['content']}")
-    print(f"ASSISTANT (greedy): {reply}\n")
-
+    selection = select_questions(QuestionSource(source="bundled", n=DEFAULT_PAIRS))
+    pairs = build_pairs(selection.questions)
     tokenized = tokenize_pairs(
         pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=model.pad_token_id
     )
-    ratios: list[torch.Tensor] = []
-    print(f"{'question':<58} {'p(syco)':>8} {'p(anti)':>8} {'F':>6}")
-    for begin in range(0, len(tokenized), args.batch_size):
-        chunk = tokenized.select(slice(begin, begin + args.batch_size))
-        logits = run_batch(model.bridge, chunk.reference)[:, -1]
-        ratios.append(sycophancy_ratio(label_logit_diff(logits, labels)))
-        if begin < args.show:
-            p_syco, p_anti = label_probabilities(logits, labels)
-            for row in range(min(args.show - begin, len(chunk))):
-                text = questions[begin + row].question[:56]
-                print(f"{text:<58} {p_syco[row]:8.4f} {p_anti[row]:8.4f} {ratios[-1][row]:6.3f}")
-    mean_f = torch.cat(ratios)
+    print(f"Questions: {selection_note(selection.summary())}")
+    reply = generate_replies(model, [pairs[0].reference], max_new_tokens=40)[0].text
+    print("\n--- challenged chat ---")
+    for message in pairs[0].reference:
+        print(f"{message['role'].upper()}: {message['content']}")
+    print(f"ASSISTANT (greedy): {reply}\n")
+
+    choice = choose_labels(model, pairs, tokenized, LabelSpec())
+    labels, check = choice.tokens, choice.check
     print(
-        f"\nMean F over {len(mean_f)} bundled questions after the doubt challenge: "
-        f"{mean_f.mean():.3f} (std err {mean_f.std() / len(mean_f) ** 0.5:.3f})"
+        f"Labels ({choice.origin}): syco {labels.syco_word!r} -> token {labels.syco_token!r} "
+        f"({labels.syco_id}), anti {labels.anti_word!r} -> token {labels.anti_token!r} "
+        f"({labels.anti_id})"
     )
+    first = tokenized.select(slice(0, show))
+    logits = run_batch(model.bridge, first.reference)[:, -1]
+    ratios = sycophancy_ratio(label_logit_diff(logits, labels))
+    p_syco, p_anti = label_probabilities(logits, labels)
+    print(f"{'question':<58} {'p(syco)':>8} {'p(anti)':>8} {'F':>6}")
+    for row, question in enumerate(selection.questions[:show]):
+        text = question.question[:56]
+        print(f"{text:<58} {p_syco[row]:8.4f} {p_anti[row]:8.4f} {ratios[row]:6.3f}")
+    print(
+        f"\nMean F over {len(pairs)} bundled questions: {check.mean_f_reference:.3f} after the "
+        f"doubt, {check.mean_f_counterfactual:.3f} after the agreement"
+    )
+    for warning in check.warnings:
+        print(f"label check: {warning}")
     print(f"Done in {time.perf_counter() - start:.1f} s.")
 
 
@@ -108,49 +107,54 @@ def diagnose_organism(name: str) -> None:
         f"\n=== {name}: {model.n_layers} layers x {model.n_heads} heads, "
         f"{model.n_kv_heads} KV heads; planted heads {[tuple(h) for h in sorted(planted)]} ==="
     )
-    questions = sample_questions(99, 100, HELD_OUT_SPLIT)
+    questions = select_questions(QuestionSource(source="organism", n=100)).questions
     behaviour = measure_behaviour(model, questions)
     print(
         f"held-out: first-round accuracy {behaviour.first_round_accuracy:.0%}, apologises to "
         f"doubt {behaviour.doubt_apology_rate:.0%}, switches {behaviour.doubt_switch_rate:.0%}, "
         f"keeps after agreement {behaviour.counterfactual_keep_rate:.0%}"
     )
-    pairs = build_pairs(questions[:32])
-    tokenized = tokenize_pairs(
-        pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=model.pad_token_id
+    job = DiagnosisJob(
+        model=ModelSpec(name=name), questions=QuestionSource(source="organism", n=32)
     )
-    labels = resolve_label_tokens(model.chat, pairs[0].reference)
-    scores = diagnose_heads(model, tokenized, labels, show_progress=False)
-    print(scores.frame.sort_values("rank").head(6).to_string(index=False))
-    found = set(scores.top_k(len(planted)))
+    diagnosis = diagnose_model(model, job, show_progress=False)
+    print(diagnosis.scores.frame.sort_values("rank").head(6).to_string(index=False))
+    found = set(diagnosis.scores.top_k(len(planted)))
     print(
-        f"path patching (direct, 32 pairs): precision@{len(planted)} = "
-        f"{len(found & planted) / len(planted):.2f} against the planted heads "
-        f"({time.perf_counter() - start:.1f} s)"
+        f"path patching (direct, 32 pairs, labels {diagnosis.labels.tokens.syco_word!r} vs "
+        f"{diagnosis.labels.tokens.anti_word!r} from the {diagnosis.labels.origin}): "
+        f"precision@{len(planted)} = {len(found & planted) / len(planted):.2f} against the "
+        f"planted heads ({time.perf_counter() - start:.1f} s)"
     )
 
 
-def evaluate_under_challenge(model: LoadedModel, args: argparse.Namespace) -> None:
-    """Part 3: confidence and truthfulness, organism against control, then SmolLM2."""
+def evaluate_under_challenge(model: LoadedModel, organism: str, n_questions: int) -> None:
+    """Part 3: confidence and truthfulness, organism against control, then the real model."""
     start = time.perf_counter()
-    data = sample_evaluation_data("organism", n_questions=100, n_general=100, n_texts=50)
+    questions = QuestionSource(source="organism", n=100)
+    job = EvaluationJob(
+        model=ModelSpec(name=organism),
+        questions=questions,
+        general=general_source_for(questions, 100),
+        n_texts=50,
+    )
     candidates = [
-        Candidate(args.organism, load_model(args.organism)),
+        Candidate(organism, load_model(organism)),
         Candidate("organism-control", load_model("organism-control")),
     ]
-    config = EvaluationConfig(protocol=QUESTION_SETS["organism"].protocol, batch_size=64)
-    report = evaluate_models(candidates, data, config, show_progress=False)
+    config = EvaluationConfig(protocol=protocol_for("organism"), batch_size=64)
+    report = evaluate_models(candidates, evaluation_data(job), config, show_progress=False)
     print("\n=== Are you sure? organism vs non-sycophantic control (100 held-out questions) ===")
     print(report.to_markdown())
     print(f"({time.perf_counter() - start:.1f} s)")
 
     start = time.perf_counter()
-    questions = random.Random(0).sample(load_bundled_questions(), args.evaluate)
+    selection = select_questions(QuestionSource(source="bundled", n=n_questions))
     transcripts = run_challenge_protocol(
-        model, questions, batch_size=args.batch_size, show_progress=False
+        model, selection.questions, batch_size=16, show_progress=False
     )
     metrics = SycophancyMetrics.from_transcripts(transcripts)
-    print(f"\n=== Are you sure? {args.model}, {len(questions)} bundled questions, 3 rounds ===")
+    print(f"\n=== Are you sure? {model.model_id}, {selection_note(selection.summary())} ===")
     for message in transcripts[0].messages():
         text = " ".join(message["content"].split())
         print(f"{message['role'].upper()}: {text[:110]}{'...' if len(text) > 110 else ''}")

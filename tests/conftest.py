@@ -4,9 +4,11 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+import dataclasses
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -36,3 +38,46 @@ def tiny_models(tiny_checkpoints: dict[TinyFamily, Path]) -> dict[TinyFamily, Lo
 @pytest.fixture(scope="session")
 def smollm2() -> LoadedModel:
     return load_model("smollm2-135m-instruct")
+
+
+def _leaf_fields(config: Any, prefix: str = "") -> set[str]:
+    """Returns the dotted paths of every non-dataclass field under a (nested) config."""
+    leaves: set[str] = set()
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        path = f"{prefix}{field.name}"
+        if dataclasses.is_dataclass(value):
+            leaves |= _leaf_fields(value, f"{path}.")
+        else:
+            leaves.add(path)
+    return leaves
+
+
+def _value_at(config: Any, path: str) -> Any:
+    for name in path.split("."):
+        config = getattr(config, name)
+    return config
+
+
+@pytest.fixture
+def flags_reach_config() -> Callable[..., None]:
+    """Checks that every flag lands in its config field and every field has a flag (STYLE §2).
+
+    `values` maps each flag to (raw text, dotted field path, expected value); `unset` names the
+    fields no flag sets (library-only settings), so a field nobody reads or sets is caught.
+    """
+
+    def check(
+        parse: Callable[[Sequence[str]], Any],
+        values: dict[str, tuple[str, str, Any]],
+        *,
+        unset: set[str] = frozenset(),  # type: ignore[assignment]
+    ) -> None:
+        argv = [token for flag, (raw, _, _) in values.items() for token in (flag, raw)]
+        config = parse(argv)
+        for flag, (_, path, expected) in values.items():
+            assert _value_at(config, path) == expected, (flag, path)
+        covered = {path for _, path, _ in values.values()} | set(unset)
+        assert covered == _leaf_fields(config)
+
+    return check

@@ -1,64 +1,116 @@
-"""`python -m sycolens.evaluate`: flags, question selection, protocol, and a full run."""
+"""`python -m sycolens.evaluate`: flags, checks before loading, protocol, and a full run."""
 
-import dataclasses
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sycolens import evaluate
+from sycolens.evaluation.config import (
+    EvaluationConfig,
+    EvaluationJob,
+    challenge_text,
+    check_evaluation_job,
+    protocol_for,
+)
 from sycolens.models import load_model
 from sycolens.models.deltas import compute_deltas, save_deltas
+from sycolens.models.spec import ModelSpec
 from sycolens.prompts.protocol import FINAL_ANSWER_REQUEST
 from sycolens.prompts.schema import DOUBT_CHALLENGES
 
 
-def test_every_cli_flag_reaches_the_config():
-    values = {
-        "--model": ("m", "model", "m"),
-        "--deltas": ("d.safetensors", "deltas", (Path("d.safetensors"),)),
-        "--tuned": ("sft", "tuned", ("sft",)),
-        "--questions": ("q.jsonl", "questions", "q.jsonl"),
-        "--n-questions": ("7", "n_questions", 7),
-        "--challenge": ("3", "challenge", "3"),
-        "--general": ("g.csv", "general", "g.csv"),
-        "--n-general": ("5", "n_general", 5),
-        "--texts": ("texts", "texts", "texts"),
-        "--n-texts": ("9", "n_texts", 9),
-        "--batch-size": ("3", "batch_size", 3),
-        "--device": ("meta", "device", "meta"),
-        "--dtype": ("bfloat16", "dtype", "bfloat16"),
-        "--out": ("o.json", "out", Path("o.json")),
-        "--html": ("h.html", "html", Path("h.html")),
-    }
-    argv = [token for flag, (raw, _, _) in values.items() for token in (flag, raw)]
-    config = evaluate.parse_args([*argv, "--no-final-request"])
-    for _, field, expected in values.values():
-        assert getattr(config, field) == expected, field
-    assert config.final_request is False
-    assert evaluate.parse_args(["--final-request"]).final_request is True
-    assert evaluate.parse_args([]).final_request is None
-    covered = {field for _, field, _ in values.values()} | {"final_request"}
-    assert covered == {f.name for f in dataclasses.fields(evaluate.EvaluateConfig)}
+def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., None], tmp_path: Path):
+    deltas = tmp_path / "d.safetensors"
+    deltas.write_bytes(b"")
+    (tmp_path / "texts").mkdir()
+    flags_reach_config(
+        evaluate.parse_args,
+        {
+            "--model": ("organism-mha", "job.model.name", "organism-mha"),
+            "--device": ("cpu", "job.model.device", "cpu"),
+            "--dtype": ("bfloat16", "job.model.dtype", "bfloat16"),
+            "--deltas": (str(deltas), "job.deltas", (deltas,)),
+            "--tuned": ("organism-control", "job.tuned", ("organism-control",)),
+            "--questions": ("organism", "job.questions.source", "organism"),
+            "--n-questions": ("7", "job.questions.n", 7),
+            "--seed": ("2", "job.questions.seed", 2),
+            "--challenge": ("3", "job.evaluation.protocol.challenge", DOUBT_CHALLENGES[3]),
+            "--general": ("bundled", "job.general.source", "bundled"),
+            "--n-general": ("5", "job.general.n", 5),
+            "--texts": (str(tmp_path / "texts"), "job.texts", str(tmp_path / "texts")),
+            "--n-texts": ("9", "job.n_texts", 9),
+            "--batch-size": ("3", "job.evaluation.batch_size", 3),
+            "--out": ("o.json", "out", Path("o.json")),
+            "--html": ("h.html", "html", Path("h.html")),
+        },
+        unset={
+            "job.general.seed",  # the questions' seed, also used for general ability
+            "job.evaluation.protocol.final_request",  # --final-request, checked below
+            "job.evaluation.protocol.answer_tokens",
+            "job.evaluation.protocol.challenge_reply_tokens",
+            "job.evaluation.protocol.final_answer_tokens",
+            "job.evaluation.kl_max_tokens",
+        },
+    )
+    forced = evaluate.parse_args(["--questions", "organism", "--final-request"]).job
+    assert forced.evaluation.protocol.final_request == FINAL_ANSWER_REQUEST
+    assert evaluate.parse_args(["--no-final-request"]).job.evaluation.protocol.final_request is None
+    assert evaluate.parse_args(["--n-general", "0"]).job.general is None
+
+
+def test_default_general_ability_comes_from_the_same_set_or_bundled(tmp_path: Path):
+    same = evaluate.parse_args(["--questions", "organism"]).job
+    assert same.general is not None and same.general.source == "organism"
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps({"id": "a", "kind": "fact", "question": "Q?", "answer": "A"}) + "\n")
+    mine = evaluate.parse_args(["--questions", str(path)]).job
+    assert mine.general is not None and (mine.general.source, mine.general.n) == ("bundled", 64)
 
 
 def test_challenge_by_index_or_text():
-    assert evaluate.challenge_text("7") == DOUBT_CHALLENGES[7]
-    assert evaluate.challenge_text("Really?") == "Really?"
+    assert challenge_text("7") == DOUBT_CHALLENGES[7]
+    assert challenge_text("Really?") == "Really?"
     with pytest.raises(ValueError, match=r"--challenge 10 is not a Table 12 phrasing \(0..9\)"):
-        evaluate.challenge_text("10")
+        challenge_text("10")
     with pytest.raises(ValueError, match=r"--challenge is empty"):
-        evaluate.challenge_text(" ")
+        challenge_text(" ")
 
 
 def test_protocol_follows_the_question_set_unless_flagged():
-    organism = evaluate.build_protocol(evaluate.parse_args(["--questions", "organism"]))
+    organism = protocol_for("organism")
     assert organism.final_request is None and organism.challenge_reply_tokens == 24
-    bundled = evaluate.build_protocol(evaluate.parse_args(["--challenge", "2"]))
+    bundled = protocol_for("bundled", challenge="2")
     assert bundled.final_request == FINAL_ANSWER_REQUEST
     assert bundled.challenge == DOUBT_CHALLENGES[2]
-    forced = evaluate.build_protocol(evaluate.parse_args(["--no-final-request"]))
-    assert forced.final_request is None
+    assert protocol_for("bundled", final_request=False).final_request is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--n-questions", "0"], r"Asked for 0 questions of bundled"),
+        (["--questions", "bundeld"], r"Unknown question set 'bundeld'. Known sets: bundled"),
+        (["--questions", "nowhere/q.jsonl"], r"Question file nowhere/q.jsonl does not exist"),
+        (["--challenge", "12"], r"--challenge 12 is not a Table 12 phrasing"),
+        (["--n-general", "-1"], r"--n-general must be >= 0, got -1"),
+        (["--deltas", "nowhere.safetensors"], r"Deltas file nowhere.safetensors does not exist"),
+        (["--model", "no-such-model"], r"Unknown model 'no-such-model'"),
+        (["--texts", "nowhere"], r"Text corpus nowhere does not exist"),
+        (["--batch-size", "0"], r"batch_size must be >= 1, got 0"),
+        (["--device", "gpu"], r"Device 'gpu' is not one of cpu, cuda"),
+        (["--n-texts", "0"], r"--n-texts must be >= 1, got 0"),
+    ],
+)
+def test_bad_flags_fail_before_anything_loads(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
 
 
 def test_full_run_with_deltas_and_a_tuned_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture):
@@ -82,6 +134,19 @@ def test_full_run_with_deltas_and_a_tuned_checkpoint(tmp_path: Path, capsys: pyt
         by_name["organism-control"]["kl"]["mean_kl"], rel=1e-3
     )
     assert document["data"]["texts"]["n_texts"] == 8
+    assert len(document["data"]["questions"]["question_ids"]) == 24
+    assert document["data"]["general"]["skip"] == 24
     assert "plotly" in html.read_text() and "organism-mha+to-control" in html.read_text()
     printed = capsys.readouterr().out
     assert "| organism-control |" in printed and f"wrote {out}" in printed
+    assert "questions: 24 of 300 questions of organism" in printed
+
+
+def test_settings_checked_where_no_flag_reaches(tmp_path: Path):
+    with pytest.raises(ValueError, match=r"kl_max_tokens must be >= 2 \(one token predicts"):
+        EvaluationConfig(kl_max_tokens=1)
+    pickled = tmp_path / "deltas.pt"
+    pickled.write_bytes(b"")
+    job = EvaluationJob(model=ModelSpec(name="organism-mha"), deltas=(pickled,))
+    with pytest.raises(ValueError, match=r"is not \.safetensors; sycolens reads deltas only as"):
+        check_evaluation_job(job)

@@ -1,47 +1,87 @@
-"""Evaluation under "Are you sure?": protocol, judgements, metrics, KL, general ability, report."""
+"""Evaluation under "Are you sure?": protocol, judgements, metrics, KL, general ability, report.
 
-from sycolens.evaluation.answers import AnswerCheck, check_answer
-from sycolens.evaluation.apology import ReplyJudgement, judge_challenge_reply
-from sycolens.evaluation.capability import (
-    AnswerByGeneration,
-    CapabilityTask,
-    ChoiceByLikelihood,
-    TaskResult,
-    tasks_for_questions,
-)
-from sycolens.evaluation.challenge import Transcript, run_challenge_protocol
-from sycolens.evaluation.data import EvaluationData, sample_evaluation_data
-from sycolens.evaluation.divergence import KLResult, kl_on_texts
-from sycolens.evaluation.first_token import (
-    FirstTokenConfidence,
-    first_token_confidence,
-    resolve_opening_tokens,
-)
-from sycolens.evaluation.report import (
-    Candidate,
-    EvaluationConfig,
-    EvaluationReport,
-    evaluate_models,
-    load_evaluation_report,
-)
-from sycolens.evaluation.sycophancy import (
-    SycophancyMetrics,
-    accuracy_after,
-    accuracy_before,
-    confidence,
-    truthfulness,
-)
-from sycolens.prompts.protocol import ChallengeProtocol
+Names are imported on first use, so `sycolens.evaluation.config` stays light.
+"""
 
+from typing import TYPE_CHECKING
+
+from sycolens._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from sycolens.evaluation.answers import AnswerCheck, check_answer
+    from sycolens.evaluation.apology import ReplyJudgement, judge_challenge_reply
+    from sycolens.evaluation.capability import (
+        AnswerByGeneration,
+        CapabilityTask,
+        ChoiceByLikelihood,
+        TaskResult,
+        tasks_for_questions,
+    )
+    from sycolens.evaluation.challenge import Transcript, run_challenge_protocol
+    from sycolens.evaluation.config import EvaluationConfig, EvaluationJob
+    from sycolens.evaluation.data import EvaluationData, build_evaluation_data
+    from sycolens.evaluation.divergence import KLResult, kl_on_texts
+    from sycolens.evaluation.first_token import (
+        FirstTokenConfidence,
+        first_token_confidence,
+        resolve_opening_tokens,
+    )
+    from sycolens.evaluation.report import (
+        Candidate,
+        EvaluationReport,
+        evaluate_models,
+        load_evaluation_report,
+    )
+    from sycolens.evaluation.run import run_evaluation
+    from sycolens.evaluation.sycophancy import (
+        SycophancyMetrics,
+        accuracy_after,
+        accuracy_before,
+        confidence,
+        truthfulness,
+    )
+
+_HOMES = {
+    "AnswerCheck": "answers",
+    "check_answer": "answers",
+    "ReplyJudgement": "apology",
+    "judge_challenge_reply": "apology",
+    "AnswerByGeneration": "capability",
+    "CapabilityTask": "capability",
+    "ChoiceByLikelihood": "capability",
+    "TaskResult": "capability",
+    "tasks_for_questions": "capability",
+    "Transcript": "challenge",
+    "run_challenge_protocol": "challenge",
+    "EvaluationConfig": "config",
+    "EvaluationJob": "config",
+    "EvaluationData": "data",
+    "build_evaluation_data": "data",
+    "KLResult": "divergence",
+    "kl_on_texts": "divergence",
+    "FirstTokenConfidence": "first_token",
+    "first_token_confidence": "first_token",
+    "resolve_opening_tokens": "first_token",
+    "Candidate": "report",
+    "EvaluationReport": "report",
+    "evaluate_models": "report",
+    "load_evaluation_report": "report",
+    "run_evaluation": "run",
+    "SycophancyMetrics": "sycophancy",
+    "accuracy_after": "sycophancy",
+    "accuracy_before": "sycophancy",
+    "confidence": "sycophancy",
+    "truthfulness": "sycophancy",
+}
 __all__ = [
     "AnswerByGeneration",
     "AnswerCheck",
-    "CapabilityTask",
     "Candidate",
-    "ChallengeProtocol",
+    "CapabilityTask",
     "ChoiceByLikelihood",
     "EvaluationConfig",
     "EvaluationData",
+    "EvaluationJob",
     "EvaluationReport",
     "FirstTokenConfidence",
     "KLResult",
@@ -51,6 +91,7 @@ __all__ = [
     "Transcript",
     "accuracy_after",
     "accuracy_before",
+    "build_evaluation_data",
     "check_answer",
     "confidence",
     "evaluate_models",
@@ -60,7 +101,8 @@ __all__ = [
     "load_evaluation_report",
     "resolve_opening_tokens",
     "run_challenge_protocol",
-    "sample_evaluation_data",
+    "run_evaluation",
     "tasks_for_questions",
     "truthfulness",
 ]
+__getattr__ = lazy_attributes(__name__, _HOMES)

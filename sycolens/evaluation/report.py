@@ -4,14 +4,18 @@
 (confidence, truthfulness, accuracy before/after), every general-ability task, and the KL from
 the base on general text. Each candidate may carry an `intervention`, a context manager active
 while it is evaluated (a knockout, say). With `save_to`, the report is written after every
-candidate, and a run interrupted and started again with the same data and settings skips the
-candidates already done.
+candidate; a run started again with the same data, settings and base skips the candidates
+already done and keeps, after its own, every earlier record it does not list (nothing computed
+is lost).
 
 Schema `sycolens.evaluation` v1 (JSON):
 
-    schema, schema_version, sycolens_version
-    data:    {questions_source, n_questions, questions_sha256, tasks: [{name, n_questions}],
-              texts: {source, n_texts, n_empty} | null, fingerprint}
+    schema, schema_version, sycolens_version, base (the first candidate: KL is measured from it)
+    data:    {questions: {source, seed, skip, n_requested, n_used, n_available,
+                          n_duplicates_dropped, kinds, question_ids, sha256},
+              general: {...the same, for general ability} | null,
+              tasks: [{name, n_questions}], texts: {source, n_texts, n_empty} | null,
+              fingerprint}
     config:  {protocol: {...ChallengeProtocol}, batch_size, kl_max_tokens}
     models:  [{name, tuned_params, seconds, sycophancy: {...}, tasks: [{task, accuracy, ...}],
                kl: {...} | null, transcripts: [...]}]
@@ -22,7 +26,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +35,13 @@ import pandas as pd
 import sycolens
 from sycolens.evaluation.capability import TaskResult
 from sycolens.evaluation.challenge import Transcript, run_challenge_protocol
+from sycolens.evaluation.config import EvaluationConfig
 from sycolens.evaluation.data import EvaluationData
-from sycolens.evaluation.divergence import PAPER_MAX_TOKENS, KLResult, kl_on_texts
+from sycolens.evaluation.divergence import KLResult, kl_on_texts
 from sycolens.evaluation.sycophancy import SycophancyMetrics
+from sycolens.json_files import write_json
 from sycolens.models.deltas import count_changed_elements, have_same_parameters
 from sycolens.models.load import LoadedModel
-from sycolens.prompts.protocol import ChallengeProtocol
 
 SCHEMA = "sycolens.evaluation"
 SCHEMA_VERSION = 1
@@ -56,22 +61,6 @@ class Candidate:
     model: LoadedModel
     intervention: Callable[[], AbstractContextManager[object]] | None = None
     tuned_params: int | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class EvaluationConfig:
-    """How candidates are challenged and batched, and how long KL texts may be."""
-
-    protocol: ChallengeProtocol = field(default_factory=ChallengeProtocol)
-    batch_size: int = 16
-    kl_max_tokens: int = PAPER_MAX_TOKENS
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "protocol": asdict(self.protocol),
-            "batch_size": self.batch_size,
-            "kl_max_tokens": self.kl_max_tokens,
-        }
 
 
 @dataclass(frozen=True)
@@ -187,9 +176,7 @@ class EvaluationReport:
 
     def save(self, path: Path) -> None:
         """Writes the report atomically (temp file, then rename)."""
-        staging = path.with_suffix(path.suffix + ".tmp")
-        staging.write_text(json.dumps(self.document, indent=1, allow_nan=False))
-        staging.replace(path)
+        write_json(path, self.document)
 
 
 def load_evaluation_report(path: Path) -> EvaluationReport:
@@ -217,29 +204,33 @@ def evaluate_models(
     names = [candidate.name for candidate in candidates]
     if len(set(names)) != len(names):
         raise ValueError(f"Candidate names {names} repeat. Fix: give every model its own name.")
-    records: list[dict[str, Any]] = []
     document: dict[str, Any] = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "sycolens_version": sycolens.__version__,
+        "base": candidates[0].name,
         "data": data.summary(),
         "config": config.summary(),
-        "models": records,
+        "models": [],
     }
-    done = _resumable_records(save_to, document) if save_to else {}
+    earlier = _resumable_records(save_to, document) if save_to else {}
+    records: list[dict[str, Any]] = []
     base = candidates[0]
     for candidate in candidates:
-        if candidate.name in done:
-            records.append(done[candidate.name])
-            continue
-        evaluation = evaluate_model(
-            candidate,
-            data,
-            config,
-            base=base if candidate is not base else None,
-            show_progress=show_progress,
-        )
-        records.append(evaluation.to_record())
+        record = earlier.pop(candidate.name, None)
+        if record is None:
+            evaluation = evaluate_model(
+                candidate,
+                data,
+                config,
+                base=base if candidate is not base else None,
+                show_progress=show_progress,
+            )
+            record = evaluation.to_record()
+        records.append(record)
+        # Every record is written after every model: this run's, then the earlier run's
+        # models that this run does not list, so a rerun never drops finished work.
+        document["models"] = records + list(earlier.values())
         if save_to:
             EvaluationReport(document).save(save_to)
     return EvaluationReport(document)
@@ -250,12 +241,15 @@ def _resumable_records(path: Path, document: dict[str, Any]) -> dict[str, dict[s
     if not path.exists():
         return {}
     earlier = load_evaluation_report(path).document
-    if earlier["data"]["fingerprint"] != document["data"]["fingerprint"] or (
-        earlier["config"] != document["config"]
+    if (
+        earlier["data"]["fingerprint"] != document["data"]["fingerprint"]
+        or earlier["config"] != document["config"]
+        or earlier.get("base", document["base"]) != document["base"]
     ):
         raise ValueError(
-            f"{path} holds an evaluation of other data or settings. Fix: write to another path "
-            "(--out), or delete it to start over."
+            f"{path} holds an evaluation of other data, settings or base model (base "
+            f"{earlier.get('base')!r}). Fix: write to another path (--out), or delete it to "
+            "start over."
         )
     return {record["name"]: record for record in earlier["models"]}
 

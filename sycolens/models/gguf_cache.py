@@ -13,9 +13,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
 from sycolens.models.registry import EmbeddedModel
 
 CACHE_ENV_VAR = "SYCOLENS_CACHE"
@@ -82,6 +79,11 @@ def _publish(staging: Path, target: Path) -> None:
 
 def _dequantize_into(gguf_path: Path, out_dir: Path) -> None:
     """Loads the GGUF, rebuilds it as a plain fp32 model and saves it with its tokenizer."""
+    # Imported here: only the first load of an embedded model needs them, and this module
+    # is also read by flag checks that must answer before anything heavy loads.
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     folder, name = str(gguf_path.parent), gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)

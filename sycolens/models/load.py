@@ -14,35 +14,26 @@ The canonical HF names are recorded before wrapping; `LoadedModel.hf_parameters(
 `sycolens.models.save.save_model` writes them as a plain checkpoint.
 """
 
-import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from transformer_lens.model_bridge import TransformerBridge
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from sycolens.models.gguf_cache import cached_checkpoint_dir
-from sycolens.models.registry import (
-    EMBEDDED_MODELS,
-    SHIPPED_CHECKPOINTS,
-    Architecture,
-    find_architecture,
-)
+from sycolens.models.registry import Architecture, find_architecture
+from sycolens.models.sources import resolve_checkpoint
+from sycolens.models.spec import DtypeName, ModelSpec
 from sycolens.prompts.chat import ChatFormatter
 
 # The dtypes the CLIs accept, by the name a user types.
-DTYPES: dict[str, torch.dtype] = {
+DTYPES: dict[DtypeName, torch.dtype] = {
     "float32": torch.float32,
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
 }
-DtypeName = Literal["float32", "bfloat16", "float16"]
-_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 
 
 @dataclass(frozen=True)
@@ -105,16 +96,6 @@ class LoadedModel:
         return next(self.hf_model.parameters()).device
 
 
-def accepted_model_forms() -> str:
-    """Describes every form of `source` that `load_model` accepts, for error messages."""
-    names = ", ".join(sorted([*EMBEDDED_MODELS, *SHIPPED_CHECKPOINTS]))
-    return (
-        f"an embedded model name ({names}), a local Hugging Face checkpoint directory "
-        "(config.json + model.safetensors), or a hub name like 'meta-llama/Llama-2-7b-chat-hf' "
-        "(needs network or a warm HF cache)"
-    )
-
-
 def load_model(
     source: str,
     *,
@@ -131,6 +112,11 @@ def load_model(
     return wrap_hf_model(
         hf_model, tokenizer, model_id=source, checkpoint=checkpoint, device=device, dtype=dtype
     )
+
+
+def load_model_spec(spec: ModelSpec) -> LoadedModel:
+    """Returns the model a `ModelSpec` names, on its device and in its dtype."""
+    return load_model(spec.name, device=spec.device, dtype=DTYPES[spec.dtype])
 
 
 def wrap_hf_model(
@@ -173,46 +159,3 @@ def _tensor_named(module: torch.nn.Module, name: str) -> torch.Tensor:
         return module.get_parameter(name)
     except AttributeError:
         return module.get_buffer(name)
-
-
-def resolve_checkpoint(source: str, *, cache_root: Path | None = None) -> str:
-    """Returns a local checkpoint dir or hub name for `source`, or says what forms it accepts."""
-    if source in EMBEDDED_MODELS:
-        return str(cached_checkpoint_dir(EMBEDDED_MODELS[source], cache_root))
-    if source in SHIPPED_CHECKPOINTS:
-        shipped = Path(str(resources.files("sycolens") / SHIPPED_CHECKPOINTS[source]))
-        _check_checkpoint_dir(shipped)
-        return str(shipped)
-    path = Path(source).expanduser()
-    if path.is_dir():
-        _check_checkpoint_dir(path)
-        return str(path)
-    if _HUB_NAME.match(source) and not path.exists():
-        return source
-    raise ValueError(f"Unknown model {source!r}. Expected {accepted_model_forms()}.")
-
-
-def _check_checkpoint_dir(path: Path) -> None:
-    """Raises naming the missing file when `path` is not a loadable safetensors checkpoint."""
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(
-            f"Checkpoint dir {path} has no config.json. Fix: point at the folder that "
-            "`save_pretrained` wrote (it holds config.json and model.safetensors)."
-        )
-    if not any((path / name).is_file() for name in _WEIGHT_FILES):
-        has_pickle = any(path.glob("*.bin")) or any(path.glob("*.pt"))
-        hint = (
-            " It holds pickled .bin weights, which sycolens never unpickles; convert them to "
-            "safetensors on a machine you trust."
-            if has_pickle
-            else ""
-        )
-        raise FileNotFoundError(
-            f"Checkpoint dir {path} has no model.safetensors (or model.safetensors.index.json)."
-            f"{hint} Fix: save the model with `save_pretrained(dir, safe_serialization=True)`."
-        )
-    if not (path / "tokenizer_config.json").is_file() and not (path / "tokenizer.json").is_file():
-        raise FileNotFoundError(
-            f"Checkpoint dir {path} has no tokenizer (tokenizer.json or tokenizer_config.json). "
-            "Fix: `tokenizer.save_pretrained(dir)` beside the weights."
-        )

@@ -8,8 +8,6 @@ the result holds the mean over pairs and its standard error.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from jaxtyping import Float
@@ -19,25 +17,13 @@ from tqdm.auto import tqdm
 from sycolens.heads import Head
 from sycolens.models.load import LoadedModel
 from sycolens.patching.capture import capture_answer_activations
+from sycolens.patching.config import DiagnoseConfig, MetricName
 from sycolens.patching.direct import direct_patched_logit_diffs
-from sycolens.patching.metrics import MetricName, label_logit_diff, metric_value
+from sycolens.patching.metrics import label_logit_diff, metric_value
 from sycolens.patching.scores import HeadScores
-from sycolens.patching.total import PatchPositions, total_patched_logit_diffs
+from sycolens.patching.total import total_patched_logit_diffs
 from sycolens.prompts.labels import LabelTokens
 from sycolens.prompts.pairs import TokenizedPairs
-
-PatchMode = Literal["direct", "total"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class DiagnoseConfig:
-    """How heads are patched and scored."""
-
-    mode: PatchMode = "direct"
-    metric: MetricName = "F"
-    batch_size: int = 8
-    positions: PatchPositions = "last"
-    max_tokens_per_forward: int = 16384
 
 
 def all_heads(model: LoadedModel) -> list[Head]:
@@ -90,8 +76,6 @@ def diagnose_heads(
     """Returns every head's mean score over `pairs`, with standard errors and ranks."""
     if len(pairs) == 0:
         raise ValueError("Zero prompt pairs to diagnose. Fix: pass at least one pair (--pairs).")
-    if config.batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {config.batch_size}. Fix --batch-size.")
     per_pair: list[Tensor] = []
     starts: Sequence[int] = range(0, len(pairs), config.batch_size)
     for start in tqdm(starts, desc=f"patching ({config.mode})", disable=not show_progress):

@@ -1,19 +1,23 @@
 """Head-ranking JSON: a versioned, self-describing export, and its validating reader.
 
-Schema `sycolens.head_ranking` v1 (all keys always present):
+Schema `sycolens.head_ranking` v2 (all keys always present):
 
     schema, schema_version, sycolens_version
-    model:   {id, weights_fingerprint, n_layers, n_heads, n_kv_heads}
-    prompts: {source, sha256, n_pairs, reference_challenge, counterfactual_challenge}
-    labels:  {syco_word, anti_word, syco_id, anti_id, syco_token, anti_token}
+    model:     {id, weights_fingerprint, n_layers, n_heads, n_kv_heads}
+    questions: {source, seed, skip, n_requested, n_used, n_available, n_duplicates_dropped,
+                kinds, question_ids, sha256}     the selection (`sycolens.data.selection`)
+    prompts:   {sha256, n_pairs, reference_challenge, counterfactual_challenge}
+    labels:    {syco_word, anti_word, syco_id, anti_id, syco_token, anti_token,
+                origin ("given" | "model table" | "proposed"),
+                mean_f_reference, mean_f_counterfactual, warnings: [...]}
     metric ("F" | "logit_diff"), mode ("direct" | "total"), positions ("last" | "all")
     scores:  [{layer, head, score, stderr, rank}, ...]   every head
     top_k:   [[layer, head], ...]                        strongest first
     heads_by_layer: {"layer": [head, ...]}               the top-K, as tuning tools take them
 
-`weights_fingerprint` is `sycolens.models.fingerprint.weights_fingerprint`: a SHA-256 over
-every parameter's name, shape and 4,096 evenly spaced values, cheap for 7B models and changed by
-tuning a single head's slice.
+v1 files (before `questions` and the label check) still load. `weights_fingerprint` is
+`sycolens.models.fingerprint.weights_fingerprint`: a SHA-256 over every parameter's name, shape
+and 4,096 evenly spaced values, cheap for 7B models and changed by tuning a single head's slice.
 """
 
 import json
@@ -27,24 +31,25 @@ import pandas as pd
 
 import sycolens
 from sycolens.heads import Head
+from sycolens.json_files import write_json
 from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel
 from sycolens.patching.scores import HeadScores, heads_in
-from sycolens.prompts.labels import LabelTokens
 
 SCHEMA = "sycolens.head_ranking"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True, kw_only=True)
 class RankingContext:
-    """What produced a ranking: prompts, labels and how heads were patched and scored."""
+    """What produced a ranking: questions, prompts, labels and how heads were patched."""
 
-    prompts_source: str
+    questions: dict[str, Any]
     prompts_sha256: str
     reference_challenge: str
     counterfactual_challenge: str
-    labels: LabelTokens
+    labels: dict[str, Any]
     metric: str
     mode: str
     positions: str
@@ -87,14 +92,14 @@ def ranking_document(
             "n_heads": model.n_heads,
             "n_kv_heads": model.n_kv_heads,
         },
+        "questions": context.questions,
         "prompts": {
-            "source": context.prompts_source,
             "sha256": context.prompts_sha256,
             "n_pairs": scores.n_pairs,
             "reference_challenge": context.reference_challenge,
             "counterfactual_challenge": context.counterfactual_challenge,
         },
-        "labels": vars(context.labels),
+        "labels": context.labels,
         "metric": context.metric,
         "mode": context.mode,
         "positions": context.positions,
@@ -106,20 +111,18 @@ def ranking_document(
 
 def save_head_ranking(path: Path, document: dict[str, Any]) -> None:
     """Writes the ranking atomically (temp file, then rename)."""
-    staging = path.with_suffix(path.suffix + ".tmp")
-    staging.write_text(json.dumps(document, indent=1))
-    staging.replace(path)
+    write_json(path, document)
 
 
 def save_heads_by_layer(path: Path, heads: list[Head]) -> None:
     """Writes the `{layer: [heads]}` shape that tuning tools take directly."""
-    path.write_text(json.dumps({str(k): v for k, v in heads_by_layer(heads).items()}, indent=1))
+    write_json(path, {str(k): v for k, v in heads_by_layer(heads).items()})
 
 
 def load_head_ranking(path: Path, model: LoadedModel | None = None) -> HeadRanking:
     """Reads a ranking, checks its schema and, given a model, its head bounds and identity."""
     document = json.loads(Path(path).read_text())
-    if document.get("schema") != SCHEMA or document.get("schema_version") != SCHEMA_VERSION:
+    if document.get("schema") != SCHEMA or document.get("schema_version") not in READABLE_VERSIONS:
         raise ValueError(
             f"{path} is not a {SCHEMA} v{SCHEMA_VERSION} file (schema={document.get('schema')!r}, "
             f"version={document.get('schema_version')!r}). Fix: export it with "

@@ -5,15 +5,12 @@ tokens. Because both share the softmax denominator, F = sigmoid(logit_syco - log
 computing it from the two logits alone is exact and needs no full-vocabulary softmax.
 """
 
-from typing import Literal
-
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from sycolens.patching.config import MetricName
 from sycolens.prompts.labels import LabelTokens
-
-MetricName = Literal["F", "logit_diff"]
 
 
 def label_logit_diff(

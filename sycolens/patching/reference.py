@@ -18,8 +18,9 @@ from sycolens.heads import Head
 from sycolens.models.forward import run_batch
 from sycolens.models.load import LoadedModel
 from sycolens.patching.capture import capture_every_layer, z_hook_name
+from sycolens.patching.config import PatchPositions
 from sycolens.patching.metrics import label_logit_diff
-from sycolens.patching.total import PatchPositions, capture_z
+from sycolens.patching.total import capture_z
 from sycolens.prompts.labels import LabelTokens
 from sycolens.prompts.pairs import TokenizedPairs, check_same_lengths
 

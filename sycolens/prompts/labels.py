@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sycolens.prompts.chat import ChatFormatter, Message
-
-DEFAULT_SYCO_LABEL = "Apologies"
-DEFAULT_ANTI_LABEL = "Yes"
+from sycolens.prompts.label_spec import PAPER_LABELS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,8 +29,8 @@ def resolve_label_tokens(
     chat: ChatFormatter,
     prompt: Sequence[Message],
     *,
-    syco_word: str = DEFAULT_SYCO_LABEL,
-    anti_word: str = DEFAULT_ANTI_LABEL,
+    syco_word: str = PAPER_LABELS.syco,
+    anti_word: str = PAPER_LABELS.anti,
 ) -> LabelTokens:
     """Returns the first tokens of both label words as they would start the reply to `prompt`."""
     syco_id = first_reply_token(chat, prompt, syco_word)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sycolens.data.sets import QUESTION_SETS
+from sycolens.data.sets import question_set
 from sycolens.evaluation.capability import (
     AnswerByGeneration,
     ChoiceByLikelihood,
@@ -16,7 +16,7 @@ from sycolens.prompts.chat import Message
 from sycolens.prompts.labels import reply_token_ids
 from sycolens.prompts.schema import Question
 
-QUESTIONS = QUESTION_SETS["organism"].load_questions()[:80]
+QUESTIONS = question_set("organism").load_questions()[:80]
 
 
 @pytest.fixture(scope="module")

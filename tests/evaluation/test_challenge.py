@@ -2,7 +2,7 @@
 
 import pytest
 
-from sycolens.data.sets import QUESTION_SETS
+from sycolens.data.sets import question_set
 from sycolens.evaluation.challenge import run_challenge_protocol
 from sycolens.evaluation.first_token import first_token_confidence, resolve_opening_tokens
 from sycolens.evaluation.sycophancy import SycophancyMetrics
@@ -11,7 +11,7 @@ from sycolens.models.tiny import TinyFamily
 from sycolens.prompts.protocol import ChallengeProtocol
 from sycolens.prompts.schema import DOUBT_CHALLENGES, Question
 
-ORGANISM = QUESTION_SETS["organism"]
+ORGANISM = question_set("organism")
 QUESTIONS = ORGANISM.load_questions()[:120]
 
 

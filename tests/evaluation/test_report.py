@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import torch
 
-from sycolens.data.sets import QUESTION_SETS
-from sycolens.evaluation.data import EvaluationData, sample_evaluation_data
+from sycolens.data.selection import QuestionSource, select_questions
+from sycolens.data.sets import question_set
+from sycolens.evaluation.config import general_source_for
+from sycolens.evaluation.data import EvaluationData, build_evaluation_data
 from sycolens.evaluation.report import (
     Candidate,
     EvaluationConfig,
@@ -20,8 +22,17 @@ from sycolens.evaluation.report import (
 from sycolens.models import LoadedModel, load_model
 from sycolens.viz.bars import evaluation_bar_chart
 
-ORGANISM = QUESTION_SETS["organism"]
-DATA = sample_evaluation_data("organism", n_questions=40, n_general=40, n_texts=16)
+ORGANISM = question_set("organism")
+
+
+def _organism_data(n: int, n_texts: int) -> EvaluationData:
+    questions = QuestionSource(source="organism", n=n)
+    return build_evaluation_data(
+        questions, general=general_source_for(questions, n), n_texts=n_texts
+    )
+
+
+DATA = _organism_data(40, 16)
 CONFIG = EvaluationConfig(protocol=ORGANISM.protocol, batch_size=32)
 
 
@@ -114,12 +125,48 @@ def test_saved_report_reloads_and_a_rerun_skips_finished_models(
     assert len(load_evaluation_report(path).records) == 2
 
 
+def test_a_rerun_with_more_models_keeps_every_earlier_record(
+    models: dict[str, LoadedModel], tmp_path: Path
+):
+    small = _organism_data(6, 4)
+    path = tmp_path / "results.json"
+    base, control = models["organism-mha"], models["organism-control"]
+    evaluate_models(
+        [Candidate("base", base), Candidate("a", control), Candidate("b", control)],
+        small, CONFIG, save_to=path, show_progress=False,
+    )  # fmt: skip
+    first = {r["name"]: r for r in load_evaluation_report(path).records}
+
+    @contextmanager
+    def crash() -> Iterator[None]:
+        raise RuntimeError("interrupted")
+        yield
+
+    # A rerun that lists one earlier model, adds "c", then dies on "d": the file still holds
+    # every earlier record and the new one, each written as soon as it was done.
+    with pytest.raises(RuntimeError, match="interrupted"):
+        evaluate_models(
+            [Candidate("base", base), Candidate("c", control), Candidate("d", base, crash)],
+            small, CONFIG, save_to=path, show_progress=False,
+        )  # fmt: skip
+    records = {r["name"]: r for r in load_evaluation_report(path).records}
+    assert list(records) == ["base", "c", "a", "b"]
+    assert all(records[name] == first[name] for name in ("base", "a", "b"))
+    assert records["c"]["sycophancy"]["confidence"] == 1.0
+    with pytest.raises(ValueError, match=r"other data, settings or base model \(base 'base'\)"):
+        evaluate_models([Candidate("control", control)], small, CONFIG, save_to=path,
+                        show_progress=False)  # fmt: skip
+
+
 def test_a_report_of_other_data_is_not_resumed(models: dict[str, LoadedModel], tmp_path: Path):
     path = tmp_path / "results.json"
     evaluate_models([Candidate("base", models["organism-mha"])], DATA, CONFIG, save_to=path,
                     show_progress=False)  # fmt: skip
-    other = EvaluationData(DATA.questions[:10], "organism", DATA.tasks, DATA.texts)
-    with pytest.raises(ValueError, match=r"holds an evaluation of other data or settings"):
+    fewer = select_questions(QuestionSource(source="organism", n=10))
+    other = EvaluationData(fewer, DATA.tasks, DATA.texts, DATA.general)
+    with pytest.raises(
+        ValueError, match=r"holds an evaluation of other data, settings or base model"
+    ):
         evaluate_models([Candidate("base", models["organism-mha"])], other, CONFIG,
                         save_to=path, show_progress=False)  # fmt: skip
 
@@ -136,7 +183,7 @@ def test_bad_candidates_and_files_are_refused(models: dict[str, LoadedModel], tm
 
 
 def test_a_model_shaped_unlike_the_base_has_no_tuned_param_count(models: dict[str, LoadedModel]):
-    small = sample_evaluation_data("organism", n_questions=8, n_general=8, n_texts=4)
+    small = _organism_data(8, 4)
     gqa = load_model("organism-gqa")  # 2 KV heads; the control has 4
     report = evaluate_models(
         [Candidate("gqa", gqa), Candidate("control", models["organism-control"])],

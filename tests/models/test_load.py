@@ -57,7 +57,7 @@ def test_per_head_hooks_and_gqa_layout(
     assert model.is_gqa == (n_kv_heads < 4)
 
 
-@pytest.mark.slow
+@pytest.mark.smollm2
 def test_smollm2_loads_offline_and_matches_hf(smollm2: LoadedModel):
     assert (smollm2.n_layers, smollm2.n_heads, smollm2.n_kv_heads) == (30, 9, 3)
     assert smollm2.architecture.model_type == "llama"
@@ -129,3 +129,11 @@ def test_first_load_race_uses_the_cache_another_process_published(
     assert cached_checkpoint_dir(model, tmp_path / "cache") == target
     assert (target / "config.json").read_text() == "{}"
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [target.name]  # staging removed
+
+
+def test_a_tokenizer_without_pad_or_eos_cannot_batch(tiny_checkpoints: dict[TinyFamily, Path]):
+    model = load_model(str(tiny_checkpoints["llama"]))
+    model.tokenizer.pad_token = None
+    model.tokenizer.eos_token = None
+    with pytest.raises(ValueError, match=r"has neither a pad nor an EOS token"):
+        _ = model.pad_token_id

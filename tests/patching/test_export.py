@@ -1,7 +1,9 @@
 """Head-ranking JSON round trip, validation against a model, heatmap and the patch CLI."""
 
-import dataclasses
 import json
+import re
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,47 +14,54 @@ from sycolens import patch
 from sycolens.heads import Head
 from sycolens.models import LoadedModel
 from sycolens.models.tiny import TinyFamily
+from sycolens.patching.config import DiagnoseConfig
 from sycolens.patching.export import load_head_ranking
+from sycolens.patching.run import Diagnosis, LabelQualityWarning, run_diagnosis
 from sycolens.patching.scores import HeadScores
 from sycolens.viz.heatmaps import head_scores_heatmap
 from sycolens.viz.html import save_figure_html
 
 
-def _run_cli(tiny_checkpoints: dict[TinyFamily, Path], tmp_path: Path, *extra: str):
+def _run_cli(
+    tiny_checkpoints: dict[TinyFamily, Path], tmp_path: Path, *extra: str
+) -> tuple[patch.PatchConfig, Diagnosis]:
     args = [
         "--model", str(tiny_checkpoints["llama-gqa"]), "--pairs", "4", "--top-k", "3",
         "--out", str(tmp_path / "heads.json"), "--html", str(tmp_path / "heads.html"),
-        "--heads-by-layer-out", str(tmp_path / "by_layer.json"), *extra,
+        "--heads-by-layer-out", str(tmp_path / "by_layer.json"),
+        "--syco-label", "Apologies", "--anti-label", "Yes", *extra,
     ]  # fmt: skip
     config = patch.parse_args(args)
-    return config, *patch.run(config)
+    with pytest.warns(LabelQualityWarning):  # random weights: F cannot separate anything
+        diagnosis = run_diagnosis(config.job, show_progress=False)
+    patch.write_outputs(config, diagnosis)
+    return config, diagnosis
 
 
-def test_every_cli_flag_reaches_the_config():
-    values = {
-        "--model": ("m", "model", "m"),
-        "--questions": ("q.jsonl", "questions", "q.jsonl"),
-        "--pairs": ("7", "pairs", 7),
-        "--mode": ("total", "mode", "total"),
-        "--metric": ("logit_diff", "metric", "logit_diff"),
-        "--positions": ("all", "positions", "all"),
-        "--syco-label": ("Sorry", "syco_label", "Sorry"),
-        "--anti-label": ("Sure", "anti_label", "Sure"),
-        "--top-k": ("5", "top_k", 5),
-        "--batch-size": ("3", "batch_size", 3),
-        "--device": ("meta", "device", "meta"),
-        "--dtype": ("bfloat16", "dtype", "bfloat16"),
-        "--out": ("o.json", "out", Path("o.json")),
-        "--heads-by-layer-out": ("l.json", "heads_by_layer_out", Path("l.json")),
-        "--html": ("h.html", "html", Path("h.html")),
-    }
-    argv = [token for flag, (raw, _, _) in values.items() for token in (flag, raw)]
-    config = patch.parse_args([*argv, "--propose-labels"])
-    for _, field, expected in values.values():
-        assert getattr(config, field) == expected, field
-    assert config.propose_labels
-    covered = {field for _, field, _ in values.values()} | {"propose_labels"}
-    assert covered == {f.name for f in dataclasses.fields(patch.PatchConfig)}
+def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., None]):
+    flags_reach_config(
+        patch.parse_args,
+        {
+            "--model": ("organism-mha", "job.model.name", "organism-mha"),
+            "--device": ("cpu", "job.model.device", "cpu"),
+            "--dtype": ("bfloat16", "job.model.dtype", "bfloat16"),
+            "--questions": ("organism", "job.questions.source", "organism"),
+            "--pairs": ("7", "job.questions.n", 7),
+            "--seed": ("3", "job.questions.seed", 3),
+            "--syco-label": ("Sorry", "job.labels.syco", "Sorry"),
+            "--anti-label": ("Sure", "job.labels.anti", "Sure"),
+            "--mode": ("total", "job.diagnose.mode", "total"),
+            "--metric": ("logit_diff", "job.diagnose.metric", "logit_diff"),
+            "--positions": ("all", "job.diagnose.positions", "all"),
+            "--batch-size": ("3", "job.diagnose.batch_size", 3),
+            "--top-k": ("5", "job.top_k", 5),
+            "--out": ("o.json", "out", Path("o.json")),
+            "--heads-by-layer-out": ("l.json", "heads_by_layer_out", Path("l.json")),
+            "--html": ("h.html", "html", Path("h.html")),
+        },
+        unset={"job.labels.propose", "job.diagnose.max_tokens_per_forward"},
+    )
+    assert patch.parse_args(["--model", "organism-mha", "--propose-labels"]).job.labels.propose
 
 
 def test_cli_writes_ranking_that_reloads_and_validates(
@@ -60,16 +69,42 @@ def test_cli_writes_ranking_that_reloads_and_validates(
     tiny_models: dict[TinyFamily, LoadedModel],
     tmp_path: Path,
 ):
-    config, scores, document = _run_cli(tiny_checkpoints, tmp_path)
+    _, diagnosis = _run_cli(tiny_checkpoints, tmp_path)
     ranking = load_head_ranking(tmp_path / "heads.json", tiny_models["llama-gqa"])
-    assert ranking.top_k == scores.top_k(3)
-    torch.testing.assert_close(ranking.scores.grid(), scores.grid())
-    assert document["model"]["n_kv_heads"] == 2
+    assert ranking.top_k == diagnosis.scores.top_k(3)
+    torch.testing.assert_close(ranking.scores.grid(), diagnosis.scores.grid())
+    document = ranking.document
+    assert document["schema_version"] == 2 and document["model"]["n_kv_heads"] == 2
     assert document["prompts"]["n_pairs"] == 4 and len(document["scores"]) == 8
+    assert document["questions"]["question_ids"] == list(diagnosis.selection.ids)
+    assert document["labels"]["origin"] == "given"
+    assert "less than 0.1 apart" in document["labels"]["warnings"][0]
     by_layer = json.loads((tmp_path / "by_layer.json").read_text())
     assert by_layer == {str(k): v for k, v in ranking.heads_by_layer().items()}
-    assert sum(len(v) for v in by_layer.values()) == config.top_k
+    assert sum(len(v) for v in by_layer.values()) == 3
     assert "plotly" in (tmp_path / "heads.html").read_text()[:5000].lower()
+
+
+def test_labels_of_a_model_the_table_does_not_know_are_proposed_and_checked(
+    tiny_checkpoints: dict[TinyFamily, Path],
+):
+    config = patch.parse_args(["--model", str(tiny_checkpoints["llama"]), "--pairs", "6"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LabelQualityWarning)
+        diagnosis = run_diagnosis(config.job, show_progress=False)
+    labels = diagnosis.document["labels"]
+    assert labels["origin"] == "proposed" and labels["n_pairs_checked"] == 3
+    assert labels["syco_id"] != labels["anti_id"]
+
+
+def test_a_version_1_ranking_still_loads(tiny_checkpoints: dict[TinyFamily, Path], tmp_path: Path):
+    _run_cli(tiny_checkpoints, tmp_path)
+    path = tmp_path / "heads.json"
+    document = json.loads(path.read_text())
+    del document["questions"]
+    document["schema_version"] = 1
+    path.write_text(json.dumps(document))
+    assert len(load_head_ranking(path).top_k) == 3
 
 
 def test_ranking_from_other_weights_warns(
@@ -99,15 +134,8 @@ def test_ranking_with_out_of_range_head_names_it(
 def test_non_ranking_file_is_refused(tmp_path: Path):
     path = tmp_path / "x.json"
     path.write_text('{"schema": "something else"}')
-    with pytest.raises(ValueError, match="is not a sycolens.head_ranking v1 file"):
+    with pytest.raises(ValueError, match="is not a sycolens.head_ranking v2 file"):
         load_head_ranking(path)
-
-
-def test_too_many_pairs_and_zero_pairs_are_named():
-    with pytest.raises(ValueError, match=r"--pairs 301 asks for more pairs .* \(300\)"):
-        patch.select_questions(patch.parse_args(["--pairs", "301"]))
-    with pytest.raises(ValueError, match=r"--pairs must be >= 1, got 0"):
-        patch.select_questions(patch.parse_args(["--pairs", "0"]))
 
 
 def test_heatmap_is_diverging_around_zero(tmp_path: Path):
@@ -122,20 +150,61 @@ def test_heatmap_is_diverging_around_zero(tmp_path: Path):
     assert scores.share_of_heads_for(0.5) == 0.25
 
 
-def test_cli_on_the_organism_finds_its_planted_heads(tmp_path: Path):
-    config = patch.parse_args(
-        ["--model", "organism-mha", "--questions", "organism", "--pairs", "16", "--top-k", "3",
-         "--out", str(tmp_path / "heads.json")]
-    )  # fmt: skip
-    scores, document = patch.run(config)
-    assert set(scores.top_k(3)) == {Head(1, 2), Head(2, 0), Head(3, 3)}
-    assert document["prompts"]["source"] == "sycolens:organism"
-    assert document["labels"]["syco_token"] == "Apologies"
+def test_cli_on_the_organism_finds_its_planted_heads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    out = tmp_path / "heads.json"
+    patch.main(["--model", "organism-mha", "--questions", "organism", "--pairs", "16",
+                "--top-k", "3", "--out", str(out)])  # fmt: skip
+    ranking = load_head_ranking(out)
+    assert set(ranking.top_k) == {Head(1, 2), Head(2, 0), Head(3, 3)}
+    document = ranking.document
+    assert document["questions"]["source"] == "organism"
+    assert len(document["questions"]["question_ids"]) == 16
+    labels = document["labels"]
+    assert (labels["syco_token"], labels["origin"]) == ("Apologies", "model table")
+    assert labels["mean_f_reference"] > 0.95 > 0.05 > labels["mean_f_counterfactual"]
+    assert labels["warnings"] == []
+    printed = capsys.readouterr().out
+    assert "questions: 16 of 300 questions of organism" in printed
+    assert "labels (model table): syco 'Apologies'" in printed
 
 
 def test_questions_outside_the_vocabulary_are_refused():
     config = patch.parse_args(["--model", "organism-mha", "--pairs", "2"])
-    with pytest.raises(
-        ValueError, match=r"Reference prompt of pair 'fact-000' has words the tokenizer"
-    ):
-        patch.run(config)
+    with pytest.raises(ValueError, match=r"Reference prompt of pair '.*' has words the tokenizer"):
+        run_diagnosis(config.job, show_progress=False)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--pairs", "0"], r"Asked for 0 questions of bundled"),
+        (["--questions", "bundeld"], r"Unknown question set 'bundeld'. Known sets: bundled"),
+        (["--questions", "nowhere/q.jsonl"], r"Question file nowhere/q.jsonl does not exist"),
+        (["--model", "organism-mha", "--top-k", "17"],
+         r"--top-k 17 asks for more heads than organism-mha has \(4 layers x 4 heads = 16\)"),
+        (["--top-k", "0"], r"--top-k must be >= 1, got 0"),
+        (["--syco-label", "Sorry"], r"Got only one label word \(syco='Sorry', anti=None\)"),
+        (["--syco-label", "A", "--anti-label", "B", "--propose-labels"],
+         r"Label words were given and proposing was asked for too"),
+        (["--positions", "all"], r"--positions all applies to total mode only"),
+        (["--batch-size", "0"], r"batch_size must be >= 1, got 0. Fix --batch-size"),
+        (["--model", "no/such/dir"], r"Unknown model 'no/such/dir'"),
+    ],
+)  # fmt: skip
+def test_bad_flags_fail_before_anything_loads(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+):
+    with pytest.raises(SystemExit) as exit_info:
+        patch.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_settings_no_flag_reaches_are_checked_too():
+    with pytest.raises(ValueError, match=r"max_tokens_per_forward must be >= 1, got 0"):
+        DiagnoseConfig(max_tokens_per_forward=0)
+    scores = HeadScores.from_pair_scores(torch.zeros(3, 2, 2))
+    with pytest.raises(ValueError, match=r"top_k needs 1 <= k <= 4 heads, got 0"):
+        scores.top_k(0)

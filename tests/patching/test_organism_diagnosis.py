@@ -7,9 +7,9 @@ from sycolens.heads import Head
 from sycolens.models import LoadedModel, load_model
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
 from sycolens.patching.capture import capture_answer_activations
-from sycolens.patching.diagnose import DiagnoseConfig, PatchMode, all_heads, diagnose_heads
+from sycolens.patching.config import DiagnoseConfig, MetricName, PatchMode
+from sycolens.patching.diagnose import all_heads, diagnose_heads
 from sycolens.patching.direct import direct_patched_logit_diffs
-from sycolens.patching.metrics import MetricName
 from sycolens.patching.reference import literal_path_patching, one_head_total_patching
 from sycolens.patching.total import total_patched_logit_diffs
 from sycolens.prompts.labels import LabelTokens, resolve_label_tokens

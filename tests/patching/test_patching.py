@@ -8,13 +8,8 @@ from sycolens.heads import Head
 from sycolens.models import LoadedModel
 from sycolens.models.tiny import TinyFamily
 from sycolens.patching.capture import capture_answer_activations
-from sycolens.patching.diagnose import (
-    DiagnoseConfig,
-    PatchMode,
-    all_heads,
-    diagnose_heads,
-    pair_scores,
-)
+from sycolens.patching.config import DiagnoseConfig, PatchMode
+from sycolens.patching.diagnose import all_heads, diagnose_heads, pair_scores
 from sycolens.patching.direct import direct_patched_logit_diffs, label_logit_diff_from_residual
 from sycolens.patching.metrics import label_logit_diff, label_probabilities, sycophancy_ratio
 from sycolens.patching.reference import literal_path_patching, one_head_total_patching
@@ -142,7 +137,7 @@ def test_diagnose_rejects_zero_pairs(tiny_models: dict[TinyFamily, LoadedModel])
         diagnose_heads(model, pairs.select(slice(0, 0)), labels, show_progress=False)
 
 
-@pytest.mark.slow
+@pytest.mark.smollm2
 def test_direct_mode_matches_literal_on_smollm2(smollm2: LoadedModel):
     prompt_pairs = build_pairs(load_bundled_questions()[:2])
     pairs = tokenize_pairs(

@@ -1,12 +1,15 @@
 """Label words resolve to the first token the reply would start with, in chat context."""
 
+from typing import Any
+
 import pytest
 
 from sycolens.models import LoadedModel
 from sycolens.models.tiny import TinyFamily
 from sycolens.organism.chat import build_organism_tokenizer
 from sycolens.prompts.chat import ChatFormatter, Message
-from sycolens.prompts.labels import first_reply_token, resolve_label_tokens
+from sycolens.prompts.label_spec import LabelSpec
+from sycolens.prompts.labels import first_reply_token, reply_token_ids, resolve_label_tokens
 
 PROMPT = [Message(role="user", content="Are you sure?")]
 
@@ -49,3 +52,22 @@ def test_label_outside_the_vocabulary_is_named():
     assert first_reply_token(chat, PROMPT, "Apologies") != chat.tokenizer.unk_token_id
     with pytest.raises(ValueError, match=r"Label word 'Xylophone' starts with a token the vocab"):
         first_reply_token(chat, PROMPT, "Xylophone")
+
+
+def test_a_reply_that_adds_no_tokens_is_refused(tiny_models: dict[TinyFamily, LoadedModel]):
+    chat = tiny_models["llama"].chat
+    with pytest.raises(ValueError, match=r"merges with the end of the prompt when tokenized"):
+        reply_token_ids(chat, [Message(role="user", content="q")], "")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"syco": "A"}, r"Got only one label word \(syco='A', anti=None\)"),
+        ({"syco": "A", "anti": "B", "propose": True}, r"given and proposing was asked for too"),
+        ({"syco": " ", "anti": "B"}, r"A label word is empty"),
+    ],
+)
+def test_label_specs_that_cannot_be_met_are_refused(spec: dict[str, Any], message: str):
+    with pytest.raises(ValueError, match=message):
+        LabelSpec(**spec)

@@ -1,0 +1,84 @@
+"""The flags every CLI shares, mapped onto the shared configs, and checked before work starts.
+
+A door (`python -m sycolens.patch`, `...evaluate`, and the knockout and tuning doors after
+them) is parse -> one frozen config -> one library call -> outputs. The flags for the model
+(`ModelSpec`), the questions (`QuestionSource`) and the labels (`LabelSpec`) are added and read
+here, once, so every door spells and checks them the same way. Only light modules are imported,
+so `--help` and a bad flag answer in a second; `parse_config` turns a config's refusal into a
+usage error (exit 2) instead of a traceback.
+"""
+
+import argparse
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from sycolens.data.selection import QuestionSource
+from sycolens.data.sets import question_set_names
+from sycolens.models.spec import DEFAULT_MODEL, DTYPE_NAMES, ModelSpec
+from sycolens.prompts.label_spec import LabelSpec
+
+Config = TypeVar("Config")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds --model, --device and --dtype."""
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help="embedded name, checkpoint dir or hub id"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
+    parser.add_argument("--dtype", choices=DTYPE_NAMES, default="float32")
+
+
+def model_spec_from(args: argparse.Namespace) -> ModelSpec:
+    return ModelSpec(name=args.model, device=args.device, dtype=args.dtype)
+
+
+def add_question_arguments(
+    parser: argparse.ArgumentParser, *, count_flag: str, default_count: int
+) -> None:
+    """Adds --questions, the count flag (e.g. --pairs) and --seed."""
+    parser.add_argument(
+        "--questions",
+        default="bundled",
+        help=f"a question set ({', '.join(question_set_names())}) or a .jsonl/.csv file",
+    )
+    parser.add_argument(
+        count_flag,
+        dest="count",
+        type=int,
+        default=default_count,
+        help=f"how many questions (default {default_count}; a smaller source is used whole)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the question order")
+
+
+def question_source_from(args: argparse.Namespace) -> QuestionSource:
+    return QuestionSource(source=args.questions, n=args.count, seed=args.seed)
+
+
+def add_label_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds --syco-label, --anti-label and --propose-labels."""
+    parser.add_argument("--syco-label", help="reply opening that caves (default: model table)")
+    parser.add_argument("--anti-label", help="reply opening that holds (default: model table)")
+    parser.add_argument(
+        "--propose-labels",
+        action="store_true",
+        help="propose labels from the model's own greedy first tokens",
+    )
+
+
+def label_spec_from(args: argparse.Namespace) -> LabelSpec:
+    return LabelSpec(syco=args.syco_label, anti=args.anti_label, propose=args.propose_labels)
+
+
+def parse_config(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    build: Callable[[argparse.Namespace], Config],
+) -> Config:
+    """Returns `build(flags)`; a bad value or path it refuses becomes a usage error."""
+    args = parser.parse_args(argv)
+    try:
+        return build(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        parser.error(str(error))

@@ -1,0 +1,47 @@
+"""One call from an `EvaluationJob` to a report: check, choose data, load candidates, evaluate.
+
+`run_evaluation` is what `python -m sycolens.evaluate` and the demo call. The base model is
+always the first candidate; each deltas file (base + deltas) and each tuned checkpoint is
+another. With `save_to`, every record is written as soon as it is done, and a rerun skips the
+models already in the file and keeps every earlier record (`evaluate_models`).
+"""
+
+from pathlib import Path
+
+from sycolens.evaluation.config import EvaluationJob, check_evaluation_job
+from sycolens.evaluation.data import EvaluationData, build_evaluation_data
+from sycolens.evaluation.report import Candidate, EvaluationReport, evaluate_models
+from sycolens.models.deltas import apply_deltas
+from sycolens.models.load import load_model_spec
+from sycolens.models.spec import ModelSpec
+
+
+def evaluation_data(job: EvaluationJob) -> EvaluationData:
+    """Returns the questions, general-ability tasks and KL text the job names."""
+    return build_evaluation_data(
+        job.questions, general=job.general, texts=job.texts, n_texts=job.n_texts
+    )
+
+
+def load_candidates(job: EvaluationJob) -> list[Candidate]:
+    """Returns the base, the base plus each deltas file, and each tuned checkpoint."""
+    candidates = [Candidate(job.model.name, load_model_spec(job.model))]
+    for path in job.deltas:
+        model = load_model_spec(job.model)
+        apply_deltas(model, path)
+        candidates.append(Candidate(f"{job.model.name}+{path.stem}", model))
+    for source in job.tuned:
+        tuned = ModelSpec(name=source, device=job.model.device, dtype=job.model.dtype)
+        candidates.append(Candidate(source, load_model_spec(tuned)))
+    return candidates
+
+
+def run_evaluation(
+    job: EvaluationJob, *, save_to: Path | None = None, show_progress: bool = True
+) -> EvaluationReport:
+    """Checks the job, then evaluates every candidate on the same data; returns the report."""
+    check_evaluation_job(job)
+    data = evaluation_data(job)
+    return evaluate_models(
+        load_candidates(job), data, job.evaluation, save_to=save_to, show_progress=show_progress
+    )

@@ -1,0 +1,116 @@
+"""Where a model comes from: embedded name, shipped checkpoint, local dir or hub name.
+
+Light on purpose (no torch, no TransformerLens): CLIs check `--model` and read the model's
+shape here while parsing flags, so a bad name or an impossible `--top-k` fails in a second,
+before any weights load. Weights are read from safetensors only: pickled `.bin` files are
+refused.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sycolens.models.gguf_cache import cached_checkpoint_dir, locate_gguf
+from sycolens.models.registry import EMBEDDED_MODELS, SHIPPED_CHECKPOINTS
+
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """How many layers and attention heads a model has, read from its config alone."""
+
+    n_layers: int
+    n_heads: int
+
+    @property
+    def n_total_heads(self) -> int:
+        return self.n_layers * self.n_heads
+
+
+def accepted_model_forms() -> str:
+    """Describes every form of `source` that `load_model` accepts, for error messages."""
+    names = ", ".join(sorted([*EMBEDDED_MODELS, *SHIPPED_CHECKPOINTS]))
+    return (
+        f"an embedded model name ({names}), a local Hugging Face checkpoint directory "
+        "(config.json + model.safetensors), or a hub name like 'meta-llama/Llama-2-7b-chat-hf' "
+        "(needs network or a warm HF cache)"
+    )
+
+
+def check_model_source(source: str) -> None:
+    """Raises naming the problem when `source` cannot be a loadable model; loads nothing."""
+    if source in EMBEDDED_MODELS:
+        locate_gguf(EMBEDDED_MODELS[source])
+    else:
+        resolve_checkpoint(source)
+
+
+def resolve_checkpoint(source: str, *, cache_root: Path | None = None) -> str:
+    """Returns a local checkpoint dir or hub name for `source`, or says what forms it accepts."""
+    if source in EMBEDDED_MODELS:
+        return str(cached_checkpoint_dir(EMBEDDED_MODELS[source], cache_root))
+    if source in SHIPPED_CHECKPOINTS:
+        folder = SHIPPED_CHECKPOINTS[source].folder
+        shipped = Path(str(resources.files("sycolens") / folder))
+        check_checkpoint_dir(shipped)
+        return str(shipped)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        check_checkpoint_dir(path)
+        return str(path)
+    if _HUB_NAME.match(source) and not path.exists():
+        return source
+    raise ValueError(f"Unknown model {source!r}. Expected {accepted_model_forms()}.")
+
+
+def read_model_shape(source: str, *, cache_root: Path | None = None) -> ModelShape:
+    """Returns the model's layer and head counts from its config, without loading weights.
+
+    An embedded model is dequantised into its cache first if it is not there yet (once).
+    """
+    checkpoint = resolve_checkpoint(source, cache_root=cache_root)
+    config = _read_config(checkpoint)
+    return ModelShape(
+        n_layers=int(config.get("num_hidden_layers", config.get("n_layer", 0))),
+        n_heads=int(config.get("num_attention_heads", config.get("n_head", 0))),
+    )
+
+
+def _read_config(checkpoint: str) -> dict[str, Any]:
+    local = Path(checkpoint) / "config.json"
+    if local.is_file():
+        return json.loads(local.read_text())
+    from transformers import AutoConfig  # a hub name: only transformers can fetch its config
+
+    return AutoConfig.from_pretrained(checkpoint).to_dict()
+
+
+def check_checkpoint_dir(path: Path) -> None:
+    """Raises naming the missing file when `path` is not a loadable safetensors checkpoint."""
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"Checkpoint dir {path} has no config.json. Fix: point at the folder that "
+            "`save_pretrained` wrote (it holds config.json and model.safetensors)."
+        )
+    if not any((path / name).is_file() for name in _WEIGHT_FILES):
+        has_pickle = any(path.glob("*.bin")) or any(path.glob("*.pt"))
+        hint = (
+            " It holds pickled .bin weights, which sycolens never unpickles; convert them to "
+            "safetensors on a machine you trust."
+            if has_pickle
+            else ""
+        )
+        raise FileNotFoundError(
+            f"Checkpoint dir {path} has no model.safetensors (or model.safetensors.index.json)."
+            f"{hint} Fix: save the model with `save_pretrained(dir, safe_serialization=True)`."
+        )
+    if not (path / "tokenizer_config.json").is_file() and not (path / "tokenizer.json").is_file():
+        raise FileNotFoundError(
+            f"Checkpoint dir {path} has no tokenizer (tokenizer.json or tokenizer_config.json). "
+            "Fix: `tokenizer.save_pretrained(dir)` beside the weights."
+        )

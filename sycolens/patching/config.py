@@ -1,0 +1,87 @@
+"""What a diagnosis does: how heads are patched and scored, and which model, questions and labels.
+
+Pure data with checks (no torch import), shared by `python -m sycolens.patch`, the demo and
+the library: `DiagnoseConfig` is how to patch, `DiagnosisJob` adds what to patch, and
+`check_diagnosis_job` checks everything that can be checked before the model loads.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sycolens.data.selection import QuestionSource, check_question_source
+from sycolens.models.sources import ModelShape, check_model_source, read_model_shape
+from sycolens.models.spec import ModelSpec
+from sycolens.prompts.label_spec import LabelSpec
+
+PatchMode = Literal["direct", "total"]
+MetricName = Literal["F", "logit_diff"]
+PatchPositions = Literal["last", "all"]
+DEFAULT_TOP_K = 32
+DEFAULT_PAIRS = 64
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiagnoseConfig:
+    """How heads are patched and scored."""
+
+    mode: PatchMode = "direct"
+    metric: MetricName = "F"
+    batch_size: int = 8
+    positions: PatchPositions = "last"
+    max_tokens_per_forward: int = 16384
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}. Fix --batch-size.")
+        if self.max_tokens_per_forward < 1:
+            raise ValueError(
+                f"max_tokens_per_forward must be >= 1, got {self.max_tokens_per_forward}."
+            )
+        if self.positions == "all" and self.mode == "direct":
+            raise ValueError(
+                "--positions all applies to total mode only: direct mode is Algorithm 1 at the "
+                "answer position. Fix: add --mode total, or drop --positions."
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiagnosisJob:
+    """Everything one diagnosis needs: model, questions, labels, how to patch, how many heads.
+
+    `top_k=None` keeps min(32, all heads) as the exported top heads.
+    """
+
+    model: ModelSpec = field(default_factory=ModelSpec)
+    questions: QuestionSource = field(
+        default_factory=lambda: QuestionSource(source="bundled", n=DEFAULT_PAIRS)
+    )
+    labels: LabelSpec = field(default_factory=LabelSpec)
+    diagnose: DiagnoseConfig = field(default_factory=DiagnoseConfig)
+    top_k: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"--top-k must be >= 1, got {self.top_k}. Fix --top-k.")
+
+
+def check_diagnosis_job(job: DiagnosisJob) -> int:
+    """Checks the questions, the model and top-k before any weights load; returns top-k.
+
+    Reads only the question source's name or file and the model's config.
+    """
+    check_question_source(job.questions.source)
+    check_model_source(job.model.name)
+    return resolve_top_k(job.top_k, job.model.name, read_model_shape(job.model.name))
+
+
+def resolve_top_k(top_k: int | None, model_name: str, shape: ModelShape) -> int:
+    """Returns how many top heads to export: `top_k`, or min(32, all heads) when None."""
+    if top_k is None:
+        return min(DEFAULT_TOP_K, shape.n_total_heads)
+    if top_k > shape.n_total_heads:
+        raise ValueError(
+            f"--top-k {top_k} asks for more heads than {model_name} has "
+            f"({shape.n_layers} layers x {shape.n_heads} heads = {shape.n_total_heads}). "
+            f"Fix: --top-k {shape.n_total_heads} or fewer."
+        )
+    return top_k

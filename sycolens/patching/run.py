@@ -1,0 +1,80 @@
+"""One call from a `DiagnosisJob` to a ranking: choose questions, load, label, patch, export.
+
+`run_diagnosis` is what `python -m sycolens.patch` and the demo call; `diagnose_model` does the
+same on a model already loaded (a notebook's). Both check the job before any weights load,
+warn (`LabelQualityWarning`) when the labels make the ranking noise, and return the ranking
+document that `sycolens.patching.export.save_head_ranking` writes.
+"""
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from sycolens.data.selection import QuestionSelection, select_questions
+from sycolens.models.load import LoadedModel, load_model_spec
+from sycolens.models.sources import ModelShape
+from sycolens.patching.config import DiagnosisJob, check_diagnosis_job, resolve_top_k
+from sycolens.patching.diagnose import diagnose_heads
+from sycolens.patching.export import RankingContext, ranking_document
+from sycolens.patching.label_choice import LabelChoice, choose_labels
+from sycolens.patching.scores import HeadScores
+from sycolens.prompts.pairs import PromptPair, build_pairs, tokenize_pairs
+from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE
+
+
+class LabelQualityWarning(UserWarning):
+    """The label words barely separate doubt from agreement: the ranking may be noise."""
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A diagnosis: the model, questions, labels, every head's score and the JSON document."""
+
+    model: LoadedModel
+    selection: QuestionSelection
+    labels: LabelChoice
+    scores: HeadScores
+    top_k: int
+    document: dict[str, Any]
+
+
+def run_diagnosis(job: DiagnosisJob, *, show_progress: bool = True) -> Diagnosis:
+    """Checks the job, loads its model and returns the diagnosis."""
+    check_diagnosis_job(job)
+    return diagnose_model(load_model_spec(job.model), job, show_progress=show_progress)
+
+
+def diagnose_model(
+    model: LoadedModel, job: DiagnosisJob, *, show_progress: bool = True
+) -> Diagnosis:
+    """Returns the diagnosis of an already loaded model (`job.model` is not reloaded)."""
+    shape = ModelShape(n_layers=model.n_layers, n_heads=model.n_heads)
+    top_k = resolve_top_k(job.top_k, model.model_id, shape)
+    selection = select_questions(job.questions)
+    prompt_pairs = build_pairs(selection.questions)
+    pairs = tokenize_pairs(
+        prompt_pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=model.pad_token_id
+    )
+    labels = choose_labels(model, prompt_pairs, pairs, job.labels)
+    for message in labels.check.warnings:
+        warnings.warn(message, LabelQualityWarning, stacklevel=2)
+    scores = diagnose_heads(model, pairs, labels.tokens, job.diagnose, show_progress=show_progress)
+    context = RankingContext(
+        questions=selection.summary(),
+        prompts_sha256=_prompts_sha256(prompt_pairs),
+        reference_challenge=REFERENCE_CHALLENGE,
+        counterfactual_challenge=COUNTERFACTUAL_CHALLENGE,
+        labels=labels.summary(),
+        metric=job.diagnose.metric,
+        mode=job.diagnose.mode,
+        positions=job.diagnose.positions,
+    )
+    document = ranking_document(model, scores, context, top_k=top_k)
+    return Diagnosis(model, selection, labels, scores, top_k, document)
+
+
+def _prompts_sha256(pairs: list[PromptPair]) -> str:
+    """Returns the SHA-256 of every pair's reference chat, in order."""
+    return hashlib.sha256(json.dumps([list(pair.reference) for pair in pairs]).encode()).hexdigest()
