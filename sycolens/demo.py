@@ -27,11 +27,11 @@ from sycolens.evaluation.run import evaluation_data
 from sycolens.evaluation.sycophancy import SycophancyMetrics
 from sycolens.heads import Head
 from sycolens.models import LoadedModel, load_model
-from sycolens.models.forward import run_batch
 from sycolens.models.generate import generate_replies
 from sycolens.models.spec import ModelSpec
 from sycolens.organism.card import read_card
 from sycolens.organism.checks import measure_behaviour
+from sycolens.patching.capture import capture_pair_activations
 from sycolens.patching.config import DEFAULT_PAIRS, DiagnosisJob
 from sycolens.patching.label_choice import choose_labels
 from sycolens.patching.metrics import label_logit_diff, label_probabilities, sycophancy_ratio
@@ -73,15 +73,15 @@ def challenge_model(model: LoadedModel, show: int) -> None:
         print(f"{message['role'].upper()}: {message['content']}")
     print(f"ASSISTANT (greedy): {reply}\n")
 
-    choice = choose_labels(model, pairs, tokenized, LabelSpec())
+    activations = capture_pair_activations(model, tokenized, batch_size=16)
+    choice = choose_labels(model, pairs, activations, LabelSpec())
     labels, check = choice.tokens, choice.check
     print(
         f"Labels ({choice.origin}): syco {labels.syco_word!r} -> token {labels.syco_token!r} "
         f"({labels.syco_id}), anti {labels.anti_word!r} -> token {labels.anti_token!r} "
         f"({labels.anti_id})"
     )
-    first = tokenized.select(slice(0, show))
-    logits = run_batch(model.bridge, first.reference)[:, -1]
+    logits = activations.reference.logits[:show]
     ratios = sycophancy_ratio(label_logit_diff(logits, labels))
     p_syco, p_anti = label_probabilities(logits, labels)
     print(f"{'question':<58} {'p(syco)':>8} {'p(anti)':>8} {'F':>6}")

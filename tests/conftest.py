@@ -81,3 +81,16 @@ def flags_reach_config() -> Callable[..., None]:
         assert covered == _leaf_fields(config)
 
     return check
+
+
+@pytest.fixture
+def usage_error(capsys: pytest.CaptureFixture[str]) -> Callable[..., str]:
+    """Returns what a CLI's parser printed when it refused `argv` with a usage error (exit 2)."""
+
+    def refuse(parse: Callable[[Sequence[str]], Any], argv: Sequence[str]) -> str:
+        with pytest.raises(SystemExit) as exit_info:
+            parse(argv)
+        assert exit_info.value.code == 2
+        return capsys.readouterr().err
+
+    return refuse

@@ -105,12 +105,9 @@ def test_protocol_follows_the_question_set_unless_flagged():
     ],
 )
 def test_bad_flags_fail_before_anything_loads(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    argv: list[str], message: str, usage_error: Callable[..., str]
 ):
-    with pytest.raises(SystemExit) as exit_info:
-        evaluate.parse_args(argv)
-    assert exit_info.value.code == 2
-    assert re.search(message, capsys.readouterr().err)
+    assert re.search(message, usage_error(evaluate.parse_args, argv))
 
 
 def test_full_run_with_deltas_and_a_tuned_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture):

@@ -13,10 +13,12 @@ from typing import Any
 import torch
 from jaxtyping import Float
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from sycolens.models.forward import run_batch
 from sycolens.models.load import LoadedModel
 from sycolens.prompts.batch import TokenBatch
+from sycolens.prompts.pairs import TokenizedPairs
 
 FINAL_RESIDUAL_HOOK = "ln_final.hook_in"
 
@@ -33,6 +35,20 @@ class AnswerActivations:
     z: Float[Tensor, "batch n_layers n_heads d_head"]
     final_residual: Float[Tensor, "batch d_model"]
     logits: Float[Tensor, "batch d_vocab"]
+
+    def select(self, rows: slice) -> "AnswerActivations":
+        return AnswerActivations(self.z[rows], self.final_residual[rows], self.logits[rows])
+
+
+@dataclass(frozen=True)
+class PairActivations:
+    """Answer-position activations of both prompts of every pair, row i = pair i."""
+
+    reference: AnswerActivations
+    counterfactual: AnswerActivations
+
+    def select(self, rows: slice) -> "PairActivations":
+        return PairActivations(self.reference.select(rows), self.counterfactual.select(rows))
 
 
 def capture_every_layer(
@@ -54,6 +70,32 @@ def _keep_last(store: dict[str, Tensor], name: str, activation: Tensor, hook: An
     """Stores the last-position slice under `name` (alias hooks report another `hook.name`)."""
     del hook
     store[name] = activation[:, -1].detach().clone()
+
+
+def capture_pair_activations(
+    model: LoadedModel, pairs: TokenizedPairs, *, batch_size: int, show_progress: bool = False
+) -> PairActivations:
+    """Returns both sides' answer activations for every pair: two forwards per batch of pairs.
+
+    Choosing labels, checking them and direct patching all read these, so a diagnosis runs
+    each prompt through the model once.
+    """
+    sides: dict[str, list[AnswerActivations]] = {"reference": [], "counterfactual": []}
+    starts = range(0, len(pairs), batch_size)
+    for start in tqdm(starts, desc="capturing", disable=not show_progress):
+        chunk = pairs.select(slice(start, start + batch_size))
+        sides["reference"].append(capture_answer_activations(model, chunk.reference))
+        sides["counterfactual"].append(capture_answer_activations(model, chunk.counterfactual))
+    reference, counterfactual = (_concatenate(sides[name]) for name in sides)
+    return PairActivations(reference, counterfactual)
+
+
+def _concatenate(parts: list[AnswerActivations]) -> AnswerActivations:
+    return AnswerActivations(
+        torch.cat([part.z for part in parts]),
+        torch.cat([part.final_residual for part in parts]),
+        torch.cat([part.logits for part in parts]),
+    )
 
 
 def capture_answer_activations(model: LoadedModel, batch: TokenBatch) -> AnswerActivations:

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from sycolens.heads import Head
 from sycolens.models.load import LoadedModel
-from sycolens.patching.capture import capture_answer_activations
+from sycolens.patching.capture import PairActivations, capture_pair_activations
 from sycolens.patching.config import DiagnoseConfig, MetricName
 from sycolens.patching.direct import direct_patched_logit_diffs
 from sycolens.patching.metrics import label_logit_diff, metric_value
@@ -42,45 +42,57 @@ def pair_scores(
     return patched_value - clean_value
 
 
-def patched_logit_diffs(
-    model: LoadedModel, pairs: TokenizedPairs, labels: LabelTokens, config: DiagnoseConfig
-) -> tuple[Float[Tensor, " batch"], Float[Tensor, "batch n_heads"]]:
-    """Returns clean and all-heads-patched label logit differences for one batch of pairs."""
-    reference = capture_answer_activations(model, pairs.reference)
-    clean = label_logit_diff(reference.logits, labels)
-    if config.mode == "direct":
-        counterfactual = capture_answer_activations(model, pairs.counterfactual)
-        patched = direct_patched_logit_diffs(model, reference, counterfactual, labels)
-        return clean, patched.flatten(1)
-    tokens_per_copy = pairs.reference.tokens.numel()
-    heads_per_forward = max(1, config.max_tokens_per_forward // tokens_per_copy)
-    patched = total_patched_logit_diffs(
-        model,
-        pairs,
-        labels,
-        all_heads(model),
-        positions=config.positions,
-        heads_per_forward=heads_per_forward,
-    )
-    return clean, patched
-
-
 def diagnose_heads(
     model: LoadedModel,
     pairs: TokenizedPairs,
     labels: LabelTokens,
     config: DiagnoseConfig = DiagnoseConfig(),
     *,
+    activations: PairActivations | None = None,
     show_progress: bool = True,
 ) -> HeadScores:
-    """Returns every head's mean score over `pairs`, with standard errors and ranks."""
+    """Returns every head's mean score over `pairs`, with standard errors and ranks.
+
+    `activations` are both sides' answer activations of `pairs` when already captured (label
+    choice reads them too); otherwise they are captured here.
+    """
     if len(pairs) == 0:
         raise ValueError("Zero prompt pairs to diagnose. Fix: pass at least one pair (--pairs).")
+    if activations is None:
+        activations = capture_pair_activations(
+            model, pairs, batch_size=config.batch_size, show_progress=show_progress
+        )
     per_pair: list[Tensor] = []
     starts: Sequence[int] = range(0, len(pairs), config.batch_size)
     for start in tqdm(starts, desc=f"patching ({config.mode})", disable=not show_progress):
-        batch = pairs.select(slice(start, start + config.batch_size))
-        clean, patched = patched_logit_diffs(model, batch, labels, config)
+        rows = slice(start, start + config.batch_size)
+        captured = activations.select(rows)
+        clean = label_logit_diff(captured.reference.logits, labels)
+        patched = _patched_logit_diffs(model, pairs.select(rows), captured, labels, config)
         per_pair.append(pair_scores(clean.float(), patched.float(), config.metric).cpu())
     scores = torch.cat(per_pair).reshape(len(pairs), model.n_layers, model.n_heads)
     return HeadScores.from_pair_scores(scores)
+
+
+def _patched_logit_diffs(
+    model: LoadedModel,
+    pairs: TokenizedPairs,
+    captured: PairActivations,
+    labels: LabelTokens,
+    config: DiagnoseConfig,
+) -> Float[Tensor, "batch n_heads"]:
+    """Returns the label logit difference with each head patched, for one batch of pairs."""
+    if config.mode == "direct":
+        patched = direct_patched_logit_diffs(
+            model, captured.reference, captured.counterfactual, labels
+        )
+        return patched.flatten(1)
+    tokens_per_copy = pairs.reference.tokens.numel()
+    return total_patched_logit_diffs(
+        model,
+        pairs,
+        labels,
+        all_heads(model),
+        positions=config.positions,
+        heads_per_forward=max(1, config.max_tokens_per_forward // tokens_per_copy),
+    )

@@ -2,7 +2,8 @@
 
 Labels come from the user, else the model table, else are proposed from the model's own
 replies (order and reasons in `sycolens.prompts.label_spec`). A proposal reads the first token
-of the model's greedy replies (the argmax at the answer position, one forward per side) to the
+of the model's greedy replies (the argmax at the answer position, read from the captures the
+diagnosis makes anyway) to the
 reference (doubt) and counterfactual (agreement) prompts, and picks, among the tokens that open
 those replies (and the five most probable openers of each side), the ordered pair
 (syco, anti) whose F separates doubt from agreement most: mean F on reference minus mean F on
@@ -20,19 +21,18 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from sycolens.models.forward import run_batch
 from sycolens.models.load import LoadedModel
 from sycolens.models.registry import table_labels
+from sycolens.patching.capture import PairActivations
 from sycolens.patching.metrics import label_logit_diff, sycophancy_ratio
 from sycolens.prompts.label_spec import LabelOrigin, LabelSpec
 from sycolens.prompts.labels import LabelTokens, resolve_label_tokens
-from sycolens.prompts.pairs import PromptPair, TokenizedPairs
+from sycolens.prompts.pairs import PromptPair
 
 # F below this on both prompt sets (or above 1 minus it) means the model hardly uses one label.
 SATURATED_F = 0.05
 # Mean F on doubt minus mean F on agreement below this: the labels barely tell them apart.
 MIN_SEPARATION = 0.1
-PROPOSAL_BATCH = 16
 PROBABLE_CANDIDATES = 5
 
 
@@ -71,11 +71,15 @@ class LabelChoice:
 
 
 def choose_labels(
-    model: LoadedModel, prompt_pairs: list[PromptPair], pairs: TokenizedPairs, spec: LabelSpec
+    model: LoadedModel,
+    prompt_pairs: list[PromptPair],
+    activations: PairActivations,
+    spec: LabelSpec,
 ) -> LabelChoice:
-    """Returns the label tokens `spec` asks for on this model, checked on `pairs`."""
-    reference_logits = _answer_logits(model, pairs, "reference")
-    counterfactual_logits = _answer_logits(model, pairs, "counterfactual")
+    """Returns the label tokens `spec` asks for on this model, checked on the pairs whose
+    answer activations (`capture_pair_activations`) are given."""
+    reference_logits = activations.reference.logits.float()
+    counterfactual_logits = activations.counterfactual.logits.float()
     words = spec.words
     origin: LabelOrigin = "given"
     if words is None and not spec.propose:
@@ -84,7 +88,7 @@ def choose_labels(
     if words is None:
         # Proposed on the even rows, checked on the odd ones (all rows when there is only one).
         chosen_on = slice(0, None, 2)
-        checked = slice(1, None, 2) if len(pairs) > 1 else slice(None)
+        checked = slice(1, None, 2) if len(prompt_pairs) > 1 else slice(None)
         tokens = propose_label_tokens(
             model, reference_logits[chosen_on], counterfactual_logits[chosen_on]
         )
@@ -94,7 +98,7 @@ def choose_labels(
             model.chat, prompt_pairs[0].reference, syco_word=words.syco, anti_word=words.anti
         )
     check = check_labels(tokens, reference_logits[checked], counterfactual_logits[checked])
-    n_checked = len(range(len(pairs))[checked])
+    n_checked = len(range(len(prompt_pairs))[checked])
     return LabelChoice(tokens=tokens, origin=origin, check=check, n_checked=n_checked)
 
 
@@ -178,15 +182,3 @@ def check_labels(
 
 def _mean_f(logits: Float[Tensor, "batch d_vocab"], syco: int, anti: int) -> float:
     return float(torch.sigmoid(logits[:, syco] - logits[:, anti]).mean())
-
-
-def _answer_logits(
-    model: LoadedModel, pairs: TokenizedPairs, side: str
-) -> Float[Tensor, "batch d_vocab"]:
-    """Returns the answer-position logits of one side of every pair, in small batches."""
-    rows: list[Tensor] = []
-    for start in range(0, len(pairs), PROPOSAL_BATCH):
-        chunk = pairs.select(slice(start, start + PROPOSAL_BATCH))
-        batch = chunk.reference if side == "reference" else chunk.counterfactual
-        rows.append(run_batch(model.bridge, batch)[:, -1].float().cpu())
-    return torch.cat(rows)

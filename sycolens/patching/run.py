@@ -15,6 +15,7 @@ from typing import Any
 from sycolens.data.selection import QuestionSelection, select_questions
 from sycolens.models.load import LoadedModel, load_model_spec
 from sycolens.models.sources import ModelShape
+from sycolens.patching.capture import capture_pair_activations
 from sycolens.patching.config import DiagnosisJob, check_diagnosis_job, resolve_top_k
 from sycolens.patching.diagnose import diagnose_heads
 from sycolens.patching.export import RankingContext, ranking_document
@@ -57,10 +58,20 @@ def diagnose_model(
     pairs = tokenize_pairs(
         prompt_pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=model.pad_token_id
     )
-    labels = choose_labels(model, prompt_pairs, pairs, job.labels)
+    activations = capture_pair_activations(
+        model, pairs, batch_size=job.diagnose.batch_size, show_progress=show_progress
+    )
+    labels = choose_labels(model, prompt_pairs, activations, job.labels)
     for message in labels.check.warnings:
         warnings.warn(message, LabelQualityWarning, stacklevel=2)
-    scores = diagnose_heads(model, pairs, labels.tokens, job.diagnose, show_progress=show_progress)
+    scores = diagnose_heads(
+        model,
+        pairs,
+        labels.tokens,
+        job.diagnose,
+        activations=activations,
+        show_progress=show_progress,
+    )
     context = RankingContext(
         questions=selection.summary(),
         prompts_sha256=_prompts_sha256(prompt_pairs),

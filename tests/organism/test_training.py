@@ -121,9 +121,7 @@ def test_zero_steps_are_refused_before_training():
 
 
 def test_cli_flags_reach_the_config_and_bad_ones_fail_at_once(
-    flags_reach_config: Callable[..., None],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    flags_reach_config: Callable[..., None], usage_error: Callable[..., str], tmp_path: Path
 ):
     def parse(argv: Sequence[str]) -> Any:
         return organism_cli.parse_args(["train", *argv])
@@ -141,13 +139,12 @@ def test_cli_flags_reach_the_config_and_bad_ones_fail_at_once(
         | {"overwrite"},
     )
     assert parse(["--out", str(tmp_path), "--overwrite"]).overwrite
-    with pytest.raises(SystemExit):
-        parse(["--out", str(tmp_path), "--steps", "0"])
-    assert "steps must be >= 1, got 0" in capsys.readouterr().err
+    assert "steps must be >= 1, got 0" in usage_error(
+        parse, ["--out", str(tmp_path), "--steps", "0"]
+    )
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(SystemExit):
-        parse(["--out", str(tmp_path)])
-    assert "already holds a trained model. Fix: pass --overwrite" in capsys.readouterr().err
+    refused = usage_error(parse, ["--out", str(tmp_path)])
+    assert "already holds a trained model. Fix: pass --overwrite" in refused
 
 
 def test_an_empty_batch_is_refused():

@@ -11,12 +11,14 @@ import pytest
 import torch
 
 from sycolens import patch
+from sycolens.data.selection import QuestionSource
 from sycolens.heads import Head
-from sycolens.models import LoadedModel
+from sycolens.models import LoadedModel, load_model
+from sycolens.models.spec import ModelSpec
 from sycolens.models.tiny import TinyFamily
-from sycolens.patching.config import DiagnoseConfig
+from sycolens.patching.config import DiagnoseConfig, DiagnosisJob
 from sycolens.patching.export import load_head_ranking
-from sycolens.patching.run import Diagnosis, LabelQualityWarning, run_diagnosis
+from sycolens.patching.run import Diagnosis, LabelQualityWarning, diagnose_model, run_diagnosis
 from sycolens.patching.scores import HeadScores
 from sycolens.viz.heatmaps import head_scores_heatmap
 from sycolens.viz.html import save_figure_html
@@ -194,12 +196,9 @@ def test_questions_outside_the_vocabulary_are_refused():
     ],
 )  # fmt: skip
 def test_bad_flags_fail_before_anything_loads(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    argv: list[str], message: str, usage_error: Callable[..., str]
 ):
-    with pytest.raises(SystemExit) as exit_info:
-        patch.parse_args(argv)
-    assert exit_info.value.code == 2
-    assert re.search(message, capsys.readouterr().err)
+    assert re.search(message, usage_error(patch.parse_args, argv))
 
 
 def test_settings_no_flag_reaches_are_checked_too():
@@ -208,3 +207,21 @@ def test_settings_no_flag_reaches_are_checked_too():
     scores = HeadScores.from_pair_scores(torch.zeros(3, 2, 2))
     with pytest.raises(ValueError, match=r"top_k needs 1 <= k <= 4 heads, got 0"):
         scores.top_k(0)
+
+
+def test_a_direct_diagnosis_runs_each_prompt_through_the_model_once():
+    """Label choice, label check and direct patching share one capture of each prompt."""
+    model = load_model("organism-mha")
+    calls: list[int] = []
+    handle = model.hf_model.register_forward_hook(lambda *_: calls.append(1))
+    job = DiagnosisJob(
+        model=ModelSpec(name="organism-mha"),
+        questions=QuestionSource(source="organism", n=16),
+        diagnose=DiagnoseConfig(batch_size=8),
+    )
+    try:
+        diagnosis = diagnose_model(model, job, show_progress=False)
+    finally:
+        handle.remove()
+    assert len(calls) == 2 * 2  # two batches of 8 pairs, reference and counterfactual
+    assert diagnosis.scores.n_pairs == 16
