@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from sycolens.data.selection import QuestionSource, check_question_source
-from sycolens.models.sources import ModelShape, check_model_source, read_model_shape
+from sycolens.models.sources import ModelShape, read_model_shape
 from sycolens.models.spec import ModelSpec
 from sycolens.prompts.label_spec import LabelSpec
 
@@ -64,14 +64,14 @@ class DiagnosisJob:
             raise ValueError(f"--top-k must be >= 1, got {self.top_k}. Fix --top-k.")
 
 
-def check_diagnosis_job(job: DiagnosisJob) -> int:
-    """Checks the questions, the model and top-k before any weights load; returns top-k.
+def check_diagnosis_job(job: DiagnosisJob) -> None:
+    """Checks the questions, the model and top-k before any weights load.
 
-    Reads only the question source's name or file and the model's config.
+    Reads only the question source's name or file and the model's config (reading the config
+    also refuses a model source that cannot load).
     """
     check_question_source(job.questions.source)
-    check_model_source(job.model.name)
-    return resolve_top_k(job.top_k, job.model.name, read_model_shape(job.model.name))
+    resolve_top_k(job.top_k, job.model.name, read_model_shape(job.model.name))
 
 
 def resolve_top_k(top_k: int | None, model_name: str, shape: ModelShape) -> int:
