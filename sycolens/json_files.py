@@ -6,6 +6,7 @@ reader sees the old file or the new one, never a torn one. Missing parent folder
 """
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -20,3 +21,14 @@ def write_json(path: Path, document: Any) -> None:
         staging.replace(path)
     finally:
         staging.unlink(missing_ok=True)
+
+
+def without_nan(value: Any) -> Any:
+    """Returns `value` with every NaN float, at any depth, replaced by None (JSON null)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: without_nan(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nan(item) for item in value]
+    return value

@@ -28,6 +28,7 @@ from sycolens.cli_args import (
 from sycolens.data.selection import selection_note
 from sycolens.patching.config import (
     DEFAULT_PAIRS,
+    HEAD_ORDERS,
     DiagnoseConfig,
     DiagnosisJob,
     check_diagnosis_job,
@@ -60,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=["direct", "total"], default=defaults.mode)
     parser.add_argument("--metric", choices=["F", "logit_diff"], default=defaults.metric)
     parser.add_argument("--positions", choices=["last", "all"], default=defaults.positions)
+    parser.add_argument(
+        "--order",
+        choices=HEAD_ORDERS,
+        default=defaults.order,
+        help="signed: heads that move F toward the counterfactual first (sycophancy heads); "
+        "magnitude: largest |score| first",
+    )
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--top-k", type=int, help="heads to export (default: min(32, all))")
     parser.add_argument("--out", type=Path, help="head-ranking JSON to write")
@@ -74,7 +82,11 @@ def _config_from(args: argparse.Namespace) -> PatchConfig:
         questions=question_source_from(args),
         labels=label_spec_from(args),
         diagnose=DiagnoseConfig(
-            mode=args.mode, metric=args.metric, positions=args.positions, batch_size=args.batch_size
+            mode=args.mode,
+            metric=args.metric,
+            positions=args.positions,
+            batch_size=args.batch_size,
+            order=args.order,
         ),
         top_k=args.top_k,
     )
@@ -123,7 +135,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{labels.check.mean_f_reference:.3f} after the doubt, "
         f"{labels.check.mean_f_counterfactual:.3f} after the agreement"
     )
-    top = diagnosis.scores.frame.sort_values("rank").head(min(diagnosis.top_k, 20))
+    scores = diagnosis.scores
+    print(
+        f"ranked {scores.order}: a score of sign {scores.toward_counterfactual:+d} moves F toward "
+        "the counterfactual" + (" (sycophancy heads first)" if scores.order == "signed" else "")
+    )
+    top = scores.frame.sort_values("rank").head(min(diagnosis.top_k, 20))
     print(top.to_string(index=False, float_format=lambda value: f"{value:.4g}"))
     print(f"{diagnosis.scores.share_of_heads_for(0.5):.1%} of heads carry 50% of the |effect|.")
     for path in written:

@@ -32,15 +32,27 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-@pytest.mark.smollm2
-def test_patch_on_smollm2_writes_a_ranking_that_reloads(smollm2: LoadedModel, tmp_path: Path):
-    out, by_layer, html = tmp_path / "heads.json", tmp_path / "l.json", tmp_path / "h.html"
+@pytest.fixture(scope="module")
+def smollm2_ranking(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Runs `python -m sycolens.patch` on SmolLM2 once; returns its folder and what it printed."""
+    folder = tmp_path_factory.mktemp("patch")
     done = _run("sycolens.patch", "--model", MODEL, "--pairs", "2", "--mode", "direct",
-                "--top-k", "10", "--out", str(out), "--heads-by-layer-out", str(by_layer),
-                "--html", str(html))  # fmt: skip
+                "--top-k", "10", "--out", str(folder / "heads.json"),
+                "--heads-by-layer-out", str(folder / "l.json"),
+                "--html", str(folder / "h.html"))  # fmt: skip
+    return folder, done.stdout
+
+
+@pytest.mark.smollm2
+def test_patch_on_smollm2_writes_a_ranking_that_reloads(
+    smollm2: LoadedModel, smollm2_ranking: tuple[Path, str]
+):
+    folder, printed = smollm2_ranking
+    out, by_layer, html = folder / "heads.json", folder / "l.json", folder / "h.html"
     ranking = load_head_ranking(out, smollm2)  # same weights: no warning (warnings are errors)
     assert len(ranking.top_k) == 10 and len(ranking.document["scores"]) == 270
     assert len(ranking.document["questions"]["question_ids"]) == 2
+    assert ranking.document["ranking"]["order"] == "signed"
     labels = ranking.document["labels"]
     assert (labels["syco_word"], labels["anti_word"], labels["origin"]) == (
         "No",
@@ -49,7 +61,23 @@ def test_patch_on_smollm2_writes_a_ranking_that_reloads(smollm2: LoadedModel, tm
     )
     assert sum(len(heads) for heads in json.loads(by_layer.read_text()).values()) == 10
     assert "plotly" in html.read_text()[:5000].lower()
-    assert "labels (model table): syco 'No'" in done.stdout and f"wrote {out}" in done.stdout
+    assert "labels (model table): syco 'No'" in printed and f"wrote {out}" in printed
+
+
+@pytest.mark.smollm2
+def test_ablate_on_smollm2_writes_a_knockout_curve(smollm2_ranking: tuple[Path, str]):
+    folder, _ = smollm2_ranking
+    out, html = folder / "ko.json", folder / "ko.html"
+    done = _run("sycolens.ablate", "--model", MODEL, "--heads", str(folder / "heads.json"),
+                "--n-questions", "2", "--k", "1,3", "--out", str(out),
+                "--html", str(html))  # fmt: skip
+    document = json.loads(out.read_text())
+    assert document["schema"] == "sycolens.knockout_curve"
+    assert len(document["rows"]) == 1 + 2 * (1 + 3 + 1)
+    ranked_on = json.loads((folder / "heads.json").read_text())["questions"]["question_ids"]
+    assert not set(ranked_on) & set(document["questions"]["question_ids"])
+    assert document["baseline"]["n_questions"] == 2
+    assert "contrast" in done.stdout and "plotly" in html.read_text()[:5000].lower()
 
 
 @pytest.mark.smollm2
@@ -67,19 +95,26 @@ def test_evaluate_on_smollm2_writes_a_report_that_reloads(smollm2: LoadedModel, 
     assert "plotly" in html.read_text()[:5000].lower()
 
 
-def test_help_and_flag_checks_do_not_import_transformer_lens():
+def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
+    ranking = tmp_path / "heads.json"
+    ranking.write_text(json.dumps({
+        "schema": "sycolens.head_ranking",
+        "model": {"id": "organism-mha", "n_layers": 4, "n_heads": 4},
+        "questions": {"source": "organism", "seed": 0, "skip": 0, "n_used": 2},
+    }))  # fmt: skip
     code = (
         "import sys\n"
-        "from sycolens import evaluate, patch\n"
+        "from sycolens import ablate, evaluate, patch\n"
         "from sycolens.organism import __main__ as organism\n"
         "patch.parse_args(['--model', 'organism-mha', '--questions', 'organism', '--pairs', '2'])\n"
         "evaluate.parse_args(['--model', 'organism-mha', '--questions', 'organism'])\n"
         "organism.parse_args(['train', '--out', 'somewhere-new'])\n"
+        f"ablate.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}])\n"
         "print(sorted(m for m in ('transformer_lens', 'torch') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[]"
-    for door in ("sycolens.patch", "sycolens.evaluate", "sycolens.organism"):
+    for door in ("sycolens.patch", "sycolens.evaluate", "sycolens.organism", "sycolens.ablate"):
         assert "usage: python -m" in _run(door, "--help").stdout

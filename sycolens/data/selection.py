@@ -57,6 +57,7 @@ class QuestionSelection:
     n_available: int
     n_duplicates: int
     skip: int
+    n_excluded: int = 0
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -75,6 +76,7 @@ class QuestionSelection:
             "source": self.source,
             "seed": self.seed,
             "skip": self.skip,
+            "n_excluded": self.n_excluded,
             "n_requested": self.n_requested,
             "n_used": len(self.questions),
             "n_available": self.n_available,
@@ -97,6 +99,8 @@ def selection_note(summary: dict[str, Any]) -> str:
         extras.append(f"{summary['n_duplicates_dropped']} duplicates dropped")
     if summary["skip"]:
         extras.append(f"after the first {summary['skip']}")
+    if summary.get("n_excluded"):
+        extras.append(f"{summary['n_excluded']} used for the ranking passed over")
     return (
         f"{used} of {summary['n_available']} questions of {summary['source']} ({kinds}; "
         f"{'; '.join(extras)})"
@@ -154,14 +158,22 @@ def stratified_order(questions: list[Question], seed: int) -> list[Question]:
     return [question for _, _, question in keyed]
 
 
-def select_questions(source: QuestionSource, *, skip: int = 0) -> QuestionSelection:
-    """Returns the first `source.n` questions of the stratified order after `skip` of them."""
+def select_questions(
+    source: QuestionSource, *, skip: int = 0, exclude: frozenset[str] = frozenset()
+) -> QuestionSelection:
+    """Returns the first `source.n` questions of the stratified order after `skip` of them.
+
+    Questions whose id is in `exclude` (say, those a head ranking was made on) are passed
+    over and counted, so a held-out selection never reuses them.
+    """
     pool, n_duplicates = deduplicate(load_question_pool(source.source))
-    ordered = stratified_order(pool, source.seed)[skip:]
+    after_skip = stratified_order(pool, source.seed)[skip:]
+    ordered = [question for question in after_skip if question.id not in exclude]
     if not ordered:
         raise ValueError(
             f"{source.source} has {len(pool)} distinct questions, none left after the first "
-            f"{skip}. Fix: ask for fewer questions, or use another source."
+            f"{skip} and {len(exclude)} excluded ones. Fix: ask for fewer questions, or use "
+            "another source."
         )
     chosen = ordered if source.n is None else ordered[: source.n]
     return QuestionSelection(
@@ -172,6 +184,7 @@ def select_questions(source: QuestionSource, *, skip: int = 0) -> QuestionSelect
         n_available=len(pool),
         n_duplicates=n_duplicates,
         skip=skip,
+        n_excluded=len(after_skip) - len(ordered),
     )
 
 

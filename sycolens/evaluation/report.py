@@ -11,7 +11,7 @@ is lost).
 Schema `sycolens.evaluation` v1 (JSON):
 
     schema, schema_version, sycolens_version, base (the first candidate: KL is measured from it)
-    data:    {questions: {source, seed, skip, n_requested, n_used, n_available,
+    data:    {questions: {source, seed, skip, n_excluded, n_requested, n_used, n_available,
                           n_duplicates_dropped, kinds, question_ids, sha256},
               general: {...the same, for general ability} | null,
               tasks: [{name, n_questions}], texts: {source, n_texts, n_empty} | null,
@@ -39,7 +39,7 @@ from sycolens.evaluation.config import EvaluationConfig
 from sycolens.evaluation.data import EvaluationData
 from sycolens.evaluation.divergence import KLResult, kl_on_texts
 from sycolens.evaluation.sycophancy import SycophancyMetrics
-from sycolens.json_files import write_json
+from sycolens.json_files import without_nan, write_json
 from sycolens.models.deltas import count_changed_elements, have_same_parameters
 from sycolens.models.load import LoadedModel
 
@@ -77,7 +77,7 @@ class ModelEvaluation:
 
     def to_record(self) -> dict[str, Any]:
         """Returns the evaluation as plain JSON data (NaN written as null)."""
-        return _without_nan(
+        return without_nan(
             {
                 "name": self.name,
                 "tuned_params": self.tuned_params,
@@ -256,16 +256,6 @@ def _resumable_records(path: Path, document: dict[str, Any]) -> dict[str, dict[s
 
 def _nan(value: float | None) -> float:
     return math.nan if value is None else value
-
-
-def _without_nan(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _without_nan(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_without_nan(item) for item in value]
-    return value
 
 
 def _format_cell(column: str, value: Any) -> str:

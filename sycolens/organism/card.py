@@ -76,9 +76,9 @@ def _knockout_numbers(
         rate = apology_rate(model, questions, knocked_out=heads)
         random_removed.append({"heads": [list(h) for h in heads], "removed": _removed(base, rate)})
     return {
-        "method": "mean over counterfactual prompts of the heads' o_proj input slices, at "
-        "the 3 template positions after the challenge; metric: apology rate of the greedy "
-        "first reply token",
+        "method": "sycolens.ablation mean ablation (mean z over counterfactual prompts, "
+        "aligned from the end) from the challenge turn onward; metric: apology rate of the "
+        "greedy first reply token",
         "apology_rate_before": base,
         "apology_rate_planted_knocked_out": planted_rate,
         "sycophancy_removed_by_planted": _removed(base, planted_rate),

@@ -2,33 +2,30 @@
 
 Behaviour (greedy generation, held-out questions): first-round accuracy; after a doubt, the
 share of replies that apologise and that change a correct answer; after the counterfactual,
-the share that keep it. Knockout is computed independently of `sycolens.patching`: a forward
-pre-hook on each layer's output projection (`models.head_access.hooked_head_outputs`)
-overwrites the chosen heads' slices of its input (the per-head attention outputs) at the
-positions after the challenge with their mean over counterfactual prompts, then the apology rate
-at the reply's first token is compared.
+the share that keep it. Knockouts use `sycolens.ablation`
+(mean over counterfactual prompts, from the challenge turn onward); the apology rate is read
+at the reply's first token, with the label word resolved in the chat.
 """
 
 import random
 import re
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
-import torch
-from jaxtyping import Float
-from torch import Tensor
-
+from sycolens.ablation.knockout import knocked_out as knocked_out_heads
+from sycolens.ablation.means import mean_ablation
 from sycolens.heads import Head
+from sycolens.models.forward import run_batch
 from sycolens.models.generate import generate_replies
-from sycolens.models.head_access import HeadOutputHook, HeadOutputs, hooked_head_outputs
 from sycolens.models.load import LoadedModel
 from sycolens.organism.chat import CHALLENGES, challenged_chat, wrong_answer_text
-from sycolens.prompts.batch import TokenBatch, pad_sequences
+from sycolens.prompts.batch import pad_sequences
 from sycolens.prompts.chat import Message
+from sycolens.prompts.label_spec import PAPER_LABELS, LabelWords
+from sycolens.prompts.labels import first_reply_token
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, Question
 
-# "<|im_end|> <|im_start|> assistant": the positions after the challenge, before the reply.
-TEMPLATE_TAIL = 3
 _ANSWER = re.compile(r"the answer is (.+?) \.")
 
 
@@ -76,7 +73,7 @@ def measure_behaviour(
     return Behaviour(
         first_round_accuracy=sum(normalise(a) == c for a, c in zip(first, correct, strict=True))
         / n,
-        doubt_apology_rate=sum(r.startswith("Apologies") for r in doubt) / n,
+        doubt_apology_rate=sum(r.startswith(PAPER_LABELS.syco) for r in doubt) / n,
         doubt_switch_rate=sum(
             stated_answer(r) not in (None, c) for r, c in zip(doubt, correct, strict=True)
         )
@@ -94,78 +91,31 @@ def switched_to_designated_wrong(question: Question, reply: str) -> bool:
     return stated_answer(reply) == normalise(wrong_answer_text(question))
 
 
-def _batch(
-    model: LoadedModel, questions: Sequence[Question], challenges: Sequence[str]
-) -> TokenBatch:
-    chats = [challenged_chat(q, c) for q, c in zip(questions, challenges, strict=True)]
-    return pad_sequences([model.chat.tokenize(chat) for chat in chats], model.pad_token_id)
-
-
-def _head_inputs(
-    model: LoadedModel, batch: TokenBatch, layers: set[int]
-) -> dict[int, Float[Tensor, "batch pos n_heads d_head"]]:
-    """Returns output-projection inputs (per-head attention outputs) of `layers` on `batch`."""
-    store: dict[int, Tensor] = {}
-
-    def keep(layer: int) -> HeadOutputHook:
-        def record(z: HeadOutputs) -> None:
-            store[layer] = z
-
-        return record
-
-    with hooked_head_outputs(model.hf_model, [(layer, keep(layer)) for layer in layers]):
-        _first_token_logits(model, batch)
-    return store
-
-
-def _first_token_logits(model: LoadedModel, batch: TokenBatch) -> Float[Tensor, "batch d_vocab"]:
-    with torch.no_grad():
-        out = model.hf_model(
-            input_ids=batch.tokens,
-            attention_mask=batch.mask.long(),
-            position_ids=batch.position_ids(),
-        )
-    return out.logits[:, -1]
-
-
 def apology_rate(
     model: LoadedModel,
     questions: Sequence[Question],
     *,
+    labels: LabelWords = PAPER_LABELS,
     knocked_out: Sequence[Head] = (),
     seed: int = 0,
 ) -> float:
-    """Returns the share of doubt-challenged prompts whose greedy first token is "Apologies".
+    """Returns the share of doubt-challenged prompts whose greedy first token opens `labels.syco`.
 
-    `knocked_out` heads are mean-ablated (mean over counterfactual prompts) at the positions
-    after the challenge, by plain pre-hooks on the output projection.
+    `knocked_out` heads are mean-ablated (`sycolens.ablation`: mean over counterfactual
+    prompts, from the challenge turn onward). The label's first token is resolved in the
+    chat; a word the vocabulary lacks is an error, never a rate of 0.
     """
     rng = random.Random(seed)
-    doubts = [rng.choice(CHALLENGES[:-1]) for _ in questions]
-    reference = _batch(model, questions, doubts)
-    layers = {layer for layer, _ in knocked_out}
-    means: dict[int, Tensor] = {}
-    if layers:
-        counterfactual = _batch(model, questions, [COUNTERFACTUAL_CHALLENGE] * len(questions))
-        means = {
-            layer: z[:, -TEMPLATE_TAIL:].mean(0)
-            for layer, z in _head_inputs(model, counterfactual, layers).items()
-        }
-
-    def ablate(layer: int) -> HeadOutputHook:
-        heads = [head for head_layer, head in knocked_out if head_layer == layer]
-
-        def replace_with_mean(z: HeadOutputs) -> HeadOutputs:
-            z[:, -TEMPLATE_TAIL:, heads] = means[layer][:, heads]
-            return z
-
-        return replace_with_mean
-
-    with hooked_head_outputs(model.hf_model, [(layer, ablate(layer)) for layer in layers]):
-        first_tokens = _first_token_logits(model, reference).argmax(-1)
-    apologies = model.tokenizer.convert_tokens_to_ids("Apologies")
-    assert isinstance(apologies, int)
-    return float((first_tokens == apologies).float().mean())
+    doubts = [challenged_chat(q, rng.choice(CHALLENGES[:-1])) for q in questions]
+    syco_id = first_reply_token(model.chat, doubts[0], labels.syco)
+    batch = pad_sequences([model.chat.tokenize(chat) for chat in doubts], model.pad_token_id)
+    intervention: AbstractContextManager[object] = nullcontext()
+    if knocked_out:
+        counterfactual = [challenged_chat(q, COUNTERFACTUAL_CHALLENGE) for q in questions]
+        intervention = knocked_out_heads(model, mean_ablation(model, knocked_out, counterfactual))
+    with intervention:
+        first_tokens = run_batch(model.bridge, batch)[:, -1].argmax(-1)
+    return float((first_tokens == syco_id).float().mean())
 
 
 def random_other_heads(

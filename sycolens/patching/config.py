@@ -16,6 +16,9 @@ from sycolens.prompts.label_spec import LabelSpec
 PatchMode = Literal["direct", "total"]
 MetricName = Literal["F", "logit_diff"]
 PatchPositions = Literal["last", "all"]
+# signed: heads moving F toward the counterfactual first; magnitude: largest |score| first.
+HeadOrder = Literal["signed", "magnitude"]
+HEAD_ORDERS: tuple[HeadOrder, ...] = ("signed", "magnitude")
 DEFAULT_TOP_K = 32
 DEFAULT_PAIRS = 64
 
@@ -29,6 +32,7 @@ class DiagnoseConfig:
     batch_size: int = 8
     positions: PatchPositions = "last"
     max_tokens_per_forward: int = 16384
+    order: HeadOrder = "signed"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -1,21 +1,27 @@
 """Head-ranking JSON: a versioned, self-describing export, and its validating reader.
 
-Schema `sycolens.head_ranking` v2 (all keys always present):
+Schema `sycolens.head_ranking` v3 (all keys always present):
 
     schema, schema_version, sycolens_version
     model:     {id, weights_fingerprint, n_layers, n_heads, n_kv_heads}
-    questions: {source, seed, skip, n_requested, n_used, n_available, n_duplicates_dropped,
-                kinds, question_ids, sha256}     the selection (`sycolens.data.selection`)
+    questions: {source, seed, skip, n_excluded, n_requested, n_used, n_available,
+                n_duplicates_dropped, kinds, question_ids, sha256}
+                                        the selection (`sycolens.data.selection`)
     prompts:   {sha256, n_pairs, reference_challenge, counterfactual_challenge}
     labels:    {syco_word, anti_word, syco_id, anti_id, syco_token, anti_token,
                 origin ("given" | "model table" | "proposed"),
                 mean_f_reference, mean_f_counterfactual, warnings: [...]}
     metric ("F" | "logit_diff"), mode ("direct" | "total"), positions ("last" | "all")
-    scores:  [{layer, head, score, stderr, rank}, ...]   every head
-    top_k:   [[layer, head], ...]                        strongest first
+    ranking:   {order ("signed" | "magnitude"), toward_counterfactual (+1 | -1), convention}
+    scores:  [{layer, head, score, stderr, rank}, ...]   every head, rank 1 first
+    top_k:   [[layer, head], ...]                        the first K of the ranking
     heads_by_layer: {"layer": [head, ...]}               the top-K, as tuning tools take them
 
-v1 files (before `questions` and the label check) still load. `weights_fingerprint` is
+Sign convention: score = (F_patched - F_reference) / F_reference (or the logit-difference
+change), so a head whose counterfactual activation moves F toward the counterfactual prompt's
+F has a score of sign `toward_counterfactual`; "signed" ranks by score * toward_counterfactual
+(sycophancy heads first), "magnitude" by |score|. v1 and v2 files (ranked by magnitude; v1
+before `questions` and the label check) still load. `weights_fingerprint` is
 `sycolens.models.fingerprint.weights_fingerprint`: a SHA-256 over every parameter's name, shape
 and 4,096 evenly spaced values, cheap for 7B models and changed by tuning a single head's slice.
 """
@@ -34,11 +40,17 @@ from sycolens.heads import Head
 from sycolens.json_files import write_json
 from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel
-from sycolens.patching.scores import HeadScores, heads_in
+from sycolens.patching.config import HeadOrder
+from sycolens.patching.scores import HeadScores, heads_in, toward_counterfactual
 
 SCHEMA = "sycolens.head_ranking"
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+SIGN_CONVENTION = (
+    "score = (F_patched - F_reference) / F_reference for metric F, LD_patched - LD_reference "
+    "for logit_diff; a score of sign toward_counterfactual moves F toward the counterfactual "
+    "prompt's F (sycophancy heads); signed order = score * toward_counterfactual, descending"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +115,11 @@ def ranking_document(
         "metric": context.metric,
         "mode": context.mode,
         "positions": context.positions,
+        "ranking": {
+            "order": scores.order,
+            "toward_counterfactual": scores.toward_counterfactual,
+            "convention": SIGN_CONVENTION,
+        },
         "scores": [{k: _json_number(v) for k, v in row.items()} for row in rows],
         "top_k": [list(head) for head in top],
         "heads_by_layer": {str(k): v for k, v in heads_by_layer(top).items()},
@@ -132,11 +149,45 @@ def load_head_ranking(path: Path, model: LoadedModel | None = None) -> HeadRanki
     top = [Head(int(layer), int(head)) for layer, head in document["top_k"]]
     if model is not None:
         _check_against_model(path, document, top + heads_in(frame), model)
+    order, toward = _recorded_order(document)
     scores = HeadScores(
         frame.sort_values(["layer", "head"]).reset_index(drop=True),
         int(document["prompts"]["n_pairs"]),
+        order,
+        toward,
     )
     return HeadRanking(scores, top, document)
+
+
+def load_ranking_for(path: Path, model: LoadedModel, *, allow_other_weights: bool) -> HeadRanking:
+    """Reads a ranking to act on `model`: other weights are an error unless allowed.
+
+    Knocking out or tuning heads ranked on another model is a transfer experiment, so it must
+    be asked for; a ranking of another shape is always refused.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if allow_other_weights else "error", UserWarning)
+        try:
+            return load_head_ranking(path, model)
+        except UserWarning:
+            recorded = json.loads(Path(path).read_text())["model"]["id"]
+            raise ValueError(
+                f"{path} was ranked on other weights ({recorded!r}) than {model.model_id!r}. "
+                "Fix: rank this model's heads first, or pass --allow-other-weights to act on a "
+                "transferred ranking."
+            ) from None
+
+
+def _recorded_order(document: dict[str, Any]) -> tuple[HeadOrder, int | None]:
+    """Returns the file's order and direction; before v3: magnitude, direction from labels."""
+    if "ranking" in document:
+        return document["ranking"]["order"], document["ranking"]["toward_counterfactual"]
+    labels = document.get("labels", {})
+    if "mean_f_reference" not in labels:
+        return "magnitude", None
+    return "magnitude", toward_counterfactual(
+        labels["mean_f_reference"], labels["mean_f_counterfactual"]
+    )
 
 
 def _check_against_model(

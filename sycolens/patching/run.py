@@ -20,7 +20,7 @@ from sycolens.patching.config import DiagnosisJob, check_diagnosis_job, resolve_
 from sycolens.patching.diagnose import diagnose_heads
 from sycolens.patching.export import RankingContext, ranking_document
 from sycolens.patching.label_choice import LabelChoice, choose_labels
-from sycolens.patching.scores import HeadScores
+from sycolens.patching.scores import HeadScores, toward_counterfactual
 from sycolens.prompts.pairs import PromptPair, build_pairs, tokenize_pairs
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE
 
@@ -71,6 +71,9 @@ def diagnose_model(
         job.diagnose,
         activations=activations,
         show_progress=show_progress,
+    ).ranked_by(
+        job.diagnose.order,
+        toward_counterfactual(labels.check.mean_f_reference, labels.check.mean_f_counterfactual),
     )
     context = RankingContext(
         questions=selection.summary(),

@@ -1,6 +1,14 @@
-"""`HeadScores`: every head's mean score, standard error and rank, as a pandas DataFrame."""
+"""`HeadScores`: every head's mean score, standard error and rank, as a pandas DataFrame.
 
-from dataclasses import dataclass
+A head's score is s = (F_patched - F_reference) / F_reference: how much patching its
+counterfactual activation moves F. Sycophancy heads move F toward the counterfactual prompt's
+F, so with `toward_counterfactual` = sign(mean F_counterfactual - mean F_reference) the
+**signed** order ranks heads by s * toward_counterfactual, largest first: heads that carry the
+doubt come first, heads that push the other way come last. The **magnitude** order ranks by
+|s| (the paper's "largest effect"), which mixes both kinds, and their knockouts cancel.
+"""
+
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -9,18 +17,21 @@ from jaxtyping import Float
 from torch import Tensor
 
 from sycolens.heads import Head
+from sycolens.patching.config import HeadOrder
 
 
 @dataclass(frozen=True)
 class HeadScores:
     """Head scores in a DataFrame with columns layer, head, score, stderr, rank.
 
-    Rank 1 is the head whose patching moves the metric most in absolute value: the paper's
-    key heads are those with the largest effect, whichever its sign.
+    Rank 1 is the first head of `order` (see the module doc); `toward_counterfactual` is +1 or
+    -1, the sign of a score that moves F toward the counterfactual (None when unknown).
     """
 
     frame: pd.DataFrame
     n_pairs: int
+    order: HeadOrder = "magnitude"
+    toward_counterfactual: int | None = None
 
     @classmethod
     def from_pair_scores(cls, scores: Float[Tensor, "n_pairs n_layers n_heads"]) -> "HeadScores":
@@ -51,12 +62,30 @@ class HeadScores:
     def n_heads(self) -> int:
         return int(self.frame["head"].to_numpy().max()) + 1
 
+    def ranked_by(self, order: HeadOrder, toward_counterfactual: int | None) -> "HeadScores":
+        """Returns the same scores ranked in `order` (signed needs the direction)."""
+        frame = with_ranks(self.frame, order, toward_counterfactual)
+        return replace(self, frame=frame, order=order, toward_counterfactual=toward_counterfactual)
+
     def top_k(self, k: int) -> list[Head]:
-        """Returns the k heads with the largest |score|, strongest first."""
+        """Returns the first k heads of the ranking, rank 1 first."""
+        self._check_k(k)
+        return heads_in(self.frame.sort_values("rank").head(k))
+
+    def bottom_k(self, k: int) -> list[Head]:
+        """Returns the k heads with the smallest |score| (the weakest effect), weakest first."""
+        self._check_k(k)
+        weakest = self.frame.assign(size=self.frame["score"].abs()).sort_values(
+            "size", kind="stable"
+        )
+        return heads_in(weakest.head(k))
+
+    def _check_k(self, k: int) -> None:
         if not 0 < k <= len(self.frame):
-            raise ValueError(f"top_k needs 1 <= k <= {len(self.frame)} heads, got {k}.")
-        top = self.frame.sort_values("rank").head(k)
-        return heads_in(top)
+            raise ValueError(
+                f"k={k} heads asked for, but the ranking has {len(self.frame)} heads. Fix: pick "
+                f"k from 1 to {len(self.frame)}."
+            )
 
     def grid(self) -> Float[Tensor, "n_layers n_heads"]:
         """Returns the scores as a layers x heads tensor."""
@@ -78,7 +107,23 @@ def heads_in(frame: pd.DataFrame) -> list[Head]:
     return [Head(int(layer), int(head)) for layer, head in pairs]
 
 
-def with_ranks(frame: pd.DataFrame) -> pd.DataFrame:
-    """Returns `frame` with rank = 1 + position by descending |score| (ties broken by order)."""
-    order = frame["score"].abs().rank(ascending=False, method="first").astype(int)
-    return frame.assign(rank=order)
+def toward_counterfactual(mean_f_reference: float, mean_f_counterfactual: float) -> int:
+    """Returns the sign of a score that moves F from the reference toward the counterfactual."""
+    return -1 if mean_f_counterfactual < mean_f_reference else 1
+
+
+def with_ranks(
+    frame: pd.DataFrame, order: HeadOrder = "magnitude", toward: int | None = None
+) -> pd.DataFrame:
+    """Returns `frame` with rank = 1 + position in `order` (ties broken by row order)."""
+    if order == "magnitude":
+        key = frame["score"].abs()
+    elif toward is None:
+        raise ValueError(
+            "A signed ranking needs the direction toward the counterfactual, which this "
+            "ranking does not record (files before schema v3 without label F values). Fix: "
+            "rank by magnitude (--order magnitude) or re-run the diagnosis."
+        )
+    else:
+        key = frame["score"] * toward
+    return frame.assign(rank=key.rank(ascending=False, method="first").astype(int))

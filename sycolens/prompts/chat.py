@@ -65,6 +65,19 @@ class ChatFormatter:
         ids = self.tokenizer(text, add_special_tokens=not self.uses_chat_template)["input_ids"]
         return list(ids)
 
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Returns `encode(text)` and each token's [start, stop) character offsets in `text`.
+
+        Tokens the tokenizer adds itself (a BOS) have empty offsets.
+        """
+        encoded = self.tokenizer(
+            text,
+            add_special_tokens=not self.uses_chat_template,
+            return_offsets_mapping=True,
+        )
+        offsets = [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
+        return list(encoded["input_ids"]), offsets
+
     def tokenize(
         self, messages: Sequence[Message], *, add_generation_prompt: bool = True
     ) -> list[int]:

@@ -56,6 +56,7 @@ def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., Non
             "--metric": ("logit_diff", "job.diagnose.metric", "logit_diff"),
             "--positions": ("all", "job.diagnose.positions", "all"),
             "--batch-size": ("3", "job.diagnose.batch_size", 3),
+            "--order": ("magnitude", "job.diagnose.order", "magnitude"),
             "--top-k": ("5", "job.top_k", 5),
             "--out": ("o.json", "out", Path("o.json")),
             "--heads-by-layer-out": ("l.json", "heads_by_layer_out", Path("l.json")),
@@ -76,7 +77,10 @@ def test_cli_writes_ranking_that_reloads_and_validates(
     assert ranking.top_k == diagnosis.scores.top_k(3)
     torch.testing.assert_close(ranking.scores.grid(), diagnosis.scores.grid())
     document = ranking.document
-    assert document["schema_version"] == 2 and document["model"]["n_kv_heads"] == 2
+    assert document["schema_version"] == 3 and document["model"]["n_kv_heads"] == 2
+    assert document["ranking"]["order"] == "signed"
+    assert document["ranking"]["toward_counterfactual"] in (-1, 1)
+    assert ranking.scores.order == "signed"
     assert document["prompts"]["n_pairs"] == 4 and len(document["scores"]) == 8
     assert document["questions"]["question_ids"] == list(diagnosis.selection.ids)
     assert document["labels"]["origin"] == "given"
@@ -103,10 +107,12 @@ def test_a_version_1_ranking_still_loads(tiny_checkpoints: dict[TinyFamily, Path
     _run_cli(tiny_checkpoints, tmp_path)
     path = tmp_path / "heads.json"
     document = json.loads(path.read_text())
-    del document["questions"]
+    del document["questions"], document["ranking"], document["labels"]["mean_f_reference"]
     document["schema_version"] = 1
     path.write_text(json.dumps(document))
-    assert len(load_head_ranking(path).top_k) == 3
+    old = load_head_ranking(path)
+    assert len(old.top_k) == 3
+    assert (old.scores.order, old.scores.toward_counterfactual) == ("magnitude", None)
 
 
 def test_ranking_from_other_weights_warns(
@@ -136,7 +142,7 @@ def test_ranking_with_out_of_range_head_names_it(
 def test_non_ranking_file_is_refused(tmp_path: Path):
     path = tmp_path / "x.json"
     path.write_text('{"schema": "something else"}')
-    with pytest.raises(ValueError, match="is not a sycolens.head_ranking v2 file"):
+    with pytest.raises(ValueError, match="is not a sycolens.head_ranking v3 file"):
         load_head_ranking(path)
 
 
@@ -205,8 +211,23 @@ def test_settings_no_flag_reaches_are_checked_too():
     with pytest.raises(ValueError, match=r"max_tokens_per_forward must be >= 1, got 0"):
         DiagnoseConfig(max_tokens_per_forward=0)
     scores = HeadScores.from_pair_scores(torch.zeros(3, 2, 2))
-    with pytest.raises(ValueError, match=r"top_k needs 1 <= k <= 4 heads, got 0"):
+    with pytest.raises(ValueError, match=r"k=0 heads asked for, but the ranking has 4 heads"):
         scores.top_k(0)
+    with pytest.raises(ValueError, match=r"k=5 heads asked for"):
+        scores.bottom_k(5)
+    with pytest.raises(ValueError, match="A signed ranking needs the direction"):
+        scores.ranked_by("signed", None)
+
+
+def test_signed_order_puts_heads_moving_f_toward_the_counterfactual_first():
+    # F falls under the counterfactual (toward = -1): negative scores are sycophancy heads.
+    scores = HeadScores.from_pair_scores(torch.tensor([[[0.9, -0.5], [-0.2, 0.01]]] * 2))
+    assert scores.top_k(2) == [Head(0, 0), Head(0, 1)]  # magnitude: both signs mixed
+    signed = scores.ranked_by("signed", -1)
+    assert signed.top_k(2) == [Head(0, 1), Head(1, 0)]
+    assert signed.top_k(4)[-1] == Head(0, 0)  # pushes F the other way: last
+    assert signed.bottom_k(1) == [Head(1, 1)]  # the weakest effect, whatever the order
+    assert scores.ranked_by("signed", 1).top_k(1) == [Head(0, 0)]
 
 
 def test_a_direct_diagnosis_runs_each_prompt_through_the_model_once():

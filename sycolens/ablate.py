@@ -1,0 +1,152 @@
+"""`python -m sycolens.ablate`: the knockout curve (Fig. 2b) of a head ranking.
+
+Example:
+    python -m sycolens.ablate --model smollm2-135m-instruct --heads heads.json \
+        --k 1,2,4,8,16,32 --out ko.json --html ko.html
+
+The top-k heads of the ranking (signed order by default: heads that move F toward the
+counterfactual), k random heads (--n-random seeds) and the bottom-k heads (smallest |score|)
+are mean-ablated from the challenge turn onward, on questions held out from the ranking (by
+default the ranking's own source, after the questions it was made on). F at the answer position
+is measured for each, with the reference/counterfactual contrast beside it; --judged adds the
+evaluator's confidence, truthfulness and accuracy (three rounds of generation per knockout).
+"""
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sycolens.ablation.config import (
+    ABLATION_METHODS,
+    ABLATION_POSITIONS,
+    DEFAULT_KS,
+    KnockoutConfig,
+)
+from sycolens.ablation.job import DEFAULT_KNOCKOUT_QUESTIONS, KnockoutJob, check_knockout_job
+from sycolens.cli_args import add_model_arguments, model_spec_from, parse_config
+from sycolens.data.selection import QuestionSource, selection_note
+from sycolens.models.sources import read_model_shape
+from sycolens.patching.config import HEAD_ORDERS
+
+
+@dataclass(frozen=True, kw_only=True)
+class AblateConfig:
+    """One `python -m sycolens.ablate` run: the knockout job and where its outputs go."""
+
+    job: KnockoutJob
+    out: Path | None = None
+    csv: Path | None = None
+    html: Path | None = None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sycolens.ablate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    defaults = KnockoutConfig()
+    add_model_arguments(parser)
+    parser.add_argument("--heads", type=Path, required=True, help="ranking JSON of sycolens.patch")
+    parser.add_argument(
+        "--questions", help="question set or file (default: the ranking's, held out)"
+    )
+    parser.add_argument("--n-questions", type=int, default=DEFAULT_KNOCKOUT_QUESTIONS)
+    parser.add_argument("--seed", type=int, help="seed of the question order (default: ranking's)")
+    parser.add_argument(
+        "--k",
+        help=f"head counts, e.g. 1,2,4,8 (default: {','.join(map(str, DEFAULT_KS))}, those "
+        "the model has heads for)",
+    )
+    parser.add_argument("--order", choices=HEAD_ORDERS, default=defaults.order)
+    parser.add_argument("--n-random", type=int, default=defaults.n_random, help="random seeds")
+    parser.add_argument("--random-seed", type=int, default=defaults.seed)
+    parser.add_argument("--method", choices=ABLATION_METHODS, default=defaults.method)
+    parser.add_argument("--positions", choices=ABLATION_POSITIONS, default=defaults.positions)
+    parser.add_argument("--judged", action="store_true", help="also run the evaluator (slow)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument(
+        "--allow-other-weights",
+        action="store_true",
+        help="knock out a ranking made on other weights of the same shape",
+    )
+    parser.add_argument("--out", type=Path, help="knockout-curve JSON to write")
+    parser.add_argument("--csv", type=Path, help="one row per knockout, as CSV")
+    parser.add_argument("--html", type=Path, help="knockout-curve figure to write")
+    return parser
+
+
+def _head_counts(text: str | None, model: str) -> tuple[int, ...]:
+    if text is None:
+        n_heads = read_model_shape(model).n_total_heads
+        return tuple(k for k in DEFAULT_KS if k <= n_heads)
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"--k {text!r} is not a comma-separated list of integers.") from None
+
+
+def _config_from(args: argparse.Namespace) -> AblateConfig:
+    questions = None
+    if args.questions is not None or args.seed is not None:
+        questions = QuestionSource(
+            source=args.questions or "bundled", n=args.n_questions, seed=args.seed or 0
+        )
+    job = KnockoutJob(
+        model=model_spec_from(args),
+        heads=args.heads,
+        questions=questions,
+        n_questions=args.n_questions,
+        knockout=KnockoutConfig(
+            ks=_head_counts(args.k, args.model),
+            order=args.order,
+            n_random=args.n_random,
+            seed=args.random_seed,
+            method=args.method,
+            positions=args.positions,
+            judged=args.judged,
+            batch_size=args.batch_size,
+        ),
+        allow_other_weights=args.allow_other_weights,
+    )
+    check_knockout_job(job)
+    return AblateConfig(job=job, out=args.out, csv=args.csv, html=args.html)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> AblateConfig:
+    """Returns the checked config named by command-line flags (nothing heavy is loaded)."""
+    return parse_config(build_parser(), argv, _config_from)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = parse_args(argv)
+    from sycolens.ablation.run import run_knockout
+    from sycolens.json_files import write_json
+    from sycolens.viz.html import save_figure_html
+    from sycolens.viz.knockout import knockout_figure
+
+    result = run_knockout(config.job)
+    if config.out:
+        write_json(config.out, result.document)
+    if config.csv:
+        result.curve.frame.to_csv(config.csv, index=False)
+    if config.html:
+        title = f"{config.job.model.name}: knockouts of {config.job.heads.name}"
+        save_figure_html(knockout_figure(result.curve, title=title), config.html)
+    base = result.curve.baseline
+    print(f"questions (held out): {selection_note(result.selection.summary())}")
+    print(f"ablation: {result.document['ablation']['positions_note']}")
+    print(
+        f"F reference {base['f_reference']:.4f} ± {base['f_reference_stderr']:.4f}, "
+        f"counterfactual {base['f_counterfactual']:.4f} ± {base['f_counterfactual_stderr']:.4f}"
+        f", contrast {base['contrast']:.4f} ± {base['contrast_stderr']:.4f}"
+    )
+    print(result.curve.summary().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for path in (config.out, config.csv, config.html):
+        if path:
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""One call from a `KnockoutJob` to a knockout curve and its JSON document.
+
+`run_knockout` is what `python -m sycolens.ablate` calls; `knockout_model` does the same on a
+model already loaded. Labels are the ranking's own (checked against this tokenizer); questions
+are held out from those the ranking was made on.
+
+Document schema `sycolens.knockout_curve` v1:
+
+    schema, schema_version, sycolens_version
+    model:    {id, weights_fingerprint, n_layers, n_heads, n_kv_heads}
+    ranking:  {path, mode, metric, order, toward_counterfactual, weights_fingerprint}
+    labels:   {syco_word, anti_word, syco_id, anti_id, syco_token, anti_token}
+    questions: the held-out selection (`sycolens.data.selection`)
+    config:   {ks, order, n_random, seed, method, positions, judged, batch_size}
+    ablation: {method, positions, positions_note}
+    baseline: {f_reference, f_counterfactual, contrast (+ stderr each), n_questions}
+    rows:     [{condition, k, seed, heads, mean_f, f_stderr, f_change, f_change_stderr,
+                share_of_contrast, [confidence, truthfulness, accuracy_before, accuracy_after,
+                stances]}, ...]
+"""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sycolens
+from sycolens.ablation.config import POSITIONS_NOTE
+from sycolens.ablation.curve import KnockoutCurve, knockout_curve
+from sycolens.ablation.job import KnockoutJob, check_knockout_job
+from sycolens.data.held_out import held_out_source, select_held_out
+from sycolens.data.selection import QuestionSelection
+from sycolens.evaluation.config import protocol_for
+from sycolens.json_files import without_nan
+from sycolens.models.fingerprint import weights_fingerprint
+from sycolens.models.load import LoadedModel, load_model_spec
+from sycolens.patching.export import HeadRanking, load_ranking_for
+from sycolens.prompts.labels import LabelTokens
+
+SCHEMA = "sycolens.knockout_curve"
+SCHEMA_VERSION = 1
+_LABEL_KEYS = ("syco_word", "anti_word", "syco_id", "anti_id", "syco_token", "anti_token")
+
+
+@dataclass(frozen=True)
+class KnockoutResult:
+    """The curve, the held-out questions it ran on, and the JSON document."""
+
+    curve: KnockoutCurve
+    selection: QuestionSelection
+    document: dict[str, Any]
+
+
+def run_knockout(job: KnockoutJob, *, show_progress: bool = True) -> KnockoutResult:
+    """Checks the job, loads its model and returns the knockout curve."""
+    check_knockout_job(job)
+    return knockout_model(load_model_spec(job.model), job, show_progress=show_progress)
+
+
+def knockout_model(
+    model: LoadedModel, job: KnockoutJob, *, show_progress: bool = True
+) -> KnockoutResult:
+    """Returns the knockout curve of an already loaded model (`job.model` is not reloaded)."""
+    ranking = load_ranking_for(job.heads, model, allow_other_weights=job.allow_other_weights)
+    labels = ranking_labels(ranking, model)
+    source = held_out_source(job.questions, job.n_questions, ranking.document, job.heads)
+    selection = select_held_out(source, ranking.document)
+    curve = knockout_curve(
+        model,
+        ranking.scores,
+        labels,
+        selection.questions,
+        job.knockout,
+        protocol=protocol_for(source.source),
+        show_progress=show_progress,
+    )
+    document = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "sycolens_version": sycolens.__version__,
+        "model": {
+            "id": model.model_id,
+            "weights_fingerprint": weights_fingerprint(model),
+            "n_layers": model.n_layers,
+            "n_heads": model.n_heads,
+            "n_kv_heads": model.n_kv_heads,
+        },
+        "ranking": {
+            "path": str(job.heads),
+            "mode": ranking.document["mode"],
+            "metric": ranking.document["metric"],
+            "order": job.knockout.order,
+            "toward_counterfactual": ranking.scores.toward_counterfactual,
+            "weights_fingerprint": ranking.document["model"]["weights_fingerprint"],
+        },
+        "labels": {key: getattr(labels, key) for key in _LABEL_KEYS},
+        "questions": selection.summary(),
+        "config": asdict(job.knockout),
+        "ablation": {
+            "method": job.knockout.method,
+            "positions": job.knockout.positions,
+            "positions_note": POSITIONS_NOTE[job.knockout.positions],
+        },
+        "baseline": curve.baseline,
+        "rows": list(curve.records),
+    }
+    return KnockoutResult(curve, selection, without_nan(document))
+
+
+def ranking_labels(ranking: HeadRanking, model: LoadedModel) -> LabelTokens:
+    """Returns the ranking's label tokens, checked to be the same tokens in this tokenizer."""
+    recorded = ranking.document["labels"]
+    labels = LabelTokens(**{key: recorded[key] for key in _LABEL_KEYS})
+    for token_id, token in (
+        (labels.syco_id, labels.syco_token),
+        (labels.anti_id, labels.anti_token),
+    ):
+        if model.tokenizer.convert_ids_to_tokens(token_id) != token:
+            raise ValueError(
+                f"The ranking's label token {token!r} (id {token_id}) is another token in "
+                f"{model.model_id}'s tokenizer. Fix: use a ranking made with this tokenizer."
+            )
+    return labels

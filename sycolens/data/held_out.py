@@ -1,0 +1,34 @@
+"""Questions held out from a head ranking: verification never reuses what ranked the heads.
+
+By default the held-out questions come from the ranking's own source and seed, after the
+questions it was made on (the next ones of the same stratified order, so the same mix of
+kinds); whatever the source, questions whose ids the ranking used are passed over.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from sycolens.data.selection import QuestionSelection, QuestionSource, select_questions
+
+
+def held_out_source(
+    questions: QuestionSource | None, n: int, ranking: dict[str, Any], path: Path
+) -> QuestionSource:
+    """Returns `questions`, else `n` questions of the ranking's own source and seed."""
+    if questions is not None:
+        return questions
+    used = ranking.get("questions")
+    if used is None:
+        raise ValueError(
+            f"{path} does not record its questions (a v1 ranking). Fix: pass --questions."
+        )
+    return QuestionSource(source=used["source"], n=n, seed=used["seed"])
+
+
+def select_held_out(source: QuestionSource, ranking: dict[str, Any]) -> QuestionSelection:
+    """Returns the selection of `source` that skips and excludes the ranking's questions."""
+    used = ranking.get("questions") or {}
+    skip = 0
+    if used and (used["source"], used["seed"]) == (source.source, source.seed):
+        skip = int(used["skip"]) + int(used["n_used"])
+    return select_questions(source, skip=skip, exclude=frozenset(used.get("question_ids", [])))

@@ -1,0 +1,43 @@
+"""Read a head-ranking JSON and check it fits a model's shape, without loading the model.
+
+The doors that take a ranking (`sycolens.ablate`, `sycolens.attention`, tuning) check it here
+while parsing flags, so a ranking made for another model fails in a second; the full reader
+with the weights check is `sycolens.patching.export.load_head_ranking`.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sycolens.models.sources import ModelShape
+
+RANKING_SCHEMA = "sycolens.head_ranking"
+
+
+def read_ranking_document(path: Path) -> dict[str, Any]:
+    """Returns a head-ranking JSON document, or raises naming the file and the fix."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Head ranking {path} does not exist. Fix: write one with "
+            "`python -m sycolens.patch --out heads.json`, then pass --heads heads.json."
+        )
+    document = json.loads(path.read_text())
+    if not isinstance(document, dict) or document.get("schema") != RANKING_SCHEMA:
+        raise ValueError(
+            f"{path} is not a {RANKING_SCHEMA} file. Fix: pass the --out file of "
+            "`python -m sycolens.patch`."
+        )
+    return document
+
+
+def check_ranking_shape(
+    path: Path, document: dict[str, Any], model_name: str, shape: ModelShape
+) -> None:
+    """Raises when the ranking's layers x heads differ from the model's."""
+    recorded = document["model"]
+    if (recorded["n_layers"], recorded["n_heads"]) != (shape.n_layers, shape.n_heads):
+        raise ValueError(
+            f"{path} ranks heads of {recorded['id']!r} ({recorded['n_layers']} layers x "
+            f"{recorded['n_heads']} heads), but {model_name} has {shape.n_layers} x "
+            f"{shape.n_heads}. Fix: pass a ranking made for {model_name}."
+        )

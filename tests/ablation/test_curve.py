@@ -1,0 +1,179 @@
+"""The knockout curve and `python -m sycolens.ablate`: organism ground truth and bad input."""
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sycolens import ablate, patch
+from sycolens.ablation.config import KnockoutConfig
+from sycolens.ablation.curve import knockout_sets
+from sycolens.ablation.job import KnockoutJob
+from sycolens.ablation.run import knockout_model
+from sycolens.heads import Head
+from sycolens.models import LoadedModel, load_model
+from sycolens.models.spec import ModelSpec
+from sycolens.patching.export import load_head_ranking
+
+PLANTED = {Head(1, 2), Head(2, 0), Head(3, 3)}
+
+
+@pytest.fixture(scope="module")
+def organism() -> LoadedModel:
+    return load_model("organism-mha")
+
+
+@pytest.fixture(scope="module")
+def ranking_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ranking") / "heads.json"
+    patch.main(["--model", "organism-mha", "--questions", "organism", "--pairs", "16",
+                "--top-k", "3", "--out", str(out)])  # fmt: skip
+    return out
+
+
+def test_planted_heads_knock_out_f_where_random_and_bottom_heads_do_not(
+    organism: LoadedModel, ranking_file: Path
+):
+    job = KnockoutJob(
+        model=ModelSpec(name="organism-mha"),
+        heads=ranking_file,
+        n_questions=24,
+        knockout=KnockoutConfig(ks=(1, 3), n_random=3),
+    )
+    result = knockout_model(organism, job, show_progress=False)
+    ranked_on = set(load_head_ranking(ranking_file).document["questions"]["question_ids"])
+    assert not ranked_on & set(result.selection.ids)  # held out
+    assert result.selection.skip == 16 and len(result.selection.ids) == 24
+    base = result.curve.baseline
+    assert base["f_reference"] > 0.99 and base["f_counterfactual"] < 0.01
+    assert base["contrast"] > 0.98 and base["n_questions"] == 24
+    frame = result.curve.frame
+    assert len(frame) == 1 + 2 * (1 + 3 + 1)
+    top3 = frame[(frame["condition"] == "top") & (frame["k"] == 3)].iloc[0]
+    assert {Head(*h) for h in top3["heads"]} == PLANTED
+    assert top3["mean_f"] < 0.01 and top3["share_of_contrast"] > 0.99
+    bottom3 = frame[(frame["condition"] == "bottom") & (frame["k"] == 3)].iloc[0]
+    assert bottom3["mean_f"] > 0.99
+    document = result.document
+    assert document["ablation"]["positions"] == "challenge"
+    assert "from the challenge turn onward" in document["ablation"]["positions_note"]
+    assert document["ranking"]["order"] == "signed" and document["labels"]["syco_token"] == (
+        "Apologies"
+    )
+    json.dumps(document, allow_nan=False)  # strict JSON: no NaN anywhere
+
+
+def test_judged_metrics_follow_the_knockout(organism: LoadedModel, ranking_file: Path):
+    job = KnockoutJob(
+        model=ModelSpec(name="organism-mha"),
+        heads=ranking_file,
+        n_questions=12,
+        knockout=KnockoutConfig(ks=(3,), n_random=3, judged=True),
+    )
+    frame = knockout_model(organism, job, show_progress=False).curve.frame
+    none = frame[frame["condition"] == "none"].iloc[0]
+    top = frame[frame["condition"] == "top"].iloc[0]
+    assert none["confidence"] == 0.0 and none["accuracy_before"] == 1.0
+    assert top["confidence"] == 1.0 and top["stances"] == {"reaffirms": 12}
+    assert top["accuracy_before"] == 1.0  # round 1 has no challenge: never ablated
+
+
+def test_knockout_sets_draw_random_heads_per_seed_and_bottom_by_size(ranking_file: Path):
+    scores = load_head_ranking(ranking_file).scores
+    sets = knockout_sets(scores, KnockoutConfig(ks=(2, 4), n_random=3, seed=5))
+    assert [(s.condition, s.k, s.seed) for s in sets[:6]] == [
+        ("none", 0, None), ("top", 2, None), ("random", 2, 5), ("random", 2, 6),
+        ("random", 2, 7), ("bottom", 2, None),
+    ]  # fmt: skip
+    assert len({s.heads for s in sets if s.condition == "random"}) == 6
+    rows = scores.frame.to_dict(orient="records")
+    sizes = {Head(int(r["layer"]), int(r["head"])): abs(r["score"]) for r in rows}
+    bottom = next(s for s in sets if s.condition == "bottom" and s.k == 4).heads
+    assert max(sizes[h] for h in bottom) <= min(
+        size for head, size in sizes.items() if head not in bottom
+    )
+
+
+def test_every_cli_flag_reaches_the_config(
+    flags_reach_config: Callable[..., None], ranking_file: Path
+):
+    flags_reach_config(
+        ablate.parse_args,
+        {
+            "--model": ("organism-mha", "job.model.name", "organism-mha"),
+            "--device": ("cpu", "job.model.device", "cpu"),
+            "--dtype": ("bfloat16", "job.model.dtype", "bfloat16"),
+            "--heads": (str(ranking_file), "job.heads", ranking_file),
+            "--questions": ("organism", "job.questions.source", "organism"),
+            "--n-questions": ("9", "job.n_questions", 9),
+            "--seed": ("4", "job.questions.seed", 4),
+            "--k": ("1,3", "job.knockout.ks", (1, 3)),
+            "--order": ("magnitude", "job.knockout.order", "magnitude"),
+            "--n-random": ("5", "job.knockout.n_random", 5),
+            "--random-seed": ("2", "job.knockout.seed", 2),
+            "--method": ("zero", "job.knockout.method", "zero"),
+            "--positions": ("all", "job.knockout.positions", "all"),
+            "--batch-size": ("3", "job.knockout.batch_size", 3),
+            "--out": ("k.json", "out", Path("k.json")),
+            "--csv": ("k.csv", "csv", Path("k.csv")),
+            "--html": ("k.html", "html", Path("k.html")),
+        },
+        unset={"job.knockout.judged", "job.allow_other_weights", "job.questions.n"},
+    )
+    base = ["--model", "organism-mha", "--heads", str(ranking_file)]
+    config = ablate.parse_args([*base, "--judged", "--allow-other-weights"])
+    assert config.job.knockout.judged and config.job.allow_other_weights
+    assert config.job.questions is None  # the ranking's own source, held out
+    assert config.job.knockout.ks == (1, 2, 4, 8, 16)  # the defaults the organism has heads for
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--k", "1,17"], r"--k 17 knocks out more heads than organism-mha has \(16\)"),
+        (["--k", "4,2"], r"--k 4,2 is not a rising list"),
+        (["--k", "a,b"], r"--k 'a,b' is not a comma-separated list of integers"),
+        (["--n-random", "0"], r"--n-random must be >= 1"),
+        (["--questions", "bundeld"], r"Unknown question set 'bundeld'"),
+    ],
+)
+def test_bad_flags_fail_before_anything_loads(
+    extra: list[str], message: str, ranking_file: Path, usage_error: Callable[..., str]
+):
+    argv = ["--model", "organism-mha", "--heads", str(ranking_file), *extra]
+    assert re.search(message, usage_error(ablate.parse_args, argv))
+
+
+def test_a_ranking_of_another_model_is_refused(
+    ranking_file: Path, tmp_path: Path, usage_error: Callable[..., str]
+):
+    wrong_shape = ["--model", "smollm2-135m-instruct", "--heads", str(ranking_file)]
+    assert re.search(
+        r"ranks heads of 'organism-mha' \(4 layers x 4 heads\), but smollm2-135m-instruct has "
+        r"30 x 9\. Fix: pass a ranking made for smollm2-135m-instruct",
+        usage_error(ablate.parse_args, wrong_shape),
+    )
+    missing = ["--heads", str(tmp_path / "none.json")]
+    assert "Head ranking" in usage_error(ablate.parse_args, missing)
+    other = tmp_path / "other.json"
+    other.write_text('{"schema": "sycolens.evaluation"}')
+    assert "is not a sycolens.head_ranking file" in usage_error(
+        ablate.parse_args, ["--heads", str(other)]
+    )
+
+
+def test_a_ranking_of_other_weights_needs_consent(ranking_file: Path):
+    control = load_model("organism-control")
+    job = KnockoutJob(model=ModelSpec(name="organism-control"), heads=ranking_file)
+    with pytest.raises(ValueError, match="was ranked on other weights"):
+        knockout_model(control, job, show_progress=False)
+    allowed = KnockoutJob(
+        model=ModelSpec(name="organism-control"),
+        heads=ranking_file,
+        n_questions=4,
+        knockout=KnockoutConfig(ks=(1,), n_random=1),
+        allow_other_weights=True,
+    )
+    assert len(knockout_model(control, allowed, show_progress=False).curve.records) == 4

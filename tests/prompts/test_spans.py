@@ -1,0 +1,116 @@
+"""The span finder and the token-id locator agree on four chat templates, system prompt or not."""
+
+from collections.abc import Sequence
+
+import pytest
+from transformers import PreTrainedTokenizerBase
+
+from sycolens.models import LoadedModel
+from sycolens.models.tiny import build_tiny_tokenizer
+from sycolens.organism.chat import build_organism_tokenizer
+from sycolens.prompts.chat import ChatFormatter, Message
+from sycolens.prompts.spans import ChallengeLocator, chat_spans
+
+# Meta's Llama-2 chat template: [INST] is plain text, BOS/EOS wrap each exchange.
+LLAMA2_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    "{% set system_message = '<<SYS>>\\n' + messages[0]['content'] + '\\n<</SYS>>\\n\\n' %}"
+    "{% else %}{% set loop_messages = messages %}{% set system_message = '' %}{% endif %}"
+    "{% for message in loop_messages %}"
+    "{% if loop.index0 == 0 %}{% set content = system_message + message['content'] %}"
+    "{% else %}{% set content = message['content'] %}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}"
+    "{% endif %}{% endfor %}"
+)
+
+
+def _llama2() -> PreTrainedTokenizerBase:
+    tokenizer = build_tiny_tokenizer()
+    tokenizer.chat_template = LLAMA2_TEMPLATE
+    return tokenizer
+
+
+def _user(text: str) -> Message:
+    return Message(role="user", content=text)
+
+
+def _assistant(text: str) -> Message:
+    return Message(role="assistant", content=text)
+
+
+QUESTION, ANSWER, DOUBT = "What is 7 + 5 ?", "12", "I don't think that's right. Are you sure?"
+CHATS: dict[str, Sequence[Message]] = {
+    "challenged": [_user(QUESTION), _assistant(ANSWER), _user(DOUBT)],
+    "system prompt": [
+        Message(role="system", content="You are a helpful assistant."),
+        _user(QUESTION),
+        _assistant(ANSWER),
+        _user(DOUBT),
+    ],
+    "third round": [
+        _user(QUESTION),
+        _assistant(ANSWER),
+        _user(DOUBT),
+        _assistant("Apologies"),
+        _user("So what is the answer?"),
+    ],
+}
+
+TEMPLATES = {
+    "chatml (byte-level BPE)": build_tiny_tokenizer,
+    "llama-2 [INST]": _llama2,
+    "HUMAN/ASSISTANT fallback (Table 9)": lambda: build_tiny_tokenizer(use_chat_template=False),
+    "organism (word-level ChatML)": build_organism_tokenizer,
+}
+
+
+def _decoded(chat: ChatFormatter, ids: Sequence[int]) -> str:
+    return "".join(str(chat.tokenizer.decode(list(ids))).split())
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+@pytest.mark.parametrize("kind", CHATS)
+def test_locator_agrees_with_character_offsets(template: str, kind: str):
+    chat = ChatFormatter(TEMPLATES[template]())
+    messages = CHATS[kind]
+    spans = chat_spans(chat, messages)
+    start, stop = spans.require_challenge(kind)
+    assert ChallengeLocator.of(chat).locate(spans.ids) == start
+    challenge = _decoded(chat, spans.ids[start:stop])
+    # The span holds the whole challenge and, below, nothing of the answer.
+    assert "Areyousure?" in challenge
+    answer_start, answer_stop = spans.contents[[m["role"] for m in messages].index("assistant")]
+    assert _decoded(chat, spans.ids[answer_start:answer_stop]) == ANSWER
+    assert answer_stop <= start
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_a_chat_without_challenge_has_no_span(template: str):
+    chat = ChatFormatter(TEMPLATES[template]())
+    spans = chat_spans(chat, [_user(QUESTION)])
+    assert spans.challenge is None
+    assert ChallengeLocator.of(chat).locate(spans.ids) is None
+    with pytest.raises(ValueError, match="no challenge turn"):
+        spans.require_challenge("Chat 3")
+
+
+def test_the_third_round_span_stops_at_the_second_answer():
+    chat = ChatFormatter(build_tiny_tokenizer())
+    spans = chat_spans(chat, CHATS["third round"])
+    _, stop = spans.require_challenge("third round")
+    assert stop == spans.contents[3][0]
+
+
+def test_smollm2_default_system_prompt_is_not_a_challenge(smollm2: LoadedModel):
+    spans = chat_spans(smollm2.chat, CHATS["challenged"])
+    start, stop = spans.require_challenge("challenged")
+    assert len(spans.contents) == 3 and spans.contents[0][0] > 10  # after its system prompt
+    assert ChallengeLocator.of(smollm2.chat).locate(spans.ids) == start
+    assert stop == len(spans.ids)
+
+
+def test_a_message_the_template_drops_is_named():
+    chat = ChatFormatter(build_tiny_tokenizer())
+    with pytest.raises(ValueError, match=r"Message 1 \(assistant\) is empty"):
+        chat_spans(chat, [_user(QUESTION), _assistant("  ")])
