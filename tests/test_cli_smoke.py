@@ -81,6 +81,20 @@ def test_ablate_on_smollm2_writes_a_knockout_curve(smollm2_ranking: tuple[Path, 
 
 
 @pytest.mark.smollm2
+def test_attention_on_smollm2_writes_views_and_a_test(smollm2_ranking: tuple[Path, str]):
+    folder, _ = smollm2_ranking
+    out, data = folder / "attn.html", folder / "attn.json"
+    done = _run("sycolens.attention", "--model", MODEL, "--heads", str(folder / "heads.json"),
+                "--prompts", "2", "--views", "1", "--out", str(out),
+                "--json", str(data))  # fmt: skip
+    document = json.loads(data.read_text())
+    assert document["schema"] == "sycolens.challenge_attention"
+    assert len(document["heads"]) == 270 and document["ranking"]["top_n"] == 10
+    assert 0.0 <= document["test"]["p_value"] <= 1.0
+    assert out.read_text().count("CircuitsVis.render") == 1 and "Mann-Whitney" in done.stdout
+
+
+@pytest.mark.smollm2
 def test_evaluate_on_smollm2_writes_a_report_that_reloads(smollm2: LoadedModel, tmp_path: Path):
     del smollm2  # loaded (and cached) once for the session
     out, html = tmp_path / "results.json", tmp_path / "r.html"
@@ -101,20 +115,24 @@ def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
         "schema": "sycolens.head_ranking",
         "model": {"id": "organism-mha", "n_layers": 4, "n_heads": 4},
         "questions": {"source": "organism", "seed": 0, "skip": 0, "n_used": 2},
+        "top_k": [[1, 2], [2, 0], [3, 3]],
     }))  # fmt: skip
     code = (
         "import sys\n"
         "from sycolens import ablate, evaluate, patch\n"
+        "from sycolens.attention import __main__ as attention\n"
         "from sycolens.organism import __main__ as organism\n"
         "patch.parse_args(['--model', 'organism-mha', '--questions', 'organism', '--pairs', '2'])\n"
         "evaluate.parse_args(['--model', 'organism-mha', '--questions', 'organism'])\n"
         "organism.parse_args(['train', '--out', 'somewhere-new'])\n"
         f"ablate.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}])\n"
+        f"attention.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}])\n"
         "print(sorted(m for m in ('transformer_lens', 'torch') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[]"
-    for door in ("sycolens.patch", "sycolens.evaluate", "sycolens.organism", "sycolens.ablate"):
+    doors = ("patch", "evaluate", "organism", "ablate", "attention")
+    for door in (f"sycolens.{name}" for name in doors):
         assert "usage: python -m" in _run(door, "--help").stdout

@@ -6,7 +6,8 @@ Two views of the same question, "which tokens belong to the challenge turn?":
   in the rendered text (character offsets) and maps the offsets to tokens. The **challenge
   span** runs from the first token after the first assistant answer to the end of the prompt
   (or to the next assistant answer): the turn separator, the challenge sentence and the
-  assistant cue around it. This is what attention to the challenge is measured over.
+  assistant cue around it. This is what knockouts replace; the **challenge sentence** (the
+  challenge message's own tokens) is what attention to the challenge is measured on.
 - `ChallengeLocator` finds the same start from token ids alone, as hooks inside a forward or a
   generation see them. It learns the template's two turn separators once, from a probe chat
   laid out by `chat_spans`: "end of user turn + assistant cue" and "end of assistant turn +
@@ -38,6 +39,7 @@ class ChatSpans:
     ids: tuple[int, ...]
     contents: tuple[TokenSpan, ...]
     challenge: TokenSpan | None
+    challenge_message: int | None  # index of the challenge among the messages
 
     def require_challenge(self, what: str) -> TokenSpan:
         """Returns the challenge span, or raises naming `what` when the chat has none."""
@@ -48,6 +50,12 @@ class ChatSpans:
             )
         return self.challenge
 
+    def require_challenge_sentence(self, what: str) -> TokenSpan:
+        """Returns the tokens of the challenge message's content alone."""
+        self.require_challenge(what)
+        assert self.challenge_message is not None
+        return self.contents[self.challenge_message]
+
 
 def chat_spans(
     chat: ChatFormatter, messages: Sequence[Message], *, add_generation_prompt: bool = True
@@ -57,7 +65,16 @@ def chat_spans(
     ids, offsets = chat.encode_with_offsets(text)
     characters = _content_characters(text, messages)
     contents = tuple(_tokens_overlapping(offsets, span) for span in characters)
-    return ChatSpans(tuple(ids), contents, _challenge_span(messages, characters, offsets))
+    challenge = _challenge_span(messages, characters, offsets)
+    message = None if challenge is None else _challenge_message(messages)
+    return ChatSpans(tuple(ids), contents, challenge, message)
+
+
+def _challenge_message(messages: Sequence[Message]) -> int:
+    """Returns the index of the first user message after the first assistant message."""
+    roles = [message["role"] for message in messages]
+    answer = roles.index("assistant")
+    return roles.index("user", answer + 1)
 
 
 def _content_characters(text: str, messages: Sequence[Message]) -> list[TokenSpan]:

@@ -83,6 +83,9 @@ def test_locator_agrees_with_character_offsets(template: str, kind: str):
     answer_start, answer_stop = spans.contents[[m["role"] for m in messages].index("assistant")]
     assert _decoded(chat, spans.ids[answer_start:answer_stop]) == ANSWER
     assert answer_stop <= start
+    sentence_start, sentence_stop = spans.require_challenge_sentence(kind)
+    assert start < sentence_start < sentence_stop <= stop
+    assert _decoded(chat, spans.ids[sentence_start:sentence_stop]).endswith("Areyousure?")
 
 
 @pytest.mark.parametrize("template", TEMPLATES)

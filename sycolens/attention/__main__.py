@@ -1,0 +1,133 @@
+"""`python -m sycolens.attention`: do the top-ranked heads attend to the challenge? (Fig. 2c)
+
+Example:
+    python -m sycolens.attention --model smollm2-135m-instruct --heads heads.json \
+        --prompts 32 --out attn.html --json attn.json
+
+On held-out challenged prompts (by default the ranking's own question source, after the
+questions it was ranked on), every head's attention from the answer position to the challenge
+sentence (--span turn: everything from the end of the answer on) is averaged over prompts; the
+ranking's top-N heads are compared with all other heads by a one-sided Mann-Whitney U test.
+attn.html holds the figure, the table and interactive circuitsvis views of the top heads on
+the first prompts (works offline).
+"""
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sycolens.attention.config import (
+    ATTENTION_SPANS,
+    DEFAULT_ATTENTION_PROMPTS,
+    AttentionJob,
+    check_attention_job,
+)
+from sycolens.cli_args import add_model_arguments, model_spec_from, parse_config
+from sycolens.data.selection import QuestionSource, selection_note
+from sycolens.patching.config import HEAD_ORDERS
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttentionConfig:
+    """One `python -m sycolens.attention` run: the job and where its outputs go."""
+
+    job: AttentionJob
+    out: Path | None = None
+    json: Path | None = None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sycolens.attention",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    defaults = AttentionJob(heads=Path())
+    add_model_arguments(parser)
+    parser.add_argument("--heads", type=Path, required=True, help="ranking JSON of sycolens.patch")
+    parser.add_argument("--questions", help="question set or file (default: the ranking's)")
+    parser.add_argument("--prompts", type=int, default=DEFAULT_ATTENTION_PROMPTS)
+    parser.add_argument("--seed", type=int, help="seed of the question order (default: ranking's)")
+    parser.add_argument("--top-n", type=int, help="top heads to compare (default: ranking's K)")
+    parser.add_argument("--order", choices=HEAD_ORDERS, default=defaults.order)
+    parser.add_argument("--span", choices=ATTENTION_SPANS, default=defaults.span)
+    parser.add_argument("--views", type=int, default=defaults.n_views, help="prompts to show")
+    parser.add_argument("--view-heads", type=int, default=defaults.n_view_heads)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--allow-other-weights", action="store_true")
+    parser.add_argument("--out", type=Path, help="HTML: figure, table and attention views")
+    parser.add_argument("--json", type=Path, help="JSON: the test and every head's share")
+    return parser
+
+
+def _config_from(args: argparse.Namespace) -> AttentionConfig:
+    questions = None
+    if args.questions is not None or args.seed is not None:
+        questions = QuestionSource(
+            source=args.questions or "bundled", n=args.prompts, seed=args.seed or 0
+        )
+    job = AttentionJob(
+        model=model_spec_from(args),
+        heads=args.heads,
+        questions=questions,
+        n_prompts=args.prompts,
+        top_n=args.top_n,
+        order=args.order,
+        span=args.span,
+        n_views=args.views,
+        n_view_heads=args.view_heads,
+        batch_size=args.batch_size,
+        allow_other_weights=args.allow_other_weights,
+    )
+    check_attention_job(job)
+    return AttentionConfig(job=job, out=args.out, json=args.json)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> AttentionConfig:
+    """Returns the checked config named by command-line flags (nothing heavy is loaded)."""
+    return parse_config(build_parser(), argv, _config_from)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = parse_args(argv)
+    from sycolens.attention.run import run_attention
+    from sycolens.attention.views import views_page
+    from sycolens.json_files import write_json
+    from sycolens.viz.attention import attention_figure
+
+    result = run_attention(config.job)
+    comparison = result.comparison
+    title = f"{config.job.model.name}: attention to the challenge"
+    if config.json:
+        write_json(config.json, result.document)
+    if config.out:
+        figure = attention_figure(comparison, title=title)
+        table = comparison.frame.sort_values("mean_share", ascending=False)
+        shown = ", ".join(
+            f"L{layer}H{head}" for layer, head in result.top[: config.job.n_view_heads]
+        )
+        sections = [
+            ("Top heads vs the rest", figure.to_html(full_html=False, include_plotlyjs=True)),
+            ("Every head", table.to_html(index=False, float_format=lambda v: f"{v:.4f}")),
+            *((f"Prompt {i}: heads {shown}", view) for i, view in enumerate(result.views)),
+        ]
+        config.out.parent.mkdir(parents=True, exist_ok=True)
+        config.out.write_text(views_page(title, sections))
+    print(f"questions (held out): {selection_note(result.selection.summary())}")
+    print(f"span: {result.document['span']['covers']}")
+    print(
+        f"top {comparison.n_top} heads: mean share {comparison.top_mean:.4f}; other "
+        f"{comparison.n_others}: {comparison.others_mean:.4f}; span's share of tokens "
+        f"{comparison.token_share:.4f}; Mann-Whitney U {comparison.u_statistic:.1f}, one-sided "
+        f"p = {comparison.p_value:.3g}"
+    )
+    top = comparison.frame.query("is_top").sort_values("mean_share", ascending=False)
+    print(top.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for path in (config.json, config.out):
+        if path:
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""What an attention study looks at: which heads, prompts and span (pure data, no torch import)."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sycolens.data.held_out import held_out_source
+from sycolens.data.selection import QuestionSource, check_question_source
+from sycolens.models.sources import read_model_shape
+from sycolens.models.spec import ModelSpec
+from sycolens.patching.config import HeadOrder
+from sycolens.patching.ranking_file import check_ranking_shape, read_ranking_document
+
+# sentence: the challenge message's own tokens; turn: everything from the end of the answer
+# on, template tokens and the assistant cue included (local heads attend to the cue anyway).
+AttentionSpan = Literal["sentence", "turn"]
+ATTENTION_SPANS: tuple[AttentionSpan, ...] = ("sentence", "turn")
+DEFAULT_ATTENTION_PROMPTS = 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttentionJob:
+    """Attention to the challenge of a ranking's top-N heads vs the rest, and views of them.
+
+    `top_n=None` takes as many heads as the ranking exported (its top_k); `questions=None`
+    the ranking's own source, held out. Views show `n_view_heads` top heads on the first
+    `n_views` prompts.
+    """
+
+    model: ModelSpec = field(default_factory=ModelSpec)
+    heads: Path
+    questions: QuestionSource | None = None
+    n_prompts: int = DEFAULT_ATTENTION_PROMPTS
+    top_n: int | None = None
+    order: HeadOrder = "signed"
+    span: AttentionSpan = "sentence"
+    n_views: int = 3
+    n_view_heads: int = 4
+    batch_size: int = 8
+    allow_other_weights: bool = False
+
+    def __post_init__(self) -> None:
+        flags = {
+            "n_prompts": "--prompts",
+            "n_view_heads": "--view-heads",
+            "batch_size": "--batch-size",
+        }
+        for name, flag in flags.items():
+            if getattr(self, name) < 1:
+                raise ValueError(f"{flag} must be >= 1, got {getattr(self, name)}. Fix {flag}.")
+        if self.n_views < 0:
+            raise ValueError(f"--views must be >= 0, got {self.n_views}. Fix --views.")
+        if self.top_n is not None and self.top_n < 1:
+            raise ValueError(f"--top-n must be >= 1, got {self.top_n}. Fix --top-n.")
+
+
+def check_attention_job(job: AttentionJob) -> dict[str, Any]:
+    """Checks the ranking against the model's shape, top-N and the questions; returns it."""
+    document = read_ranking_document(job.heads)
+    shape = read_model_shape(job.model.name)
+    check_ranking_shape(job.heads, document, job.model.name, shape)
+    top_n = resolve_top_n(job, document)
+    if top_n >= shape.n_total_heads:
+        raise ValueError(
+            f"--top-n {top_n} leaves no other heads to compare with ({job.model.name} has "
+            f"{shape.n_total_heads}). Fix: --top-n {shape.n_total_heads - 1} or fewer."
+        )
+    source = held_out_source(job.questions, job.n_prompts, document, job.heads)
+    check_question_source(source.source)
+    return document
+
+
+def resolve_top_n(job: AttentionJob, ranking: dict[str, Any]) -> int:
+    """Returns how many top heads to compare: `top_n`, else the ranking's exported top_k."""
+    return job.top_n if job.top_n is not None else len(ranking["top_k"])

@@ -1,0 +1,97 @@
+"""One call from an `AttentionJob` to attention-to-the-challenge statistics and views.
+
+Document schema `sycolens.challenge_attention` v1:
+
+    schema, schema_version, sycolens_version
+    model:      {id, weights_fingerprint, n_layers, n_heads}
+    ranking:    {path, order, top_n, top_heads: [[layer, head], ...]}
+    questions:  the held-out selection (`sycolens.data.selection`)
+    span:       "sentence" | "turn", with what it covers
+    test:       {top_mean, others_mean, mann_whitney_u, p_value, alternative, n_top, n_others,
+                 token_share, n_prompts}
+    heads:      [{layer, head, mean_share, stderr, is_top}, ...]   every head
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import sycolens
+from sycolens.attention.compare import AttentionComparison, compare_top_heads
+from sycolens.attention.config import AttentionJob, check_attention_job, resolve_top_n
+from sycolens.attention.patterns import challenge_attention
+from sycolens.attention.views import attention_view
+from sycolens.data.held_out import held_out_source, select_held_out
+from sycolens.data.selection import QuestionSelection
+from sycolens.heads import Head
+from sycolens.json_files import without_nan
+from sycolens.models.fingerprint import weights_fingerprint
+from sycolens.models.load import LoadedModel, load_model_spec
+from sycolens.patching.export import load_ranking_for
+from sycolens.prompts.chat import Message
+from sycolens.prompts.pairs import build_pairs
+
+SCHEMA = "sycolens.challenge_attention"
+SCHEMA_VERSION = 1
+SPAN_NOTES = {
+    "sentence": "the challenge message's own tokens",
+    "turn": "every token from the end of the first answer on (separator, challenge, cue)",
+}
+
+
+@dataclass(frozen=True)
+class AttentionResult:
+    """The comparison, the heads and prompts it used, and the JSON document."""
+
+    comparison: AttentionComparison
+    top: tuple[Head, ...]
+    selection: QuestionSelection
+    chats: tuple[tuple[Message, ...], ...]
+    views: tuple[str, ...]  # circuitsvis HTML (bundle embedded) of the first prompts
+    document: dict[str, Any]
+
+
+def run_attention(job: AttentionJob, *, show_progress: bool = True) -> AttentionResult:
+    """Checks the job, loads its model and returns the attention comparison."""
+    check_attention_job(job)
+    return attention_model(load_model_spec(job.model), job, show_progress=show_progress)
+
+
+def attention_model(
+    model: LoadedModel, job: AttentionJob, *, show_progress: bool = True
+) -> AttentionResult:
+    """Returns the comparison on an already loaded model (`job.model` is not reloaded)."""
+    ranking = load_ranking_for(job.heads, model, allow_other_weights=job.allow_other_weights)
+    top_n = resolve_top_n(job, ranking.document)
+    scores = ranking.scores.ranked_by(job.order, ranking.scores.toward_counterfactual)
+    top = tuple(scores.top_k(top_n))
+    source = held_out_source(job.questions, job.n_prompts, ranking.document, job.heads)
+    selection = select_held_out(source, ranking.document)
+    chats = tuple(pair.reference for pair in build_pairs(selection.questions))
+    attention = challenge_attention(
+        model, chats, span=job.span, batch_size=job.batch_size, show_progress=show_progress
+    )
+    comparison = compare_top_heads(attention, top)
+    shown = top[: job.n_view_heads]
+    views = tuple(attention_view(model, chat, shown).local_src for chat in chats[: job.n_views])
+    document = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "sycolens_version": sycolens.__version__,
+        "model": {
+            "id": model.model_id,
+            "weights_fingerprint": weights_fingerprint(model),
+            "n_layers": model.n_layers,
+            "n_heads": model.n_heads,
+        },
+        "ranking": {
+            "path": str(job.heads),
+            "order": job.order,
+            "top_n": top_n,
+            "top_heads": [list(head) for head in top],
+        },
+        "questions": selection.summary(),
+        "span": {"name": job.span, "covers": SPAN_NOTES[job.span]},
+        "test": comparison.summary(),
+        "heads": comparison.frame.to_dict(orient="records"),
+    }
+    return AttentionResult(comparison, top, selection, chats, views, without_nan(document))

@@ -1,0 +1,67 @@
+"""Interactive attention views (circuitsvis `attention_heads`) of chosen heads on chosen prompts.
+
+In a notebook, `attention_view` returns circuitsvis's object, which renders inline. For files,
+its `local_src` embeds circuitsvis's JavaScript bundle (not the CDN), and `views_page` joins
+such sections into one standalone page that opens offline.
+"""
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+import circuitsvis
+import torch
+from circuitsvis.attention import attention_heads
+from circuitsvis.utils.render import RenderedHTML
+
+from sycolens.attention.patterns import answer_patterns
+from sycolens.heads import Head
+from sycolens.models.load import LoadedModel
+from sycolens.prompts.chat import Message
+
+
+def attention_view(
+    model: LoadedModel, chat: Sequence[Message], heads: Sequence[Head]
+) -> RenderedHTML:
+    """Returns the attention patterns of `heads` on `chat`, one panel per head."""
+    if not heads:
+        raise ValueError("No heads to show. Fix: pass at least one (layer, head).")
+    for head in heads:
+        if not (0 <= head.layer < model.n_layers and 0 <= head.head < model.n_heads):
+            raise ValueError(
+                f"Head ({head.layer}, {head.head}) is out of range: {model.model_id} has "
+                f"{model.n_layers} layers and {model.n_heads} heads. Fix: pick heads of it."
+            )
+    patterns = answer_patterns(model, chat, sorted({head.layer for head in heads}))
+    stacked = torch.stack([patterns[head.layer][head.head] for head in heads])
+    ids = model.chat.tokenize(chat)
+    tokens = [str(model.tokenizer.decode([token])) for token in ids]
+    names = [f"L{head.layer}H{head.head}" for head in heads]
+    return attention_heads(attention=stacked, tokens=tokens, attention_head_names=names)
+
+
+def views_page(title: str, sections: Sequence[tuple[str, str]]) -> str:
+    """Returns a standalone HTML page of (heading, HTML body) sections.
+
+    Every circuitsvis view embeds the same ~3 MB JavaScript bundle; the page keeps the first
+    copy only (module scripts run in order, so later views find it loaded).
+    """
+    bundle = _circuitsvis_bundle()
+    kept: list[tuple[str, str]] = []
+    seen = False
+    for heading, content in sections:
+        if bundle in content:
+            content = content.replace(bundle, "") if seen else content
+            seen = True
+        kept.append((heading, content))
+    body = "".join(f"<h3>{html.escape(heading)}</h3>{content}" for heading, content in kept)
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"</head><body><h2>{html.escape(title)}</h2>{body}</body></html>"
+    )
+
+
+def _circuitsvis_bundle() -> str:
+    """Returns the JavaScript circuitsvis inlines into each view, as it inlines it."""
+    path = Path(circuitsvis.__file__).parent / "dist" / "cdn" / "iife.js"
+    return path.read_text(encoding="utf-8").replace("</script>", "")

@@ -1,0 +1,139 @@
+"""Attention to the challenge: planted heads stand out, batched shares match a per-prompt loop."""
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from sycolens import patch
+from sycolens.attention import __main__ as attention_cli
+from sycolens.attention.compare import compare_top_heads
+from sycolens.attention.config import AttentionJob, AttentionSpan
+from sycolens.attention.patterns import answer_patterns, challenge_attention
+from sycolens.attention.run import attention_model
+from sycolens.attention.views import attention_view, views_page
+from sycolens.heads import Head
+from sycolens.models import LoadedModel, load_model
+from sycolens.models.spec import ModelSpec
+from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
+from sycolens.prompts.chat import Message
+from sycolens.prompts.pairs import build_pairs
+
+PLANTED = [Head(1, 2), Head(2, 0), Head(3, 3)]
+CHATS = [list(pair.reference) for pair in build_pairs(sample_questions(11, 24, HELD_OUT_SPLIT))]
+
+
+@pytest.fixture(scope="module")
+def organism() -> LoadedModel:
+    return load_model("organism-mha")
+
+
+@pytest.mark.parametrize("name", ["organism-mha", "organism-gqa"])
+def test_planted_heads_attend_to_the_challenge_more_than_the_rest(name: str):
+    attention = challenge_attention(load_model(name), CHATS)
+    comparison = compare_top_heads(attention, PLANTED)
+    assert comparison.p_value < 0.01
+    assert comparison.top_mean > 0.3 > 0.05 > comparison.others_mean
+    assert (comparison.n_top, comparison.n_others, comparison.n_prompts) == (3, 13, 24)
+
+
+@pytest.mark.parametrize("span", ["sentence", "turn"])
+def test_batched_shares_match_a_per_prompt_loop(organism: LoadedModel, span: AttentionSpan):
+    attention = challenge_attention(organism, CHATS[:6], span=span, batch_size=4)
+    for row, (chat, spans) in enumerate(zip(CHATS[:6], attention.spans, strict=True)):
+        patterns = answer_patterns(organism, chat, range(organism.n_layers))
+        start, stop = (
+            spans.require_challenge_sentence("")
+            if span == "sentence"
+            else spans.require_challenge("")
+        )
+        for layer in range(organism.n_layers):
+            slow = patterns[layer][:, -1, start:stop].sum(-1)
+            torch.testing.assert_close(attention.shares[row, layer], slow, atol=1e-5, rtol=0)
+        assert attention.token_shares[row] == pytest.approx((stop - start) / len(spans.ids))
+
+
+def test_a_prompt_without_challenge_is_named(organism: LoadedModel):
+    with pytest.raises(ValueError, match="Chat 1 has no challenge turn"):
+        challenge_attention(organism, [CHATS[0], [Message(role="user", content="what is 2 + 3 ?")]])
+
+
+def test_views_embed_circuitsvis_once(organism: LoadedModel):
+    views = [attention_view(organism, chat, PLANTED).local_src for chat in CHATS[:2]]
+    assert "L1H2" in views[0] and "CircuitsVis.render" in views[0]
+    page = views_page("t", [("a", views[0]), ("b", views[1])])
+    assert page.count("CircuitsVis.render") == 2
+    assert len(page) < 1.2 * len(views[0])  # the second view reuses the first one's bundle
+    with pytest.raises(ValueError, match=r"Head \(4, 0\) is out of range"):
+        attention_view(organism, CHATS[0], [Head(4, 0)])
+
+
+@pytest.fixture(scope="module")
+def ranking_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ranking") / "heads.json"
+    patch.main(["--model", "organism-mha", "--questions", "organism", "--pairs", "16",
+                "--top-k", "3", "--out", str(out)])  # fmt: skip
+    return out
+
+
+def test_the_ranking_top_heads_on_held_out_prompts(organism: LoadedModel, ranking_file: Path):
+    job = AttentionJob(model=ModelSpec(name="organism-mha"), heads=ranking_file, n_prompts=16)
+    result = attention_model(organism, job, show_progress=False)
+    assert set(result.top) == set(PLANTED) and result.selection.skip == 16
+    assert result.document["test"]["p_value"] < 0.01
+    assert len(result.views) == 3 and len(result.document["heads"]) == 16
+
+
+def test_cli_writes_page_and_json(ranking_file: Path, tmp_path: Path):
+    out, data = tmp_path / "attn.html", tmp_path / "attn.json"
+    attention_cli.main(["--model", "organism-mha", "--heads", str(ranking_file), "--prompts",
+                        "8", "--views", "1", "--out", str(out), "--json", str(data)])  # fmt: skip
+    page = out.read_text()
+    assert page.count("CircuitsVis.render") == 1 and "Mann-Whitney" in page
+    assert '"schema": "sycolens.challenge_attention"' in data.read_text()
+
+
+def test_every_cli_flag_reaches_the_config(
+    flags_reach_config: Callable[..., None], ranking_file: Path
+):
+    flags_reach_config(
+        attention_cli.parse_args,
+        {
+            "--model": ("organism-mha", "job.model.name", "organism-mha"),
+            "--device": ("cpu", "job.model.device", "cpu"),
+            "--dtype": ("bfloat16", "job.model.dtype", "bfloat16"),
+            "--heads": (str(ranking_file), "job.heads", ranking_file),
+            "--questions": ("organism", "job.questions.source", "organism"),
+            "--prompts": ("9", "job.n_prompts", 9),
+            "--seed": ("4", "job.questions.seed", 4),
+            "--top-n": ("5", "job.top_n", 5),
+            "--order": ("magnitude", "job.order", "magnitude"),
+            "--span": ("turn", "job.span", "turn"),
+            "--views": ("2", "job.n_views", 2),
+            "--view-heads": ("3", "job.n_view_heads", 3),
+            "--batch-size": ("3", "job.batch_size", 3),
+            "--out": ("a.html", "out", Path("a.html")),
+            "--json": ("a.json", "json", Path("a.json")),
+        },
+        unset={"job.allow_other_weights", "job.questions.n"},
+    )
+    argv = ["--model", "organism-mha", "--heads", str(ranking_file), "--allow-other-weights"]
+    assert attention_cli.parse_args(argv).job.allow_other_weights
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--top-n", "16"], r"--top-n 16 leaves no other heads to compare with"),
+        (["--top-n", "0"], r"--top-n must be >= 1"),
+        (["--prompts", "0"], r"--prompts must be >= 1"),
+        (["--model", "smollm2-135m-instruct"], r"ranks heads of 'organism-mha' \(4 layers"),
+    ],
+)
+def test_bad_flags_fail_before_anything_loads(
+    extra: list[str], message: str, ranking_file: Path, usage_error: Callable[..., str]
+):
+    argv = ["--model", "organism-mha", "--heads", str(ranking_file), *extra]
+    assert re.search(message, usage_error(attention_cli.parse_args, argv))
