@@ -24,8 +24,14 @@ from sycolens.ablation.config import (
     KnockoutConfig,
 )
 from sycolens.ablation.job import DEFAULT_KNOCKOUT_QUESTIONS, KnockoutJob, check_knockout_job
-from sycolens.cli_args import add_model_arguments, model_spec_from, parse_config
-from sycolens.data.selection import QuestionSource, selection_note
+from sycolens.cli_args import (
+    add_model_arguments,
+    add_ranking_arguments,
+    held_out_questions_from,
+    model_spec_from,
+    parse_config,
+)
+from sycolens.data.selection import selection_note
 from sycolens.models.sources import read_model_shape
 from sycolens.patching.config import HEAD_ORDERS
 
@@ -48,12 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defaults = KnockoutConfig()
     add_model_arguments(parser)
-    parser.add_argument("--heads", type=Path, required=True, help="ranking JSON of sycolens.patch")
-    parser.add_argument(
-        "--questions", help="question set or file (default: the ranking's, held out)"
+    add_ranking_arguments(
+        parser, count_flag="--n-questions", default_count=DEFAULT_KNOCKOUT_QUESTIONS
     )
-    parser.add_argument("--n-questions", type=int, default=DEFAULT_KNOCKOUT_QUESTIONS)
-    parser.add_argument("--seed", type=int, help="seed of the question order (default: ranking's)")
     parser.add_argument(
         "--k",
         help=f"head counts, e.g. 1,2,4,8 (default: {','.join(map(str, DEFAULT_KS))}, those "
@@ -66,11 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--positions", choices=ABLATION_POSITIONS, default=defaults.positions)
     parser.add_argument("--judged", action="store_true", help="also run the evaluator (slow)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument(
-        "--allow-other-weights",
-        action="store_true",
-        help="knock out a ranking made on other weights of the same shape",
-    )
     parser.add_argument("--out", type=Path, help="knockout-curve JSON to write")
     parser.add_argument("--csv", type=Path, help="one row per knockout, as CSV")
     parser.add_argument("--html", type=Path, help="knockout-curve figure to write")
@@ -88,16 +86,11 @@ def _head_counts(text: str | None, model: str) -> tuple[int, ...]:
 
 
 def _config_from(args: argparse.Namespace) -> AblateConfig:
-    questions = None
-    if args.questions is not None or args.seed is not None:
-        questions = QuestionSource(
-            source=args.questions or "bundled", n=args.n_questions, seed=args.seed or 0
-        )
     job = KnockoutJob(
         model=model_spec_from(args),
         heads=args.heads,
-        questions=questions,
-        n_questions=args.n_questions,
+        questions=held_out_questions_from(args),
+        n_questions=args.count,
         knockout=KnockoutConfig(
             ks=_head_counts(args.k, args.model),
             order=args.order,

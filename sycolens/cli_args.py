@@ -10,6 +10,7 @@ usage error (exit 2) instead of a traceback.
 
 import argparse
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from sycolens.data.selection import QuestionSource
@@ -69,6 +70,36 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
 
 def label_spec_from(args: argparse.Namespace) -> LabelSpec:
     return LabelSpec(syco=args.syco_label, anti=args.anti_label, propose=args.propose_labels)
+
+
+def add_ranking_arguments(
+    parser: argparse.ArgumentParser, *, count_flag: str, default_count: int
+) -> None:
+    """Adds --heads, held-out question flags (--questions, the count flag, --seed) and
+    --allow-other-weights, for the doors that act on a head ranking."""
+    parser.add_argument("--heads", type=Path, required=True, help="ranking JSON of sycolens.patch")
+    parser.add_argument(
+        "--questions", help="question set or file (default: the ranking's own, held out)"
+    )
+    parser.add_argument(count_flag, dest="count", type=int, default=default_count)
+    parser.add_argument("--seed", type=int, help="seed of the --questions order (default 0)")
+    parser.add_argument(
+        "--allow-other-weights",
+        action="store_true",
+        help="act on a ranking made on other weights of the same shape (a transfer)",
+    )
+
+
+def held_out_questions_from(args: argparse.Namespace) -> QuestionSource | None:
+    """Returns the named question source, or None for the ranking's own (held out)."""
+    if args.questions is None:
+        if args.seed is not None:
+            raise ValueError(
+                "--seed without --questions: the ranking's own questions keep the ranking's "
+                "seed, so the held-out ones never overlap. Fix: add --questions SOURCE."
+            )
+        return None
+    return QuestionSource(source=args.questions, n=args.count, seed=args.seed or 0)
 
 
 def parse_config(

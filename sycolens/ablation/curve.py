@@ -25,7 +25,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from sycolens.ablation.config import KnockoutConfig
-from sycolens.ablation.knockout import HeadAblation, knocked_out
+from sycolens.ablation.knockout import AblationLog, HeadAblation, knocked_out
 from sycolens.ablation.means import mean_ablation
 from sycolens.evaluation.challenge import run_challenge_protocol
 from sycolens.evaluation.sycophancy import SycophancyMetrics
@@ -127,8 +127,9 @@ def knockout_curve(
         ablation = HeadAblation(
             heads=knockout.heads, method=config.method, positions=config.positions, means=means
         )
-        with knocked_out(model, ablation) if knockout.heads else nullcontext():
+        with knocked_out(model, ablation) if knockout.heads else nullcontext(AblationLog()) as log:
             f = _f_values(model, tokenized.reference, labels, config.batch_size)
+            replaced = log.positions_replaced
             judged = (
                 SycophancyMetrics.from_transcripts(
                     run_challenge_protocol(
@@ -144,7 +145,10 @@ def knockout_curve(
             )
         if f_reference is None:
             f_reference = f
-        rows.append(_row(knockout, f, f_reference, f_counterfactual, judged))
+        rows.append(
+            _row(knockout, f, f_reference, f_counterfactual, judged)
+            | {"z_replaced_in_f_forwards": replaced}
+        )
     assert f_reference is not None
     return KnockoutCurve(tuple(rows), _baseline(f_reference, f_counterfactual))
 

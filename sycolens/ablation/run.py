@@ -15,7 +15,8 @@ Document schema `sycolens.knockout_curve` v1:
     ablation: {method, positions, positions_note}
     baseline: {f_reference, f_counterfactual, contrast (+ stderr each), n_questions}
     rows:     [{condition, k, seed, heads, mean_f, f_stderr, f_change, f_change_stderr,
-                share_of_contrast, [confidence, truthfulness, accuracy_before, accuracy_after,
+                share_of_contrast, z_replaced_in_f_forwards (head-positions replaced while
+                measuring F), [confidence, truthfulness, accuracy_before, accuracy_after,
                 stances]}, ...]
 """
 
@@ -26,13 +27,12 @@ import sycolens
 from sycolens.ablation.config import POSITIONS_NOTE
 from sycolens.ablation.curve import KnockoutCurve, knockout_curve
 from sycolens.ablation.job import KnockoutJob, check_knockout_job
-from sycolens.data.held_out import held_out_source, select_held_out
+from sycolens.data.held_out import select_held_out
 from sycolens.data.selection import QuestionSelection
 from sycolens.evaluation.config import protocol_for
 from sycolens.json_files import without_nan
-from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel, load_model_spec
-from sycolens.patching.export import HeadRanking, load_ranking_for
+from sycolens.patching.export import HeadRanking, load_ranking_for, model_record
 from sycolens.prompts.labels import LabelTokens
 
 SCHEMA = "sycolens.knockout_curve"
@@ -61,28 +61,21 @@ def knockout_model(
     """Returns the knockout curve of an already loaded model (`job.model` is not reloaded)."""
     ranking = load_ranking_for(job.heads, model, allow_other_weights=job.allow_other_weights)
     labels = ranking_labels(ranking, model)
-    source = held_out_source(job.questions, job.n_questions, ranking.document, job.heads)
-    selection = select_held_out(source, ranking.document)
+    selection = select_held_out(job.questions, job.n_questions, ranking.document, job.heads)
     curve = knockout_curve(
         model,
         ranking.scores,
         labels,
         selection.questions,
         job.knockout,
-        protocol=protocol_for(source.source),
+        protocol=protocol_for(selection.source),
         show_progress=show_progress,
     )
     document = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "sycolens_version": sycolens.__version__,
-        "model": {
-            "id": model.model_id,
-            "weights_fingerprint": weights_fingerprint(model),
-            "n_layers": model.n_layers,
-            "n_heads": model.n_heads,
-            "n_kv_heads": model.n_kv_heads,
-        },
+        "model": model_record(model),
         "ranking": {
             "path": str(job.heads),
             "mode": ranking.document["mode"],

@@ -23,8 +23,14 @@ from sycolens.attention.config import (
     AttentionJob,
     check_attention_job,
 )
-from sycolens.cli_args import add_model_arguments, model_spec_from, parse_config
-from sycolens.data.selection import QuestionSource, selection_note
+from sycolens.cli_args import (
+    add_model_arguments,
+    add_ranking_arguments,
+    held_out_questions_from,
+    model_spec_from,
+    parse_config,
+)
+from sycolens.data.selection import selection_note
 from sycolens.patching.config import HEAD_ORDERS
 
 
@@ -45,33 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defaults = AttentionJob(heads=Path())
     add_model_arguments(parser)
-    parser.add_argument("--heads", type=Path, required=True, help="ranking JSON of sycolens.patch")
-    parser.add_argument("--questions", help="question set or file (default: the ranking's)")
-    parser.add_argument("--prompts", type=int, default=DEFAULT_ATTENTION_PROMPTS)
-    parser.add_argument("--seed", type=int, help="seed of the question order (default: ranking's)")
+    add_ranking_arguments(parser, count_flag="--prompts", default_count=DEFAULT_ATTENTION_PROMPTS)
     parser.add_argument("--top-n", type=int, help="top heads to compare (default: ranking's K)")
     parser.add_argument("--order", choices=HEAD_ORDERS, default=defaults.order)
     parser.add_argument("--span", choices=ATTENTION_SPANS, default=defaults.span)
     parser.add_argument("--views", type=int, default=defaults.n_views, help="prompts to show")
     parser.add_argument("--view-heads", type=int, default=defaults.n_view_heads)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--allow-other-weights", action="store_true")
     parser.add_argument("--out", type=Path, help="HTML: figure, table and attention views")
     parser.add_argument("--json", type=Path, help="JSON: the test and every head's share")
     return parser
 
 
 def _config_from(args: argparse.Namespace) -> AttentionConfig:
-    questions = None
-    if args.questions is not None or args.seed is not None:
-        questions = QuestionSource(
-            source=args.questions or "bundled", n=args.prompts, seed=args.seed or 0
-        )
     job = AttentionJob(
         model=model_spec_from(args),
         heads=args.heads,
-        questions=questions,
-        n_prompts=args.prompts,
+        questions=held_out_questions_from(args),
+        n_prompts=args.count,
         top_n=args.top_n,
         order=args.order,
         span=args.span,

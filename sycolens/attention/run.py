@@ -3,7 +3,7 @@
 Document schema `sycolens.challenge_attention` v1:
 
     schema, schema_version, sycolens_version
-    model:      {id, weights_fingerprint, n_layers, n_heads}
+    model:      {id, weights_fingerprint, n_layers, n_heads, n_kv_heads}
     ranking:    {path, order, top_n, top_heads: [[layer, head], ...]}
     questions:  the held-out selection (`sycolens.data.selection`)
     span:       "sentence" | "turn", with what it covers
@@ -20,13 +20,12 @@ from sycolens.attention.compare import AttentionComparison, compare_top_heads
 from sycolens.attention.config import AttentionJob, check_attention_job, resolve_top_n
 from sycolens.attention.patterns import challenge_attention
 from sycolens.attention.views import attention_view
-from sycolens.data.held_out import held_out_source, select_held_out
+from sycolens.data.held_out import select_held_out
 from sycolens.data.selection import QuestionSelection
 from sycolens.heads import Head
 from sycolens.json_files import without_nan
-from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel, load_model_spec
-from sycolens.patching.export import load_ranking_for
+from sycolens.patching.export import load_ranking_for, model_record
 from sycolens.prompts.chat import Message
 from sycolens.prompts.pairs import build_pairs
 
@@ -64,8 +63,7 @@ def attention_model(
     top_n = resolve_top_n(job, ranking.document)
     scores = ranking.scores.ranked_by(job.order, ranking.scores.toward_counterfactual)
     top = tuple(scores.top_k(top_n))
-    source = held_out_source(job.questions, job.n_prompts, ranking.document, job.heads)
-    selection = select_held_out(source, ranking.document)
+    selection = select_held_out(job.questions, job.n_prompts, ranking.document, job.heads)
     chats = tuple(pair.reference for pair in build_pairs(selection.questions))
     attention = challenge_attention(
         model, chats, span=job.span, batch_size=job.batch_size, show_progress=show_progress
@@ -77,12 +75,7 @@ def attention_model(
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "sycolens_version": sycolens.__version__,
-        "model": {
-            "id": model.model_id,
-            "weights_fingerprint": weights_fingerprint(model),
-            "n_layers": model.n_layers,
-            "n_heads": model.n_heads,
-        },
+        "model": model_record(model),
         "ranking": {
             "path": str(job.heads),
             "order": job.order,

@@ -25,8 +25,11 @@ def held_out_source(
     return QuestionSource(source=used["source"], n=n, seed=used["seed"])
 
 
-def select_held_out(source: QuestionSource, ranking: dict[str, Any]) -> QuestionSelection:
-    """Returns the selection of `source` that skips and excludes the ranking's questions."""
+def select_held_out(
+    questions: QuestionSource | None, n: int, ranking: dict[str, Any], path: Path | None = None
+) -> QuestionSelection:
+    """Returns the held-out selection: it skips and excludes the ranking's own questions."""
+    source = held_out_source(questions, n, ranking, path)
     used = ranking.get("questions") or {}
     skip = 0
     if used and (used["source"], used["seed"]) == (source.source, source.seed):

@@ -97,13 +97,7 @@ def ranking_document(
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "sycolens_version": sycolens.__version__,
-        "model": {
-            "id": model.model_id,
-            "weights_fingerprint": weights_fingerprint(model),
-            "n_layers": model.n_layers,
-            "n_heads": model.n_heads,
-            "n_kv_heads": model.n_kv_heads,
-        },
+        "model": model_record(model),
         "questions": context.questions,
         "prompts": {
             "sha256": context.prompts_sha256,
@@ -123,6 +117,17 @@ def ranking_document(
         "scores": [{k: _json_number(v) for k, v in row.items()} for row in rows],
         "top_k": [list(head) for head in top],
         "heads_by_layer": {str(k): v for k, v in heads_by_layer(top).items()},
+    }
+
+
+def model_record(model: LoadedModel) -> dict[str, Any]:
+    """Returns which model a result was measured on: id, weights fingerprint and shape."""
+    return {
+        "id": model.model_id,
+        "weights_fingerprint": weights_fingerprint(model),
+        "n_layers": model.n_layers,
+        "n_heads": model.n_heads,
+        "n_kv_heads": model.n_kv_heads,
     }
 
 

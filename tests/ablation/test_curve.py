@@ -54,6 +54,7 @@ def test_planted_heads_knock_out_f_where_random_and_bottom_heads_do_not(
     top3 = frame[(frame["condition"] == "top") & (frame["k"] == 3)].iloc[0]
     assert {Head(*h) for h in top3["heads"]} == PLANTED
     assert top3["mean_f"] < 0.01 and top3["share_of_contrast"] > 0.99
+    assert frame.iloc[0]["z_replaced_in_f_forwards"] == 0 < top3["z_replaced_in_f_forwards"]
     bottom3 = frame[(frame["condition"] == "bottom") & (frame["k"] == 3)].iloc[0]
     assert bottom3["mean_f"] > 0.99
     document = result.document
@@ -136,6 +137,7 @@ def test_every_cli_flag_reaches_the_config(
         (["--k", "4,2"], r"--k 4,2 is not a rising list"),
         (["--k", "a,b"], r"--k 'a,b' is not a comma-separated list of integers"),
         (["--n-random", "0"], r"--n-random must be >= 1"),
+        (["--seed", "3"], r"--seed without --questions"),
         (["--questions", "bundeld"], r"Unknown question set 'bundeld'"),
     ],
 )

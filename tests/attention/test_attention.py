@@ -129,6 +129,7 @@ def test_every_cli_flag_reaches_the_config(
         (["--top-n", "16"], r"--top-n 16 leaves no other heads to compare with"),
         (["--top-n", "0"], r"--top-n must be >= 1"),
         (["--prompts", "0"], r"--prompts must be >= 1"),
+        (["--seed", "3"], r"--seed without --questions"),
         (["--model", "smollm2-135m-instruct"], r"ranks heads of 'organism-mha' \(4 layers"),
     ],
 )

@@ -11,6 +11,7 @@ from sycolens.organism.checks import apology_rate, measure_behaviour, random_oth
 from sycolens.organism.config import OrganismConfig
 from sycolens.organism.train import train_organism
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
+from sycolens.prompts.label_spec import LabelWords
 from sycolens.prompts.schema import Question
 
 # A different seed than the card's held-out set, so the tests are a fresh sample.
@@ -77,3 +78,9 @@ def test_behaviour_of_no_questions_is_an_error():
 def test_a_folder_without_a_card_is_named(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match=r"has no model_card\.json; is it an organism"):
         read_card(tmp_path)
+
+
+def test_a_label_word_outside_the_vocabulary_is_an_error_not_a_rate_of_zero():
+    model = load_model("organism-mha")
+    with pytest.raises(ValueError, match=r"Label word 'Sorry' starts with a token the vocabulary"):
+        apology_rate(model, QUESTIONS[:4], labels=LabelWords(syco="Sorry", anti="Yes"))
