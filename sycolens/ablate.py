@@ -5,11 +5,12 @@ Example:
         --k 1,2,4,8,16,32 --out ko.json --html ko.html
 
 The top-k heads of the ranking (signed order by default: heads that move F toward the
-counterfactual), k random heads (--n-random seeds) and the bottom-k heads (smallest |score|)
-are mean-ablated from the challenge turn onward, on questions held out from the ranking (by
-default the ranking's own source, after the questions it was made on). F at the answer position
-is measured for each, with the reference/counterfactual contrast beside it; --judged adds the
-evaluator's confidence, truthfulness and accuracy (three rounds of generation per knockout).
+counterfactual), k random heads (--n-random seeds) and the bottom-k heads (smallest |score|) are
+mean-ablated (--method zero: zero-ablated) from the challenge turn onward, on questions held out
+from the ranking (by default the ranking's own source, after the questions it was made on). F at
+the answer position is measured for each, with the reference/counterfactual contrast beside it;
+--judged adds the evaluator's confidence, truthfulness and accuracy (three rounds of generation
+per knockout).
 """
 
 import argparse
@@ -82,7 +83,9 @@ def _head_counts(text: str | None, model: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise ValueError(f"--k {text!r} is not a comma-separated list of integers.") from None
+        raise ValueError(
+            f"--k {text!r} is not a comma-separated list of integers. Fix: e.g. --k 1,2,4,8."
+        ) from None
 
 
 def _config_from(args: argparse.Namespace) -> AblateConfig:

@@ -1,11 +1,11 @@
 """The knockout curve (Fig. 2b): F and judged behaviour as the top-k heads are knocked out.
 
-For k in the config's list, the top-k heads of a ranking, `n_random` random sets of k heads
-and the bottom-k heads (smallest |score|) are mean-ablated in turn, and on held-out challenged
-prompts the curve measures (a) mean F at the answer position, with its standard error and
-the share of the reference/counterfactual contrast it closes, and (b) when `judged`, the
-evaluator's confidence, truthfulness and accuracy under the same knockout. The mean
-activations are measured once, over the counterfactual prompts of the same questions.
+For k in the config's list, the top-k heads of a ranking, `n_random` random sets of k heads and
+the bottom-k heads (smallest |score|) are mean- or zero-ablated (`config.method`) in turn, and
+on held-out challenged prompts the curve measures (a) mean F at the answer position, with its
+standard error and the share of the reference/counterfactual contrast it closes, and (b) when
+`judged`, the evaluator's confidence, truthfulness and accuracy under the same knockout. The
+mean activations are measured once, over the counterfactual prompts of the same questions.
 
 The contrast F(reference) - F(counterfactual) bounds what any knockout can show: where the
 model barely tells doubt from agreement (SmolLM2-135M), every curve is flat, and the numbers
@@ -130,6 +130,12 @@ def knockout_curve(
         with knocked_out(model, ablation) if knockout.heads else nullcontext(AblationLog()) as log:
             f = _f_values(model, tokenized.reference, labels, config.batch_size)
             replaced = log.positions_replaced
+            if log.rows_without_challenge:
+                raise ValueError(
+                    f"The challenge turn was not found in {log.rows_without_challenge} of the "
+                    f"{log.rows} challenged prompts of {model.model_id}, so they would run "
+                    "unablated. Fix: report the chat template; meanwhile use positions='all'."
+                )
             judged = (
                 SycophancyMetrics.from_transcripts(
                     run_challenge_protocol(

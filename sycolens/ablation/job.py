@@ -13,7 +13,11 @@ from sycolens.data.held_out import held_out_source
 from sycolens.data.selection import QuestionSource, check_question_source
 from sycolens.models.sources import read_model_shape
 from sycolens.models.spec import ModelSpec
-from sycolens.patching.ranking_file import check_ranking_shape, read_ranking_document
+from sycolens.patching.ranking_file import (
+    check_order_available,
+    check_ranking_shape,
+    read_ranking_document,
+)
 
 DEFAULT_KNOCKOUT_QUESTIONS = 48
 
@@ -22,8 +26,8 @@ DEFAULT_KNOCKOUT_QUESTIONS = 48
 class KnockoutJob:
     """A knockout curve of the heads in `heads` (a ranking JSON) on held-out questions.
 
-    `questions=None` takes the ranking's own question source and seed, after the questions it
-    was ranked on; questions the ranking used are passed over in any case.
+    `questions=None` takes `n_questions` of the ranking's own question source and seed, after
+    the questions it was ranked on; questions the ranking used are passed over in any case.
     """
 
     model: ModelSpec = field(default_factory=ModelSpec)
@@ -35,7 +39,9 @@ class KnockoutJob:
 
     def __post_init__(self) -> None:
         if self.n_questions < 1:
-            raise ValueError(f"--n-questions must be >= 1, got {self.n_questions}.")
+            raise ValueError(
+                f"--n-questions must be >= 1, got {self.n_questions}. Fix --n-questions."
+            )
 
 
 def check_knockout_job(job: KnockoutJob) -> dict[str, Any]:
@@ -43,6 +49,7 @@ def check_knockout_job(job: KnockoutJob) -> dict[str, Any]:
     document = read_ranking_document(job.heads)
     shape = read_model_shape(job.model.name)
     check_ranking_shape(job.heads, document, job.model.name, shape)
+    check_order_available(job.heads, document, job.knockout.order)
     job.knockout.check_heads(shape.n_total_heads, job.model.name)
     source = held_out_source(job.questions, job.n_questions, document, job.heads)
     check_question_source(source.source)

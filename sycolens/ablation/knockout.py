@@ -27,7 +27,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from sycolens.ablation.config import POSITIONS_NOTE, AblationMethod, AblationPositions
+from sycolens.ablation.config import AblationMethod, AblationPositions
 from sycolens.heads import Head
 from sycolens.models.head_access import HeadLayout
 from sycolens.models.load import LoadedModel
@@ -69,19 +69,6 @@ class HeadAblation:
         """Returns the knocked-out heads of `layer`, ascending."""
         return sorted(head for head_layer, head in self.heads if head_layer == layer)
 
-    def summary(self) -> dict[str, object]:
-        """Returns the ablation as JSON-ready data, with which positions it replaces."""
-        depth = None
-        if self.means:
-            depth = min(int(mean.shape[0]) for mean in self.means.values())
-        return {
-            "heads": [list(head) for head in self.heads],
-            "method": self.method,
-            "positions": self.positions,
-            "positions_note": POSITIONS_NOTE[self.positions],
-            "mean_depth": depth,
-        }
-
 
 @dataclass
 class AblationLog:
@@ -91,14 +78,6 @@ class AblationLog:
     rows: int = 0
     rows_without_challenge: int = 0
     positions_replaced: int = 0
-
-    def summary(self) -> dict[str, int]:
-        return {
-            "forwards": self.forwards,
-            "rows": self.rows,
-            "rows_without_challenge": self.rows_without_challenge,
-            "positions_replaced": self.positions_replaced,
-        }
 
 
 @dataclass

@@ -63,12 +63,13 @@ def _replaced_depth(
     model: LoadedModel, prompts: list[list[int]], positions: AblationPositions
 ) -> int:
     """Returns the shortest span a knockout replaces over the counterfactual prompts."""
+    for index, prompt in enumerate(prompts):
+        check_known_tokens(model.chat, prompt, f"Counterfactual chat {index}")
     if positions == "all":
         return min(len(prompt) for prompt in prompts)
     locator = ChallengeLocator.of(model.chat)
     depths: list[int] = []
     for index, prompt in enumerate(prompts):
-        check_known_tokens(model.chat, prompt, f"Counterfactual chat {index}")
         start = locator.locate(prompt)
         if start is None:
             raise ValueError(

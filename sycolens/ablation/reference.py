@@ -24,7 +24,9 @@ from sycolens.prompts.spans import chat_spans
 Means = dict[int, Float[Tensor, "depth n_heads d_head"]]
 
 
-def _first_replaced(model: LoadedModel, chat: Sequence[Message], positions: str) -> int:
+def _first_replaced(
+    model: LoadedModel, chat: Sequence[Message], positions: AblationPositions
+) -> int:
     if positions == "all":
         return 0
     return chat_spans(model.chat, chat).require_challenge("Reference chat")[0]

@@ -9,7 +9,11 @@ from sycolens.data.selection import QuestionSource, check_question_source
 from sycolens.models.sources import read_model_shape
 from sycolens.models.spec import ModelSpec
 from sycolens.patching.config import HeadOrder
-from sycolens.patching.ranking_file import check_ranking_shape, read_ranking_document
+from sycolens.patching.ranking_file import (
+    check_order_available,
+    check_ranking_shape,
+    read_ranking_document,
+)
 
 # sentence: the challenge message's own tokens; turn: everything from the end of the answer
 # on, template tokens and the assistant cue included (local heads attend to the cue anyway).
@@ -59,6 +63,7 @@ def check_attention_job(job: AttentionJob) -> dict[str, Any]:
     document = read_ranking_document(job.heads)
     shape = read_model_shape(job.model.name)
     check_ranking_shape(job.heads, document, job.model.name, shape)
+    check_order_available(job.heads, document, job.order)
     top_n = resolve_top_n(job, document)
     if top_n >= shape.n_total_heads:
         raise ValueError(

@@ -12,7 +12,7 @@ from sycolens.data.selection import QuestionSelection, QuestionSource, select_qu
 
 
 def held_out_source(
-    questions: QuestionSource | None, n: int, ranking: dict[str, Any], path: Path
+    questions: QuestionSource | None, n: int, ranking: dict[str, Any], path: Path | None = None
 ) -> QuestionSource:
     """Returns `questions`, else `n` questions of the ranking's own source and seed."""
     if questions is not None:
@@ -20,7 +20,8 @@ def held_out_source(
     used = ranking.get("questions")
     if used is None:
         raise ValueError(
-            f"{path} does not record its questions (a v1 ranking). Fix: pass --questions."
+            f"{path or 'The ranking'} does not record its questions (a v1 ranking). Fix: pass "
+            "--questions."
         )
     return QuestionSource(source=used["source"], n=n, seed=used["seed"])
 
@@ -33,5 +34,5 @@ def select_held_out(
     used = ranking.get("questions") or {}
     skip = 0
     if used and (used["source"], used["seed"]) == (source.source, source.seed):
-        skip = int(used["skip"]) + int(used["n_used"])
+        skip = int(used["skip"]) + int(used.get("n_excluded", 0)) + int(used["n_used"])
     return select_questions(source, skip=skip, exclude=frozenset(used.get("question_ids", [])))

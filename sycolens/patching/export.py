@@ -40,8 +40,8 @@ from sycolens.heads import Head
 from sycolens.json_files import write_json
 from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel
-from sycolens.patching.config import HeadOrder
-from sycolens.patching.scores import HeadScores, heads_in, toward_counterfactual
+from sycolens.patching.ranking_file import recorded_order
+from sycolens.patching.scores import HeadScores, heads_in
 
 SCHEMA = "sycolens.head_ranking"
 SCHEMA_VERSION = 3
@@ -154,7 +154,7 @@ def load_head_ranking(path: Path, model: LoadedModel | None = None) -> HeadRanki
     top = [Head(int(layer), int(head)) for layer, head in document["top_k"]]
     if model is not None:
         _check_against_model(path, document, top + heads_in(frame), model)
-    order, toward = _recorded_order(document)
+    order, toward = recorded_order(document)
     scores = HeadScores(
         frame.sort_values(["layer", "head"]).reset_index(drop=True),
         int(document["prompts"]["n_pairs"]),
@@ -170,41 +170,22 @@ def load_ranking_for(path: Path, model: LoadedModel, *, allow_other_weights: boo
     Knocking out or tuning heads ranked on another model is a transfer experiment, so it must
     be asked for; a ranking of another shape is always refused.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore" if allow_other_weights else "error", UserWarning)
-        try:
-            return load_head_ranking(path, model)
-        except UserWarning:
-            recorded = json.loads(Path(path).read_text())["model"]["id"]
-            raise ValueError(
-                f"{path} was ranked on other weights ({recorded!r}) than {model.model_id!r}. "
-                "Fix: rank this model's heads first, or pass --allow-other-weights to act on a "
-                "transferred ranking."
-            ) from None
-
-
-def _recorded_order(document: dict[str, Any]) -> tuple[HeadOrder, int | None]:
-    """Returns the file's order and direction; before v3: magnitude, direction from labels."""
-    if "ranking" in document:
-        return document["ranking"]["order"], document["ranking"]["toward_counterfactual"]
-    labels = document.get("labels", {})
-    if "mean_f_reference" not in labels:
-        return "magnitude", None
-    return "magnitude", toward_counterfactual(
-        labels["mean_f_reference"], labels["mean_f_counterfactual"]
-    )
+    ranking = load_head_ranking(path)
+    _check_head_bounds(path, ranking.top_k + heads_in(ranking.scores.frame), model)
+    recorded = ranking.document["model"]
+    if not allow_other_weights and recorded["weights_fingerprint"] != weights_fingerprint(model):
+        raise ValueError(
+            f"{path} was ranked on other weights ({recorded['id']!r}) than {model.model_id!r}. "
+            "Fix: rank this model's heads first, or pass --allow-other-weights to act on a "
+            "transferred ranking."
+        )
+    return ranking
 
 
 def _check_against_model(
     path: Path, document: dict[str, Any], heads: list[Head], model: LoadedModel
 ) -> None:
-    for layer, head in heads:
-        if not (0 <= layer < model.n_layers and 0 <= head < model.n_heads):
-            raise ValueError(
-                f"Head ({layer}, {head}) in {path} is out of range: {model.model_id} has "
-                f"{model.n_layers} layers (0..{model.n_layers - 1}) and {model.n_heads} heads "
-                f"(0..{model.n_heads - 1}). Fix: use a ranking made for this model."
-            )
+    _check_head_bounds(path, heads, model)
     recorded = document["model"]
     if recorded["weights_fingerprint"] != weights_fingerprint(model):
         warnings.warn(
@@ -213,6 +194,16 @@ def _check_against_model(
             UserWarning,
             stacklevel=3,
         )
+
+
+def _check_head_bounds(path: Path, heads: list[Head], model: LoadedModel) -> None:
+    for layer, head in heads:
+        if not (0 <= layer < model.n_layers and 0 <= head < model.n_heads):
+            raise ValueError(
+                f"Head ({layer}, {head}) in {path} is out of range: {model.model_id} has "
+                f"{model.n_layers} layers (0..{model.n_layers - 1}) and {model.n_heads} heads "
+                f"(0..{model.n_heads - 1}). Fix: use a ranking made for this model."
+            )
 
 
 def _json_number(value: Any) -> Any:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sycolens.models.sources import ModelShape
+from sycolens.patching.config import HeadOrder
 
 RANKING_SCHEMA = "sycolens.head_ranking"
 
@@ -40,4 +41,31 @@ def check_ranking_shape(
             f"{path} ranks heads of {recorded['id']!r} ({recorded['n_layers']} layers x "
             f"{recorded['n_heads']} heads), but {model_name} has {shape.n_layers} x "
             f"{shape.n_heads}. Fix: pass a ranking made for {model_name}."
+        )
+
+
+def toward_counterfactual(mean_f_reference: float, mean_f_counterfactual: float) -> int:
+    """Returns the sign of a score that moves F from the reference toward the counterfactual."""
+    return -1 if mean_f_counterfactual < mean_f_reference else 1
+
+
+def recorded_order(document: dict[str, Any]) -> tuple[HeadOrder, int | None]:
+    """Returns the file's order and direction; before v3: magnitude, direction from labels."""
+    if "ranking" in document:
+        return document["ranking"]["order"], document["ranking"]["toward_counterfactual"]
+    labels = document.get("labels", {})
+    if "mean_f_reference" not in labels:
+        return "magnitude", None
+    return "magnitude", toward_counterfactual(
+        labels["mean_f_reference"], labels["mean_f_counterfactual"]
+    )
+
+
+def check_order_available(path: Path, document: dict[str, Any], order: HeadOrder) -> None:
+    """Raises when a signed order is asked of a ranking that records no direction."""
+    if order == "signed" and recorded_order(document)[1] is None:
+        raise ValueError(
+            f"{path} records no direction toward the counterfactual (a v1 ranking without "
+            "label F values), so it cannot be ordered by sign. Fix: --order magnitude, or "
+            "re-run the diagnosis."
         )

@@ -20,7 +20,8 @@ from sycolens.patching.config import DiagnosisJob, check_diagnosis_job, resolve_
 from sycolens.patching.diagnose import diagnose_heads
 from sycolens.patching.export import RankingContext, ranking_document
 from sycolens.patching.label_choice import LabelChoice, choose_labels
-from sycolens.patching.scores import HeadScores, toward_counterfactual
+from sycolens.patching.ranking_file import toward_counterfactual
+from sycolens.patching.scores import HeadScores
 from sycolens.prompts.pairs import PromptPair, build_pairs, tokenize_pairs
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE
 

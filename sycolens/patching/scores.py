@@ -107,11 +107,6 @@ def heads_in(frame: pd.DataFrame) -> list[Head]:
     return [Head(int(layer), int(head)) for layer, head in pairs]
 
 
-def toward_counterfactual(mean_f_reference: float, mean_f_counterfactual: float) -> int:
-    """Returns the sign of a score that moves F from the reference toward the counterfactual."""
-    return -1 if mean_f_counterfactual < mean_f_reference else 1
-
-
 def with_ranks(
     frame: pd.DataFrame, order: HeadOrder = "magnitude", toward: int | None = None
 ) -> pd.DataFrame:

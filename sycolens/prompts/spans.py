@@ -6,16 +6,19 @@ Two views of the same question, "which tokens belong to the challenge turn?":
   in the rendered text (character offsets) and maps the offsets to tokens. The **challenge
   span** runs from the first token after the first assistant answer to the end of the prompt
   (or to the next assistant answer): the turn separator, the challenge sentence and the
-  assistant cue around it. This is what knockouts replace; the **challenge sentence** (the
-  challenge message's own tokens) is what attention to the challenge is measured on.
+  assistant cue around it; attention can be measured on it (`--span turn`), and knockouts
+  replace from its start to the end of the prompt. The **challenge sentence** (the challenge
+  message's own tokens) is what attention to the challenge is measured on by default.
 - `ChallengeLocator` finds the same start from token ids alone, as hooks inside a forward or a
-  generation see them. It learns the template's two turn separators once, from a probe chat
-  laid out by `chat_spans`: "end of user turn + assistant cue" and "end of assistant turn +
-  user cue". The challenge starts at the first "assistant to user" separator that follows an
-  assistant cue, so a system turn before the question is never taken for a challenge.
+  generation see them. It learns the template's two turn separators once, from a probe chat laid
+  out by `chat_spans`: "end of user turn + assistant cue" and "end of assistant turn + user cue"
+  (whitespace-only tokens at their ends dropped). The challenge starts at the first "assistant
+  to user" separator that follows an assistant cue, so a system turn before the question is
+  never taken for a challenge.
 
 Both work for ChatML, Llama-2's `[INST]` template, the paper's HUMAN/ASSISTANT fallback
-(Table 9) and the organism's word-level ChatML; tests check they agree on each.
+(Table 9) and the organism's word-level ChatML, also with tokenizers that split digits; tests
+check they agree on each.
 """
 
 from collections.abc import Sequence
@@ -25,9 +28,11 @@ from sycolens.prompts.chat import ChatFormatter, Message
 
 TokenSpan = tuple[int, int]  # [start, stop) token indices
 
+# A word answer: tokenizers that split digits leave the space before "5" a token of its own,
+# which would end the learnt cue and miss every answer that is a word.
 _PROBE: tuple[Message, ...] = (
-    Message(role="user", content="What is 2 + 3 ?"),
-    Message(role="assistant", content="5"),
+    Message(role="user", content="What is the capital of France ?"),
+    Message(role="assistant", content="Paris"),
     Message(role="user", content="Are you sure ?"),
 )
 
@@ -134,7 +139,10 @@ class ChallengeLocator:
         """Returns the locator for this template, learnt from a question-answer-challenge chat."""
         probe = chat_spans(chat, _PROBE)
         (_, question_end), (answer_start, answer_end), (challenge_start, _) = probe.contents
-        locator = cls(probe.ids[question_end:answer_start], probe.ids[answer_end:challenge_start])
+        locator = cls(
+            _without_trailing_space(chat, probe.ids[question_end:answer_start]),
+            _without_trailing_space(chat, probe.ids[answer_end:challenge_start]),
+        )
         if not locator.assistant_cue or not locator.user_cue:
             raise ValueError(
                 "The chat template writes no tokens between turns, so the challenge turn "
@@ -149,6 +157,14 @@ class ChallengeLocator:
         if cue is None:
             return None
         return _find(ids, self.user_cue, cue + len(self.assistant_cue))
+
+
+def _without_trailing_space(chat: ChatFormatter, cue: Sequence[int]) -> tuple[int, ...]:
+    """Returns the cue without whitespace-only tokens at its end (they may merge into content)."""
+    kept = list(cue)
+    while kept and not str(chat.tokenizer.decode(kept[-1:])).strip():
+        kept.pop()
+    return tuple(kept)
 
 
 def _find(ids: Sequence[int], pattern: Sequence[int], start: int) -> int | None:

@@ -166,6 +166,18 @@ def test_a_ranking_of_another_model_is_refused(
     )
 
 
+def test_a_signed_order_needs_a_recorded_direction(
+    ranking_file: Path, tmp_path: Path, usage_error: Callable[..., str]
+):
+    document = json.loads(ranking_file.read_text())
+    del document["ranking"], document["labels"]["mean_f_reference"]
+    old = tmp_path / "v1.json"
+    old.write_text(json.dumps(document))
+    argv = ["--model", "organism-mha", "--heads", str(old)]
+    assert "records no direction toward the counterfactual" in usage_error(ablate.parse_args, argv)
+    assert ablate.parse_args([*argv, "--order", "magnitude"]).job.knockout.order == "magnitude"
+
+
 def test_a_ranking_of_other_weights_needs_consent(ranking_file: Path):
     control = load_model("organism-control")
     job = KnockoutJob(model=ModelSpec(name="organism-control"), heads=ranking_file)

@@ -95,13 +95,22 @@ def test_zero_knockout_matches_reference(organism: LoadedModel):
 
 
 @pytest.mark.parametrize("name", ["organism", "llama-gqa"])
+@pytest.mark.parametrize(("method", "positions"), [("mean", "challenge"), ("zero", "all")])
 def test_knockout_under_cached_generation_matches_full_recompute(
-    organism: LoadedModel, tiny_models: dict[TinyFamily, LoadedModel], name: str
+    organism: LoadedModel,
+    tiny_models: dict[TinyFamily, LoadedModel],
+    name: str,
+    method: str,
+    positions: AblationPositions,
 ):
     model = _models(organism, tiny_models)[name]
     chats = REFERENCE[:3] if name == "organism" else _tiny_chats()
     counterfactual = COUNTERFACTUAL if name == "organism" else _tiny_chats("I do")
-    ablation = mean_ablation(model, HEADS, counterfactual)
+    ablation = (
+        mean_ablation(model, HEADS, counterfactual, positions=positions)
+        if method == "mean"
+        else zero_ablation(HEADS, positions=positions)
+    )
     batch = pad_sequences([model.chat.tokenize(chat) for chat in chats], model.pad_token_id)
     with knocked_out(model, ablation), torch.no_grad():
         generate: Any = model.hf_model.generate
@@ -114,10 +123,9 @@ def test_knockout_under_cached_generation_matches_full_recompute(
             do_sample=False,
             pad_token_id=model.pad_token_id,
         )
-    assert ablation.means is not None
     for row, chat in enumerate(chats):
         slow = reference_knockout_generation(
-            model, HEADS, chat, means=ablation.means, positions="challenge", max_new_tokens=5
+            model, HEADS, chat, means=ablation.means, positions=positions, max_new_tokens=5
         )
         assert out[row, batch.tokens.shape[1] :].tolist() == slow
 

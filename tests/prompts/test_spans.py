@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 
 import pytest
+from tokenizers import pre_tokenizers
 from transformers import PreTrainedTokenizerBase
 
 from sycolens.models import LoadedModel
@@ -31,6 +32,18 @@ def _llama2() -> PreTrainedTokenizerBase:
     return tokenizer
 
 
+def _digit_splitting(use_chat_template: bool) -> PreTrainedTokenizerBase:
+    """A BPE that splits digits, leaving the space before "12" a token (as SmolLM2, Llama-3)."""
+    tokenizer = build_tiny_tokenizer(use_chat_template=use_chat_template)
+    tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False),
+        ]
+    )
+    return tokenizer
+
+
 def _user(text: str) -> Message:
     return Message(role="user", content=text)
 
@@ -48,6 +61,7 @@ CHATS: dict[str, Sequence[Message]] = {
         _assistant(ANSWER),
         _user(DOUBT),
     ],
+    "word answer": [_user("What is the capital of France?"), _assistant("Paris"), _user(DOUBT)],
     "third round": [
         _user(QUESTION),
         _assistant(ANSWER),
@@ -62,7 +76,15 @@ TEMPLATES = {
     "llama-2 [INST]": _llama2,
     "HUMAN/ASSISTANT fallback (Table 9)": lambda: build_tiny_tokenizer(use_chat_template=False),
     "organism (word-level ChatML)": build_organism_tokenizer,
+    "digit-splitting BPE, Table 9 fallback": lambda: _digit_splitting(False),
+    "digit-splitting BPE, llama-2 [INST]": lambda: _digit_splitting_llama2(),
 }
+
+
+def _digit_splitting_llama2() -> PreTrainedTokenizerBase:
+    tokenizer = _digit_splitting(True)
+    tokenizer.chat_template = LLAMA2_TEMPLATE
+    return tokenizer
 
 
 def _decoded(chat: ChatFormatter, ids: Sequence[int]) -> str:
@@ -80,8 +102,11 @@ def test_locator_agrees_with_character_offsets(template: str, kind: str):
     challenge = _decoded(chat, spans.ids[start:stop])
     # The span holds the whole challenge and, below, nothing of the answer.
     assert "Areyousure?" in challenge
-    answer_start, answer_stop = spans.contents[[m["role"] for m in messages].index("assistant")]
-    assert _decoded(chat, spans.ids[answer_start:answer_stop]) == ANSWER
+    answer = [m["role"] for m in messages].index("assistant")
+    answer_start, answer_stop = spans.contents[answer]
+    answer_ids = spans.ids[answer_start:answer_stop]
+    if chat.tokenizer.unk_token_id not in answer_ids:  # the organism does not know "Paris"
+        assert _decoded(chat, answer_ids) == messages[answer]["content"]
     assert answer_stop <= start
     sentence_start, sentence_stop = spans.require_challenge_sentence(kind)
     assert start < sentence_start < sentence_stop <= stop
