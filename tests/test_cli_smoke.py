@@ -116,6 +116,7 @@ def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
         "model": {"id": "organism-mha", "n_layers": 4, "n_heads": 4},
         "questions": {"source": "organism", "seed": 0, "skip": 0, "n_used": 2},
         "top_k": [[1, 2], [2, 0], [3, 3]],
+        "ranking": {"order": "signed", "toward_counterfactual": -1},
     }))  # fmt: skip
     code = (
         "import sys\n"
