@@ -16,6 +16,7 @@ from circuitsvis.utils.render import RenderedHTML
 
 from sycolens.attention.patterns import answer_patterns
 from sycolens.heads import Head
+from sycolens.models.head_access import HeadLayout
 from sycolens.models.load import LoadedModel
 from sycolens.prompts.chat import Message
 
@@ -26,12 +27,9 @@ def attention_view(
     """Returns the attention patterns of `heads` on `chat`, one panel per head."""
     if not heads:
         raise ValueError("No heads to show. Fix: pass at least one (layer, head).")
+    layout = HeadLayout.of(model.hf_model)
     for head in heads:
-        if not (0 <= head.layer < model.n_layers and 0 <= head.head < model.n_heads):
-            raise ValueError(
-                f"Head ({head.layer}, {head.head}) is out of range: {model.model_id} has "
-                f"{model.n_layers} layers and {model.n_heads} heads. Fix: pick heads of it."
-            )
+        layout.check_head(head)
     patterns = answer_patterns(model, chat, sorted({head.layer for head in heads}))
     stacked = torch.stack([patterns[head.layer][head.head] for head in heads])
     ids = model.chat.tokenize(chat)
