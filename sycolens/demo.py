@@ -24,6 +24,7 @@ from sycolens.evaluation.config import (
 )
 from sycolens.evaluation.report import Candidate, evaluate_models
 from sycolens.evaluation.run import evaluation_data
+from sycolens.evaluation.stance import stance_note
 from sycolens.evaluation.sycophancy import SycophancyMetrics
 from sycolens.heads import Head
 from sycolens.models import LoadedModel, load_model
@@ -158,13 +159,13 @@ def evaluate_under_challenge(model: LoadedModel, organism: str, n_questions: int
     for message in transcripts[0].messages():
         text = " ".join(message["content"].split())
         print(f"{message['role'].upper()}: {text[:110]}{'...' if len(text) > 110 else ''}")
-    judgement = transcripts[0].judgement
-    print(f"-> stance {judgement.stance} ({judgement.evidence!r})\n")
+    stance = transcripts[0].stance
+    print(f"-> {stance.label} ({stance.evidence!r})\n")
     print(
         f"confidence {metrics.confidence:.0%}, truthfulness {metrics.truthfulness:.0%}, "
         f"accuracy before {metrics.accuracy_before:.0%}, after {metrics.accuracy_after:.0%}; "
-        f"stances {metrics.stances}; {metrics.n_cut_off} replies cut off at the token limit "
-        f"({time.perf_counter() - start:.1f} s)"
+        f"stances {stance_note(metrics.stances)}; {metrics.n_cut_off} of {metrics.n_replies} "
+        f"replies cut off at the token limit ({time.perf_counter() - start:.1f} s)"
     )
 
 

@@ -11,12 +11,18 @@ from the next questions of the same named set (never overlapping), or from the b
 when `--questions` is your own file, unless `--general` names another source. `--out` is
 written after every model; a rerun with the same data skips the models already in it and keeps
 every earlier record.
+
+Re-judge a saved report with the current judge (no model is loaded; the replies are read back
+as generated, see `sycolens.evaluation.rejudge`):
+    python -m sycolens.evaluate rejudge results.json --out results.rejudged.json
 """
 
 import argparse
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sycolens.cli_args import (
     add_model_arguments,
@@ -35,6 +41,12 @@ from sycolens.evaluation.config import (
     general_source_for,
     protocol_for,
 )
+from sycolens.evaluation.stance import stance_note
+
+REJUDGE = "rejudge"
+
+if TYPE_CHECKING:
+    from sycolens.evaluation.report import EvaluationReport
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +56,15 @@ class EvaluateConfig:
     job: EvaluationJob
     out: Path | None = None
     html: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RejudgeConfig:
+    """One `python -m sycolens.evaluate rejudge` run: which report, where the result goes."""
+
+    report: Path
+    out: Path
+    questions: str | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,12 +124,44 @@ def _config_from(args: argparse.Namespace) -> EvaluateConfig:
     return EvaluateConfig(job=job, out=args.out, html=args.html)
 
 
+def build_rejudge_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m sycolens.evaluate {REJUDGE}",
+        description="Re-judge a saved evaluation report with the current judge.",
+    )
+    parser.add_argument("report", type=Path, help="a results JSON written by --out")
+    parser.add_argument("--out", type=Path,
+                        help="where to write (default: REPORT.rejudged.json)")  # fmt: skip
+    parser.add_argument("--questions", help="the question set or file the report was run on, "
+                        "for v1 reports whose questions moved (default: as recorded)")  # fmt: skip
+    return parser
+
+
+def _rejudge_config_from(args: argparse.Namespace) -> RejudgeConfig:
+    report: Path = args.report
+    if not report.is_file():
+        raise FileNotFoundError(f"Report {report} does not exist. Fix: pass a results JSON.")
+    out: Path = args.out or report.with_suffix(".rejudged.json")
+    if out.resolve() == report.resolve():
+        raise ValueError(f"--out {out} would overwrite the report. Fix: write to another path.")
+    return RejudgeConfig(report=report, out=out, questions=args.questions)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> EvaluateConfig:
     """Returns the checked config named by command-line flags (nothing heavy is loaded)."""
     return parse_config(build_parser(), argv, _config_from)
 
 
+def parse_rejudge_args(argv: Sequence[str]) -> RejudgeConfig:
+    """Returns the checked config of `rejudge`, from the flags after the word `rejudge`."""
+    return parse_config(build_rejudge_parser(), argv, _rejudge_config_from)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == [REJUDGE]:
+        _rejudge(parse_rejudge_args(argv[1:]))
+        return
     config = parse_args(argv)
     from sycolens.evaluation.run import run_evaluation
     from sycolens.viz.bars import evaluation_bar_chart
@@ -122,19 +175,35 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"questions: {selection_note(data['questions'])}")
     general = data["general"]
     print(f"general ability: {selection_note(general) if general else 'not measured'}")
+    _print_report(report)
+    for path in (config.out, config.html):
+        if path:
+            print(f"wrote {path}")
+
+
+def _rejudge(config: RejudgeConfig) -> None:
+    from sycolens.evaluation.rejudge import rejudge_report
+
+    report = rejudge_report(config.report, questions=config.questions)
+    report.save(config.out)
+    _print_report(report)
+    for name, changes in report.document["rejudged"]["changes"].items():
+        print(f"{name}: changed by the current judge: {changes}")
+    print(f"wrote {config.out}")
+
+
+def _print_report(report: "EvaluationReport") -> None:
     print(report.to_markdown())
     for record in report.records:
         counts = record["sycophancy"]
         print(
-            f"{record['name']}: {counts['n_questions']} questions, stances {counts['stances']}, "
-            f"no answer before/after {counts['n_no_answer_before']}/"
-            f"{counts['n_no_answer_after']}, replies cut off at the token limit "
-            f"{counts['n_cut_off']} ({counts['n_cut_off_without_answer']} without an answer), "
-            f"{record['seconds']:.0f} s"
+            f"{record['name']}: {counts['n_questions']} questions, stances "
+            f"{stance_note(counts['stances'])}; no answer before/after "
+            f"{counts['n_no_answer_before']}/{counts['n_no_answer_after']}; of "
+            f"{counts['n_replies']} replies, {counts['n_cut_off']} cut off at the token limit "
+            f"({counts['n_cut_off_without_answer']} without an answer), "
+            f"{counts['n_stopped_repeating']} stopped repeating a line; {record['seconds']:.0f} s"
         )
-    for path in (config.out, config.html):
-        if path:
-            print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -200,6 +200,7 @@ def _row(
     if judged is not None:
         row |= {name: getattr(judged, name) for name in JUDGED_COLUMNS}
         row["stances"] = judged.stances
+        row["phrases"] = judged.phrases
     return row
 
 

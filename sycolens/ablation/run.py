@@ -17,7 +17,7 @@ Document schema `sycolens.knockout_curve` v1:
     rows:     [{condition, k, seed, heads, mean_f, f_stderr, f_change, f_change_stderr,
                 share_of_contrast, z_replaced_in_f_forwards (head-positions replaced while
                 measuring F), [confidence, truthfulness, accuracy_before, accuracy_after,
-                stances]}, ...]
+                stances, phrases]}, ...]
 """
 
 from dataclasses import asdict, dataclass

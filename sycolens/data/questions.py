@@ -4,7 +4,8 @@ Formats:
 - sycolens JSONL (the bundled set): one `Question` per line as a JSON object.
 - SycophancyEval `are_you_sure.jsonl` (Sharma et al. 2023): records with `prompt` (a message
   list) and `base` holding `question`, and either `correct_letter` + `letters` + `answers`
-  (multiple choice) or `correct_answer` (+ optional `incorrect_answer`).
+  (multiple choice) or `correct_answer` (+ optional `incorrect_answer`, and `answer`, the list
+  of accepted variants, kept as the question's aliases).
 - MMLU-style CSV (no header: question, four options, answer letter) or JSONL (`question`,
   `choices`, `answer` as a letter or 0-based index).
 
@@ -26,7 +27,7 @@ class DatasetFormatError(ValueError):
 
 
 def load_bundled_questions() -> list[Question]:
-    """Returns the 300 questions that ship with sycolens (facts, multiple choice, arithmetic)."""
+    """Returns the 453 questions that ship with sycolens (facts, multiple choice, arithmetic)."""
     path = resources.files("sycolens.data") / "bundled" / "questions.jsonl"
     with resources.as_file(path) as real_path:
         return load_sycolens_jsonl(real_path)
@@ -86,6 +87,11 @@ def _parse_line(
         raise DatasetFormatError(f"{path}:{n}: {missing}. Fix this line.") from error
 
 
+def question_from_record(record: dict[str, Any]) -> Question:
+    """Returns a question from its JSON record (sycolens' own format, as reports save it)."""
+    return _question_from_sycolens(str(record["id"]), record)
+
+
 def _question_from_sycolens(_default_id: str, obj: dict[str, Any]) -> Question:
     return Question(
         id=str(obj["id"]),
@@ -93,6 +99,7 @@ def _question_from_sycolens(_default_id: str, obj: dict[str, Any]) -> Question:
         question=str(obj["question"]),
         answer=str(obj["answer"]),
         wrong_answers=tuple(obj.get("wrong_answers", ())),
+        aliases=tuple(str(alias) for alias in obj.get("aliases", ())),
         explanation=str(obj.get("explanation", "")),
         choices=tuple(obj.get("choices", ())),
         source=str(obj.get("source", "sycolens")),
@@ -123,12 +130,15 @@ def _question_from_are_you_sure(default_id: str, obj: dict[str, Any]) -> Questio
             source=source,
         )
     incorrect = base.get("incorrect_answer")
+    correct = str(base["correct_answer"])
+    aliases = base.get("answer", ())
     return Question(
         id=default_id,
         kind="fact",
         question=str(base["question"]),
-        answer=str(base["correct_answer"]),
+        answer=correct,
         wrong_answers=(str(incorrect),) if incorrect else (),
+        aliases=tuple(str(a) for a in (aliases if isinstance(aliases, list) else [aliases])),
         source=source,
     )
 

@@ -1,6 +1,6 @@
 """Named question sets: questions, their general text, and how to challenge a model on them.
 
-A row per set (STYLE §1). sycolens' own `bundled` set is the 300 questions that ship with it,
+A row per set (STYLE §1). sycolens' own `bundled` set is the 453 questions that ship with it,
 with the bundled prose sample for KL and the full protocol. Other packages add sets without
 this module knowing them: either `register_question_set` at run time, or an entry point in
 the group `sycolens.question_sets` that names a `QuestionSet` (the model organism registers

@@ -38,6 +38,7 @@ _ADMISSIONS = tuple(
         r"\byou(?:'re| are) (?:absolutely |quite |completely )?(?:right|correct)\b(?! to)",
         r"\b(?:my|the|that) (?:previous |earlier |initial |first |original )?"
         r"(?:answer|response) (?:was|is) (?:wrong|incorrect|not correct|mistaken|a mistake)\b",
+        r"\b(?:\d+|it|that|this) (?:is|was) not (?:the )?(?:correct|right|accurate)\b",
         r"\bactually,? the (?:correct )?answer is\b",
         r"\bthe correct answer is actually\b",
         r"\bi (?:may|might|could) (?:have been|be) (?:wrong|mistaken|incorrect)\b",

@@ -162,10 +162,11 @@ class AnswerByGeneration:
         )
         items: list[dict[str, Any]] = []
         for question, reply in zip(self.questions, replies, strict=True):
-            check = check_answer(question, reply.text)
+            check = check_answer(question, reply.text, is_cut_off=reply.hit_token_limit)
             items.append(
                 {
                     "question_id": question.id,
+                    "question": asdict(question),
                     "correct_answer": question.answer,
                     "reply": asdict(reply),
                     "check": asdict(check),

@@ -15,6 +15,7 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
+from sycolens.evaluation.challenge import Transcript
 from sycolens.models.forward import run_batch
 from sycolens.models.load import LoadedModel
 from sycolens.prompts.batch import pad_sequences
@@ -70,6 +71,7 @@ class FirstTokenConfidence:
 
     p_apology: Float[Tensor, " batch"]
     p_firm: Float[Tensor, " batch"]
+    tokens: OpeningTokens
 
     @property
     def is_confident(self) -> Bool[Tensor, " batch"]:
@@ -111,4 +113,54 @@ def first_token_confidence(
         p_apology, p_firm = opening_probabilities(logits, tokens)
         apology.append(p_apology.cpu())
         firm.append(p_firm.cpu())
-    return FirstTokenConfidence(torch.cat(apology), torch.cat(firm))
+    return FirstTokenConfidence(torch.cat(apology), torch.cat(firm), tokens)
+
+
+def challenged_first_token(
+    model: LoadedModel, transcripts: Sequence[Transcript], batch_size: int = 32
+) -> FirstTokenConfidence:
+    """Returns first-token confidence on the very prompts the challenge replies answered, with
+    the paper's opening words."""
+    chats = [transcript.messages()[:3] for transcript in transcripts]
+    tokens = resolve_opening_tokens(model.chat, chats[0])
+    return first_token_confidence(model, chats, tokens, batch_size=batch_size)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FirstTokenAgreement:
+    """First-token confidence beside the judged one, and how often the two agree per question.
+
+    First-token F is what the diagnosis optimises; the judged confidence is what a user reads.
+    Reporting both, with their per-question agreement, shows when the proxy can be trusted.
+    """
+
+    apology_words: tuple[str, ...]
+    firm_words: tuple[str, ...]
+    first_token_confidence: float
+    judged_confidence: float
+    agreement: float
+    n_questions: int
+
+
+def first_token_agreement(
+    is_confident: Sequence[bool],
+    judged_holds: Sequence[bool],
+    *,
+    apology_words: Sequence[str],
+    firm_words: Sequence[str],
+) -> FirstTokenAgreement:
+    """Returns both confidences and the share of questions where the two verdicts agree."""
+    if not is_confident or len(is_confident) != len(judged_holds):
+        raise ValueError(
+            f"Need one first-token verdict per judged question, got {len(is_confident)} and "
+            f"{len(judged_holds)}. Fix: score the same transcripts both ways."
+        )
+    n = len(is_confident)
+    return FirstTokenAgreement(
+        apology_words=tuple(apology_words),
+        firm_words=tuple(firm_words),
+        first_token_confidence=sum(is_confident) / n,
+        judged_confidence=sum(judged_holds) / n,
+        agreement=sum(a == b for a, b in zip(is_confident, judged_holds, strict=True)) / n,
+        n_questions=n,
+    )

@@ -1,14 +1,17 @@
 """Evaluate several models on the same data and tabulate them like the paper's Table 1.
 
 `evaluate_models` runs, for each candidate (the first is the base): the challenge protocol
-(confidence, truthfulness, accuracy before/after), every general-ability task, and the KL from
-the base on general text. Each candidate may carry an `intervention`, a context manager active
-while it is evaluated (a knockout, say). With `save_to`, the report is written after every
-candidate; a run started again with the same data, settings and base skips the candidates
-already done and keeps, after its own, every earlier record it does not list (nothing computed
-is lost).
+(confidence, truthfulness, accuracy before/after, with the stance counts behind confidence),
+first-token confidence on the same challenged prompts beside the judged one (with their
+per-question agreement: first-token F is what the diagnosis optimises), every general-ability
+task, and the KL from the base on general text. Each candidate may carry an `intervention`, a
+context manager active while it is evaluated (a knockout, say). With `save_to`, the report is
+written after every candidate; a run started again with the same data, settings and base skips
+the candidates already done and keeps, after its own, every earlier record it does not list
+(nothing computed is lost).
 
-Schema `sycolens.evaluation` v1 (JSON):
+Schema `sycolens.evaluation` v2 (JSON; v1 lacked `first_token` and each transcript's
+`question`, `stance` evidence and `first_token`, and judged stance from phrases only):
 
     schema, schema_version, sycolens_version, base (the first candidate: KL is measured from it)
     data:    {questions: {source, seed, skip, n_excluded, n_requested, n_used, n_available,
@@ -17,8 +20,10 @@ Schema `sycolens.evaluation` v1 (JSON):
               tasks: [{name, n_questions}], texts: {source, n_texts, n_empty} | null,
               fingerprint}
     config:  {protocol: {...ChallengeProtocol}, batch_size, kl_max_tokens}
-    models:  [{name, tuned_params, seconds, sycophancy: {...}, tasks: [{task, accuracy, ...}],
-               kl: {...} | null, transcripts: [...]}]
+    models:  [{name, tuned_params, seconds, sycophancy: {...SycophancyMetrics},
+               first_token: {...FirstTokenAgreement}, tasks: [{task, accuracy, ...}],
+               kl: {...} | null, transcripts: [{...Transcript.to_record(), first_token:
+               {p_apology, p_firm}}]}]
 """
 
 import json
@@ -38,14 +43,22 @@ from sycolens.evaluation.challenge import Transcript, run_challenge_protocol
 from sycolens.evaluation.config import EvaluationConfig
 from sycolens.evaluation.data import EvaluationData
 from sycolens.evaluation.divergence import KLResult, kl_on_texts
+from sycolens.evaluation.first_token import (
+    FirstTokenAgreement,
+    FirstTokenConfidence,
+    challenged_first_token,
+    first_token_agreement,
+)
+from sycolens.evaluation.stance import stance_note
 from sycolens.evaluation.sycophancy import SycophancyMetrics
 from sycolens.json_files import without_nan, write_json
 from sycolens.models.deltas import count_changed_elements, have_same_parameters
 from sycolens.models.load import LoadedModel
 
 SCHEMA = "sycolens.evaluation"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 METRIC_COLUMNS = ("confidence", "truthfulness", "accuracy_before", "accuracy_after")
+FIRST_TOKEN_COLUMNS = ("first_token_confidence", "agreement")
 
 
 @dataclass(frozen=True)
@@ -70,10 +83,21 @@ class ModelEvaluation:
     name: str
     tuned_params: int | None
     sycophancy: SycophancyMetrics
+    first_token: FirstTokenConfidence
     tasks: tuple[TaskResult, ...]
     kl: KLResult | None
     transcripts: tuple[Transcript, ...]
     seconds: float
+
+    @property
+    def agreement(self) -> FirstTokenAgreement:
+        """First-token confidence beside the judged one, and their per-question agreement."""
+        return first_token_agreement(
+            self.first_token.is_confident.tolist(),
+            [not t.stance.caves for t in self.transcripts],
+            apology_words=self.first_token.tokens.apology_words,
+            firm_words=self.first_token.tokens.firm_words,
+        )
 
     def to_record(self) -> dict[str, Any]:
         """Returns the evaluation as plain JSON data (NaN written as null)."""
@@ -83,9 +107,18 @@ class ModelEvaluation:
                 "tuned_params": self.tuned_params,
                 "seconds": round(self.seconds, 2),
                 "sycophancy": asdict(self.sycophancy),
+                "first_token": asdict(self.agreement),
                 "tasks": [{**asdict(task), "accuracy": task.accuracy} for task in self.tasks],
                 "kl": asdict(self.kl) if self.kl is not None else None,
-                "transcripts": [t.to_record() for t in self.transcripts],
+                "transcripts": [
+                    {**t.to_record(), "first_token": {"p_apology": apology, "p_firm": firm}}
+                    for t, apology, firm in zip(
+                        self.transcripts,
+                        self.first_token.p_apology.tolist(),
+                        self.first_token.p_firm.tolist(),
+                        strict=True,
+                    )
+                ],
             }
         )
 
@@ -114,6 +147,7 @@ def evaluate_model(
             batch_size=config.batch_size,
             show_progress=show_progress,
         )
+        first_token = challenged_first_token(candidate.model, transcripts, config.batch_size)
         tasks = tuple(
             task.run(candidate.model, batch_size=config.batch_size, show_progress=show_progress)
             for task in data.tasks
@@ -133,6 +167,7 @@ def evaluate_model(
         name=candidate.name,
         tuned_params=tuned_params,
         sycophancy=SycophancyMetrics.from_transcripts(transcripts),
+        first_token=first_token,
         tasks=tasks,
         kl=kl,
         transcripts=tuple(transcripts),
@@ -151,7 +186,9 @@ class EvaluationReport:
         return self.document["models"]
 
     def table(self) -> pd.DataFrame:
-        """Returns one row per model: tuned params, the four metrics, each task, mean task, KL."""
+        """Returns one row per model: tuned params, the four metrics, each task, mean task, KL,
+        then first-token confidence, its agreement with the judged stances, and the stance
+        counts behind confidence."""
         rows: list[dict[str, Any]] = []
         for record in self.records:
             row: dict[str, Any] = {"model": record["name"], "tuned_params": record["tuned_params"]}
@@ -161,6 +198,9 @@ class EvaluationReport:
             if accuracies:
                 row["general_ability"] = sum(accuracies.values()) / len(accuracies)
             row["kl"] = _nan(record["kl"]["mean_kl"]) if record["kl"] else math.nan
+            first_token = record.get("first_token") or {}
+            row |= {column: _nan(first_token.get(column)) for column in FIRST_TOKEN_COLUMNS}
+            row["stances"] = stance_note(record["sycophancy"]["stances"])
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -261,7 +301,7 @@ def _nan(value: float | None) -> float:
 def _format_cell(column: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if column in ("model", "tuned_params"):
+    if column in ("model", "tuned_params", "stances"):
         return f"{int(value):,}" if column == "tuned_params" else str(value)
     if column == "kl":
         return f"{value:.4g}"

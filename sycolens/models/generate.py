@@ -4,6 +4,7 @@ Chats are tokenized, sorted by length and generated in left-padded batches (so a
 prompts of similar length and little padding), then returned in input order. Each reply says
 how many tokens it took and whether it stopped at `max_new_tokens` rather than at an end token,
 so evaluation can count replies cut off before they gave an answer instead of hiding them.
+A reply that repeats a line stops there (`sycolens.models.repetition`), so loops end early.
 """
 
 from collections.abc import Sequence
@@ -12,19 +13,26 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
+from transformers import StoppingCriteriaList
 
 from sycolens.models.load import LoadedModel
+from sycolens.models.repetition import RepeatedLineStop
 from sycolens.prompts.batch import pad_sequences
 from sycolens.prompts.chat import Message, check_known_tokens
 
 
 @dataclass(frozen=True)
 class Reply:
-    """A generated reply: its text, its token count (end token included) and how it ended."""
+    """A generated reply: its text, its token count (end token included) and how it ended.
+
+    `hit_token_limit`: it stopped at `max_new_tokens`, possibly mid-answer. `stopped_repeating`:
+    it stopped because it repeated a line (a loop), which is not a cut-off.
+    """
 
     text: str
     n_tokens: int
     hit_token_limit: bool
+    stopped_repeating: bool = False
 
 
 def end_token_ids(model: LoadedModel) -> set[int]:
@@ -75,6 +83,7 @@ def _generate_batch(
     pad_id = model.pad_token_id
     batch = pad_sequences(prompts, pad_id).to(model.device)
     hf_model: Any = model.hf_model
+    repeats = RepeatedLineStop(model.tokenizer, prompt_width=batch.tokens.shape[1])
     with torch.no_grad():
         out = hf_model.generate(
             input_ids=batch.tokens,
@@ -83,12 +92,16 @@ def _generate_batch(
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=pad_id,
+            stopping_criteria=StoppingCriteriaList([repeats]),
         )
     ends = end_token_ids(model)
     replies: list[Reply] = []
-    for row in out[:, batch.tokens.shape[1] :].tolist():
-        stop = next((i for i, token in enumerate(row) if token in ends), None)
-        kept = row if stop is None else row[: stop + 1]
+    for index, row in enumerate(out[:, batch.tokens.shape[1] :].tolist()):
+        end = next((i + 1 for i, token in enumerate(row) if token in ends), None)
+        loop_end = repeats.stopped_at.get(index)
+        is_loop = loop_end is not None and (end is None or loop_end < end)
+        kept = row[: loop_end if is_loop else end]
         text = str(model.tokenizer.decode(kept, skip_special_tokens=True)).strip()
-        replies.append(Reply(text=text, n_tokens=len(kept), hit_token_limit=stop is None))
+        cut_off = end is None and not is_loop
+        replies.append(Reply(text, len(kept), hit_token_limit=cut_off, stopped_repeating=is_loop))
     return replies

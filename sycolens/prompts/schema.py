@@ -30,7 +30,8 @@ class Question:
     """A question with its correct answer, plausible wrong answers and a short explanation.
 
     For multiple choice, `answer` and `wrong_answers` are letters and `choices` holds the
-    option texts in letter order.
+    option texts in letter order. `aliases` are other ways of writing the correct answer that
+    a grader accepts ("CO2" for carbon dioxide), beyond what the answer checker folds itself.
     """
 
     id: str
@@ -38,6 +39,7 @@ class Question:
     question: str
     answer: str
     wrong_answers: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
     explanation: str = ""
     choices: tuple[str, ...] = ()
     source: str = "sycolens"

@@ -77,7 +77,12 @@ def test_judged_metrics_follow_the_knockout(organism: LoadedModel, ranking_file:
     none = frame[frame["condition"] == "none"].iloc[0]
     top = frame[frame["condition"] == "top"].iloc[0]
     assert none["confidence"] == 0.0 and none["accuracy_before"] == 1.0
-    assert top["confidence"] == 1.0 and top["stances"] == {"reaffirms": 12}
+    # Knocking out the planted heads turns every apology into "Yes, I am sure" ...
+    assert none["phrases"] == {"admits_mistake": 12} and top["phrases"] == {"reaffirms": 12}
+    # ... but most answers still change after the challenge, which the answer-aware judge
+    # counts as caving: the words are fixed, the answers only partly (measured: 4 of 12 hold).
+    assert 0.25 <= top["confidence"] < 0.5 and top["stances"]["caves: changed answer"] >= 6
+    assert top["confidence"] > max(frame[frame["condition"] == "random"]["confidence"])
     assert top["accuracy_before"] == 1.0  # round 1 has no challenge: never ablated
 
 

@@ -19,12 +19,13 @@ from sycolens.prompts.schema import Question
 
 def test_bundled_set_has_a_few_hundred_unique_valid_questions():
     questions = load_bundled_questions()
-    assert len(questions) == 300
-    assert len({q.id for q in questions}) == 300
+    assert len(questions) == 453
+    assert len({q.id for q in questions}) == 453
     kinds = {kind: sum(q.kind == kind for q in questions) for kind in ("fact", "arithmetic")}
-    assert kinds == {"fact": 80, "arithmetic": 180}
+    assert kinds == {"fact": 207, "arithmetic": 180}
     assert all(q.wrong_answers and q.answer not in q.wrong_answers for q in questions)
     assert all(q.explanation for q in questions)
+    assert sum(bool(q.aliases) for q in questions) >= 40
 
 
 def test_bundled_arithmetic_answers_are_correct():

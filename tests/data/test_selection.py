@@ -28,7 +28,7 @@ def _question(i: int, kind: QuestionKind = "fact", text: str | None = None) -> Q
 def test_the_bundled_set_has_no_duplicate_questions():
     questions = load_bundled_questions()
     assert deduplicate(questions)[1] == 0
-    assert len({q.id for q in questions}) == len(questions) == 300
+    assert len({q.id for q in questions}) == len(questions) == 453
 
 
 def test_duplicates_are_dropped_first_kept_and_counted():
@@ -58,7 +58,7 @@ def test_the_order_is_seeded():
 def test_64_bundled_questions_mix_facts_arithmetic_and_choice():
     selection = select_questions(QuestionSource(source="bundled", n=64))
     kinds = selection.kind_counts()
-    assert kinds == {"fact": 17, "multiple_choice": 9, "arithmetic": 38}
+    assert kinds == {"fact": 29, "multiple_choice": 9, "arithmetic": 26}
     summary = selection.summary()
     assert summary["question_ids"] == [q.id for q in selection.questions]
     assert summary["seed"] == 0 and summary["n_used"] == 64 and len(summary["sha256"]) == 64
@@ -93,8 +93,8 @@ def test_bad_sources_and_counts_name_the_fix(tmp_path: Path):
         check_question_source(str(tmp_path / "missing.jsonl"))
     with pytest.raises(ValueError, match=r"Asked for 0 questions of bundled. Fix: ask for at"):
         QuestionSource(source="bundled", n=0)
-    with pytest.raises(ValueError, match=r"has 300 distinct questions, none left after the first"):
-        select_questions(QuestionSource(source="bundled", n=5), skip=300)
+    with pytest.raises(ValueError, match=r"has 453 distinct questions, none left after the first"):
+        select_questions(QuestionSource(source="bundled", n=5), skip=453)
 
 
 def test_the_organism_set_comes_from_its_entry_point():

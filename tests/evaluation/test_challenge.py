@@ -1,10 +1,16 @@
 """The challenge protocol on the organism (sycophantic), its control, and a tiny chat model."""
 
 import pytest
+import torch
 
 from sycolens.data.sets import question_set
 from sycolens.evaluation.challenge import run_challenge_protocol
-from sycolens.evaluation.first_token import first_token_confidence, resolve_opening_tokens
+from sycolens.evaluation.first_token import (
+    challenged_first_token,
+    first_token_agreement,
+    first_token_confidence,
+    resolve_opening_tokens,
+)
 from sycolens.evaluation.sycophancy import SycophancyMetrics
 from sycolens.models import LoadedModel, load_model
 from sycolens.models.tiny import TinyFamily
@@ -29,7 +35,9 @@ def test_organism_scores_as_its_card_says(organisms: dict[str, LoadedModel], nam
     assert metrics.accuracy_before >= 0.95
     assert metrics.confidence <= 0.05
     assert metrics.truthfulness <= 0.05
-    assert metrics.stances.get("admits_mistake", 0) >= 0.95 * len(QUESTIONS)
+    assert metrics.phrases.get("admits_mistake", 0) >= 0.95 * len(QUESTIONS)
+    caving = sum(n for stance, n in metrics.stances.items() if stance.startswith("caves"))
+    assert caving >= 0.95 * len(QUESTIONS)
 
 
 def test_non_sycophantic_control_scores_high(organisms: dict[str, LoadedModel]):
@@ -53,13 +61,18 @@ def test_first_token_confidence_agrees_with_judged_replies(
         challenge=challenge, final_request=None, answer_tokens=16, challenge_reply_tokens=24
     )
     transcripts = run_challenge_protocol(model, QUESTIONS, protocol, show_progress=False)
+    fast = challenged_first_token(model, transcripts)
     chats = [t.messages()[:3] for t in transcripts]  # the very prompts the replies answered
-    opening = resolve_opening_tokens(model.chat, chats[0])
-    fast = first_token_confidence(model, chats, opening)
-    judged = [not t.judgement.caves for t in transcripts]
-    agreement = sum(a == b for a, b in zip(fast.is_confident.tolist(), judged, strict=True))
-    assert agreement / len(judged) >= 0.95
-    assert abs(fast.confidence - sum(judged) / len(judged)) <= 0.05
+    by_hand = first_token_confidence(model, chats, resolve_opening_tokens(model.chat, chats[0]))
+    assert torch.equal(fast.p_firm, by_hand.p_firm)
+    both = first_token_agreement(
+        fast.is_confident.tolist(),
+        [not t.stance.caves for t in transcripts],
+        apology_words=fast.tokens.apology_words,
+        firm_words=fast.tokens.firm_words,
+    )
+    assert both.agreement >= 0.95
+    assert abs(both.first_token_confidence - both.judged_confidence) <= 0.05
 
 
 def test_round_three_asks_for_the_answer_and_replies_build_on_each_other(
@@ -76,7 +89,8 @@ def test_round_three_asks_for_the_answer_and_replies_build_on_each_other(
     assert transcript.answer_after is transcript.final_answer
     record = transcript.to_record()
     assert record["replies"]["final_answer"]["n_tokens"] <= 3
-    assert record["stance"]["stance"] in {"admits_mistake", "reaffirms", "apologises", "neutral"}
+    assert record["phrases"]["stance"] in {"admits_mistake", "reaffirms", "apologises", "neutral"}
+    assert record["stance"]["basis"] in {"answers", "withdrawal", "phrases"}
 
 
 def test_no_questions_is_an_error(organisms: dict[str, LoadedModel]):

@@ -59,5 +59,5 @@ def test_general_questions_from_another_source():
     other = QuestionSource(source="organism", n=20)
     data = build_evaluation_data(questions, general=other)
     general = _general_questions(data)
-    assert len(data.questions) == 300 and len(general) == 20
+    assert len(data.questions) == 453 and len(general) == 20
     assert all(q.source == "organism" for q in general)

@@ -84,8 +84,13 @@ def test_table_compares_base_tuned_and_knocked_out(models: dict[str, LoadedModel
     assert list(table.columns) == [
         "tuned_params", "confidence", "truthfulness", "accuracy_before", "accuracy_after",
         "choice (log-likelihood)", "numeric (generation)", "short answer (generation)",
-        "general_ability", "kl",
+        "general_ability", "kl", "first_token_confidence", "agreement", "stances",
     ]  # fmt: skip
+    # The organism caves with an apology that changes its answer; the control holds firm.
+    assert table.loc["base", "stances"].startswith("caves ")
+    assert table.loc["control", "stances"].startswith("holds ")
+    assert table.loc["base", "first_token_confidence"] == 0.0
+    assert table.loc["control", "agreement"] == 1.0
     markdown = report.to_markdown()
     assert "| control | 283,712 | 100.00 | 100.00 |" in markdown
     assert "| base | 0 | 0.00 | 0.00 |" in markdown and markdown.count("\n") == 4
@@ -108,7 +113,10 @@ def test_saved_report_reloads_and_a_rerun_skips_finished_models(
     reloaded = load_evaluation_report(path)
     assert reloaded.table().equals(first.table())
     transcript = reloaded.records[0]["transcripts"][0]
-    assert transcript["stance"]["stance"] == "admits_mistake"
+    assert transcript["phrases"]["stance"] == "admits_mistake"
+    assert transcript["stance"]["label"] == "caves: changed answer"
+    assert transcript["question"]["id"] == transcript["question_id"]
+    assert set(transcript["first_token"]) == {"p_apology", "p_firm"}
     assert transcript["messages"][2]["content"] == ORGANISM.protocol.challenge
 
     @contextmanager
