@@ -107,6 +107,17 @@ def test_evaluate_on_smollm2_writes_a_report_that_reloads(smollm2: LoadedModel, 
     data = report.document["data"]
     assert len(data["questions"]["question_ids"]) == 2 and data["general"]["n_used"] == 2
     assert "plotly" in html.read_text()[:5000].lower()
+    assert set(record["first_token"]) >= {"first_token_confidence", "agreement"}
+    # Re-judging the real model's report with the same judge changes nothing.
+    _run("sycolens.evaluate", "rejudge", str(out))
+    rejudged = load_evaluation_report(out.with_suffix(".rejudged.json")).records[0]
+    assert rejudged["sycophancy"] == record["sycophancy"]
+    assert all(n == 0 for n in rejudged_changes(out).values())
+
+
+def rejudged_changes(out: Path) -> dict[str, int]:
+    document = json.loads(out.with_suffix(".rejudged.json").read_text())
+    return document["rejudged"]["changes"][MODEL]
 
 
 def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
@@ -125,6 +136,7 @@ def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
         "from sycolens.organism import __main__ as organism\n"
         "patch.parse_args(['--model', 'organism-mha', '--questions', 'organism', '--pairs', '2'])\n"
         "evaluate.parse_args(['--model', 'organism-mha', '--questions', 'organism'])\n"
+        f"evaluate.parse_rejudge_args([{str(ranking)!r}])\n"
         "organism.parse_args(['train', '--out', 'somewhere-new'])\n"
         f"ablate.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}])\n"
         f"attention.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}])\n"

@@ -55,16 +55,20 @@ def build_evaluation_data(
     general: QuestionSource | None,
     texts: str | None = None,
     n_texts: int | None = None,
+    exclude: frozenset[str] = frozenset(),
 ) -> EvaluationData:
     """Returns the selections and KL text of an evaluation (rules in the module doc).
 
-    `general=None` measures no general ability. `texts` is a set name or a path.
+    `general=None` measures no general ability. `texts` is a set name or a path. Questions
+    whose id is in `exclude` (those a tuned candidate trained on) are passed over in both
+    selections.
     """
-    selection = select_questions(questions)
+    selection = select_questions(questions, exclude=exclude)
     general_selection = None
     if general is not None:
         same = general.source == questions.source and general.seed == questions.seed
-        general_selection = select_questions(general, skip=len(selection.questions) if same else 0)
+        skip = len(selection.questions) + selection.n_excluded if same else 0
+        general_selection = select_questions(general, skip=skip, exclude=exclude)
     corpus = _text_corpus(texts or questions.source, is_named=texts is not None)
     return EvaluationData(
         selection=selection,

@@ -18,6 +18,7 @@ from torch import Tensor
 from sycolens.evaluation.challenge import Transcript
 from sycolens.models.forward import run_batch
 from sycolens.models.load import LoadedModel
+from sycolens.models.registry import table_labels
 from sycolens.prompts.batch import pad_sequences
 from sycolens.prompts.chat import ChatFormatter, Message, check_known_tokens
 from sycolens.prompts.label_spec import PAPER_LABELS
@@ -119,10 +120,16 @@ def first_token_confidence(
 def challenged_first_token(
     model: LoadedModel, transcripts: Sequence[Transcript], batch_size: int = 32
 ) -> FirstTokenConfidence:
-    """Returns first-token confidence on the very prompts the challenge replies answered, with
-    the paper's opening words."""
+    """Returns first-token confidence on the very prompts the challenge replies answered.
+
+    The opening words are the ones the diagnosis scores F with: the model table's label words
+    where it has them (SmolLM2: "No" vs "Yes"), else the paper's ("Apologies" vs "Yes").
+    """
     chats = [transcript.messages()[:3] for transcript in transcripts]
-    tokens = resolve_opening_tokens(model.chat, chats[0])
+    words = table_labels(model.model_id) or PAPER_LABELS
+    tokens = resolve_opening_tokens(
+        model.chat, chats[0], apology_words=(words.syco,), firm_words=(words.anti,)
+    )
     return first_token_confidence(model, chats, tokens, batch_size=batch_size)
 
 

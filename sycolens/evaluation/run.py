@@ -2,25 +2,45 @@
 
 `run_evaluation` is what `python -m sycolens.evaluate` and the demo call. The base model is
 always the first candidate; each deltas file (base + deltas) and each tuned checkpoint is
-another. With `save_to`, every record is written as soon as it is done, and a rerun skips the
-models already in the file and keeps every earlier record (`evaluate_models`).
+another. Questions a candidate was tuned on are never evaluated (`trained_on`). With `save_to`,
+every record is written as soon as it is done, and a rerun skips the models already in the
+file and keeps every earlier record (`evaluate_models`).
 """
 
+import json
 from pathlib import Path
 
 from sycolens.evaluation.config import EvaluationJob, check_evaluation_job
 from sycolens.evaluation.data import EvaluationData, build_evaluation_data
 from sycolens.evaluation.report import Candidate, EvaluationReport, evaluate_models
-from sycolens.models.deltas import apply_deltas
+from sycolens.models.deltas import TRAINING_RECORD, apply_deltas, training_question_ids
 from sycolens.models.load import load_model_spec
 from sycolens.models.spec import ModelSpec
 
 
 def evaluation_data(job: EvaluationJob) -> EvaluationData:
-    """Returns the questions, general-ability tasks and KL text the job names."""
+    """Returns the questions, general-ability tasks and KL text the job names, leaving out
+    every question a tuned candidate trained on."""
     return build_evaluation_data(
-        job.questions, general=job.general, texts=job.texts, n_texts=job.n_texts
+        job.questions,
+        general=job.general,
+        texts=job.texts,
+        n_texts=job.n_texts,
+        exclude=trained_on(job),
     )
+
+
+def trained_on(job: EvaluationJob) -> frozenset[str]:
+    """Returns the ids of the questions any candidate was tuned on: from each deltas file's
+    metadata and each tuned checkpoint's `sycolens_tuning.json`."""
+    ids = set[str]()
+    for path in job.deltas:
+        ids |= training_question_ids(path)
+    for source in job.tuned:
+        record = Path(source) / TRAINING_RECORD
+        if record.is_file():
+            ids |= set(json.loads(record.read_text())["question_ids"])
+    return frozenset(ids)
 
 
 def load_candidates(job: EvaluationJob) -> list[Candidate]:

@@ -6,8 +6,15 @@ Only parameters that changed are stored, so a pinpoint-tuned model's file holds 
 projection matrices.
 Its metadata records the base model's id and weights fingerprint; applying it to other weights
 warns. Names or shapes the model lacks are errors: deltas never apply partially.
+
+Per-head deltas (`sycolens.tuning.export`) name each tensor `{parameter}[{dim}:{start}:{stop}]`,
+a slice of that parameter; `apply_deltas` adds them into their slices, and
+`training_question_ids` reads which questions a tuning run trained on, so an evaluation can
+leave them out.
 """
 
+import json
+import re
 import warnings
 from pathlib import Path
 
@@ -18,7 +25,11 @@ from torch import Tensor
 
 import sycolens
 from sycolens.models.fingerprint import weights_fingerprint
+from sycolens.models.head_access import ParameterSlice
 from sycolens.models.load import LoadedModel
+
+TRAINING_RECORD = "sycolens_tuning.json"  # beside a tuned HF checkpoint: its training questions
+_SLICE_KEY = re.compile(r"^(?P<name>.+)\[(?P<dim>\d+):(?P<start>\d+):(?P<stop>\d+)\]$")
 
 
 def compute_deltas(base: LoadedModel, tuned: LoadedModel) -> dict[str, Tensor]:
@@ -81,23 +92,15 @@ def save_deltas(path: Path, deltas: dict[str, Tensor], base: LoadedModel) -> Non
 
 
 def apply_deltas(model: LoadedModel, path: Path) -> int:
-    """Adds the deltas in `path` to the model's weights in place; returns elements changed."""
+    """Adds the deltas in `path` to the model's weights in place; returns elements changed.
+
+    Whole-parameter deltas and per-head slices (`name[dim:start:stop]`) alike.
+    """
     parameters = model.hf_parameters()
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
         deltas = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-    for name, delta in deltas.items():
-        if name not in parameters:
-            raise ValueError(
-                f"Deltas file {path} changes parameter {name!r}, which {model.model_id!r} does "
-                "not have. Fix: apply deltas to the model they were made from."
-            )
-        if parameters[name].shape != delta.shape:
-            raise ValueError(
-                f"Deltas file {path} holds {name!r} shaped {tuple(delta.shape)}, but "
-                f"{model.model_id!r} has it shaped {tuple(parameters[name].shape)}. Fix: apply "
-                "deltas to the model they were made from."
-            )
+    targets = {key: _target(key, delta, parameters, path, model) for key, delta in deltas.items()}
     recorded = metadata.get("base_fingerprint")
     if recorded is not None and recorded != weights_fingerprint(model):
         warnings.warn(
@@ -107,6 +110,42 @@ def apply_deltas(model: LoadedModel, path: Path) -> int:
             stacklevel=2,
         )
     with torch.no_grad():
-        for name, delta in deltas.items():
-            parameters[name].add_(delta.to(parameters[name]))
+        for key, delta in deltas.items():
+            target = targets[key]
+            target.add_(delta.to(target))
     return sum(int(delta.ne(0).sum()) for delta in deltas.values())
+
+
+def training_question_ids(path: Path) -> frozenset[str]:
+    """Returns the ids of the questions a tuning run trained on, from its deltas' metadata."""
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    return frozenset(json.loads(metadata.get("training_questions", "[]")))
+
+
+def _target(
+    key: str, delta: Tensor, parameters: dict[str, torch.nn.Parameter], path: Path,
+    model: LoadedModel,
+) -> Tensor:  # fmt: skip
+    """Returns the parameter (or slice of it) that delta `key` adds to, checked against it."""
+    match = _SLICE_KEY.match(key)
+    name = match["name"] if match else key
+    if name not in parameters:
+        raise ValueError(
+            f"Deltas file {path} changes parameter {name!r}, which {model.model_id!r} does "
+            "not have. Fix: apply deltas to the model they were made from."
+        )
+    target: Tensor = parameters[name]
+    if match:
+        piece = ParameterSlice(name, int(match["dim"]), int(match["start"]), int(match["stop"]))
+        if piece.dim >= target.dim() or piece.stop > target.shape[piece.dim]:
+            target = delta.new_empty(0)  # reported as a shape mismatch below
+        else:
+            target = piece.of(target)
+    if target.shape != delta.shape:
+        raise ValueError(
+            f"Deltas file {path} holds {key!r} shaped {tuple(delta.shape)}, but "
+            f"{model.model_id!r} has it shaped {tuple(target.shape)}. Fix: apply deltas to the "
+            "model they were made from."
+        )
+    return target

@@ -119,7 +119,7 @@ class HeadLayout:
         self.check_head(head)
         module = self.module_name(head.layer, role)
         index = self.kv_head(head.head) if role in ("key", "value") else head.head
-        start = self._fused_offset(role) + index * self.d_head
+        start = self.fused_offset(role) + index * self.d_head
         stop = start + self.d_head
         # nn.Linear weights are [out, in], Conv1D's [in, out]: the head's side is "out" for
         # Q/K/V and "in" for the output projection.
@@ -130,7 +130,7 @@ class HeadLayout:
             found.append(ParameterSlice(f"{module}.bias", 0, start, stop))
         return tuple(found)
 
-    def _fused_offset(self, role: HeadRole) -> int:
+    def fused_offset(self, role: HeadRole) -> int:
         """Returns where `role` starts inside a fused [Q | K | V] projection (0 if not fused)."""
         if not self.architecture.fused_qkv or role in ("query", "output"):
             return 0
