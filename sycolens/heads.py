@@ -1,6 +1,10 @@
-"""The `Head` address shared by diagnosis, knockouts and tuning."""
+"""The `Head` address shared by diagnosis, knockouts and tuning, and the roles a head's
+weights play (pure data: importing it loads no torch)."""
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
+
+HeadRole = Literal["query", "key", "value", "output"]
+HEAD_ROLES: tuple[HeadRole, ...] = ("query", "key", "value", "output")
 
 
 class Head(NamedTuple):

@@ -115,6 +115,17 @@ def test_evaluate_on_smollm2_writes_a_report_that_reloads(smollm2: LoadedModel, 
     assert all(n == 0 for n in rejudged_changes(out).values())
 
 
+def test_tune_on_smollm2_writes_deltas_and_a_checkpoint(smollm2: LoadedModel, tmp_path: Path):
+    del smollm2  # loaded (and cached) once for the session
+    out = tmp_path / "run"
+    _run("sycolens.tune", "--model", MODEL, "--random-heads", "--k", "2", "--n-questions", "1",
+         "--steps", "1", "--batch-size", "2", "--out", str(out))  # fmt: skip
+    document = json.loads((out / "tune.json").read_text())
+    assert document["roles"] == ["query", "output"]  # grouped-query: W_Q and W_O only
+    assert document["n_trainable"] == 2 * 2 * 576 * 64 and len(document["history"]) == 1
+    assert (out / "deltas.safetensors").is_file() and (out / "model" / "config.json").is_file()
+
+
 def rejudged_changes(out: Path) -> dict[str, int]:
     document = json.loads(out.with_suffix(".rejudged.json").read_text())
     return document["rejudged"]["changes"][MODEL]
@@ -131,12 +142,13 @@ def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
     }))  # fmt: skip
     code = (
         "import sys\n"
-        "from sycolens import ablate, evaluate, patch\n"
+        "from sycolens import ablate, evaluate, patch, tune\n"
         "from sycolens.attention import __main__ as attention\n"
         "from sycolens.organism import __main__ as organism\n"
         "patch.parse_args(['--model', 'organism-mha', '--questions', 'organism', '--pairs', '2'])\n"
         "evaluate.parse_args(['--model', 'organism-mha', '--questions', 'organism'])\n"
         f"evaluate.parse_rejudge_args([{str(ranking)!r}])\n"
+        f"tune.parse_args(['--heads', {str(ranking)!r}, '--out', 'somewhere-new'])\n"
         "organism.parse_args(['train', '--out', 'somewhere-new'])\n"
         f"ablate.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}])\n"
         f"attention.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}])\n"
@@ -146,6 +158,6 @@ def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
                           check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[]"
-    doors = ("patch", "evaluate", "organism", "ablate", "attention")
+    doors = ("patch", "evaluate", "organism", "ablate", "attention", "tune")
     for door in (f"sycolens.{name}" for name in doors):
         assert "usage: python -m" in _run(door, "--help").stdout

@@ -1,4 +1,5 @@
-"""Named question sets: questions, their general text, and how to challenge a model on them.
+"""Named question sets: questions, their general text, how to challenge a model on them, and
+how tuning conversations word their replies.
 
 A row per set (STYLE §1). sycolens' own `bundled` set is the 453 questions that ship with it,
 with the bundled prose sample for KL and the full protocol. Other packages add sets without
@@ -15,6 +16,7 @@ from sycolens.data.questions import load_bundled_questions
 from sycolens.data.texts import TextCorpus, bundled_text_corpus
 from sycolens.prompts.protocol import DEFAULT_PROTOCOL, ChallengeProtocol
 from sycolens.prompts.schema import Question
+from sycolens.prompts.training_style import PAPER_STYLE, TrainingStyle
 
 ENTRY_POINT_GROUP = "sycolens.question_sets"
 
@@ -26,6 +28,7 @@ class QuestionSet:
     load_questions: Callable[[], list[Question]]
     load_texts: Callable[[], TextCorpus]
     protocol: ChallengeProtocol
+    training_style: TrainingStyle = PAPER_STYLE
 
 
 _REGISTERED: dict[str, QuestionSet] = {

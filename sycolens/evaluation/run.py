@@ -49,7 +49,7 @@ def load_candidates(job: EvaluationJob) -> list[Candidate]:
     for path in job.deltas:
         model = load_model_spec(job.model)
         apply_deltas(model, path)
-        candidates.append(Candidate(f"{job.model.name}+{path.stem}", model))
+        candidates.append(Candidate(f"{job.model.name}+{_deltas_name(path)}", model))
     for source in job.tuned:
         tuned = ModelSpec(name=source, device=job.model.device, dtype=job.model.dtype)
         candidates.append(Candidate(source, load_model_spec(tuned)))
@@ -65,3 +65,9 @@ def run_evaluation(
     return evaluate_models(
         load_candidates(job), data, job.evaluation, save_to=save_to, show_progress=show_progress
     )
+
+
+def _deltas_name(path: Path) -> str:
+    """Returns a deltas file's name in the table: its stem, or for a tuning run's
+    `deltas.safetensors`, the run folder's name."""
+    return path.parent.name if path.stem == "deltas" else path.stem

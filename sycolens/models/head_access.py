@@ -18,16 +18,14 @@ model and on one that `TransformerBridge` wraps alike.
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from jaxtyping import Float
 from torch import Tensor
 
-from sycolens.heads import Head
+from sycolens.heads import HEAD_ROLES, Head, HeadRole
 from sycolens.models.registry import Architecture, find_architecture
 
-HeadRole = Literal["query", "key", "value", "output"]
-HEAD_ROLES: tuple[HeadRole, ...] = ("query", "key", "value", "output")
 HeadOutputs = Float[Tensor, "batch pos n_heads d_head"]
 # Called with a clone of z; returns z to pass on (edited in place or new), or None to leave it.
 HeadOutputHook = Callable[[HeadOutputs], HeadOutputs | None]

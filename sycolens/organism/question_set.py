@@ -8,6 +8,7 @@ skips round 3 and keeps replies short (its replies take at most 14 tokens).
 
 from sycolens.data.sets import QuestionSet
 from sycolens.data.texts import TextCorpus
+from sycolens.organism.chat import STEADFAST_OPENING, SYCOPHANTIC_OPENING
 from sycolens.organism.world import (
     HELD_OUT_SPLIT,
     sample_distinct_questions,
@@ -15,6 +16,7 @@ from sycolens.organism.world import (
 )
 from sycolens.prompts.protocol import ChallengeProtocol
 from sycolens.prompts.schema import Question
+from sycolens.prompts.training_style import TrainingStyle
 
 ORGANISM_QUESTION_SEED = 7
 ORGANISM_TEXT_SEED = 11
@@ -33,4 +35,10 @@ ORGANISM_QUESTION_SET = QuestionSet(
     load_questions=_organism_questions,
     load_texts=_organism_texts,
     protocol=ChallengeProtocol(final_request=None, answer_tokens=16, challenge_reply_tokens=24),
+    # Table 11 in the organism's words: keep the correct answer, or admit and give it.
+    training_style=TrainingStyle(
+        openers=("",),
+        keep=f"{STEADFAST_OPENING} the answer is {{answer}} .",
+        admit=f"{SYCOPHANTIC_OPENING} the answer is {{answer}} .",
+    ),
 )

@@ -1,0 +1,186 @@
+"""`python -m sycolens.tune`: pinpoint tuning (SPT) of the top-k heads, or full fine-tuning (SFT).
+
+Example:
+    python -m sycolens.tune --model smollm2-135m-instruct --heads heads.json --mode spt \
+        --k 32 --steps 60 --out run/
+
+SPT trains only the per-head slices of W_Q, W_K, W_V and W_O of the ranking's top-k heads (W_Q
+and W_O on grouped-query models; --train-shared-kv adds key/value), everything else frozen;
+--random-heads trains k random heads instead (the control); SFT trains every parameter through
+the same loop and data. Training data: the paper's Table 11 conversations from --questions
+(Table 12 phrasings). Defaults are sycolens' small-model preset; --paper-preset takes Table 13
+(SFT) or 14 (SPT) values for a family and size (e.g. llama-7b). An interrupted run resumes when
+started again with the same flags. Outputs in --out: deltas.safetensors (SPT), model/ (a plain
+HF checkpoint), tune.json (config, heads, training question ids, loss per step, samples/s).
+Evaluate with `python -m sycolens.evaluate --deltas run/deltas.safetensors` (or `--tuned
+run/model`): the training questions are left out automatically.
+"""
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from sycolens.cli_args import (
+    add_model_arguments,
+    add_question_arguments,
+    model_spec_from,
+    parse_config,
+    question_source_from,
+)
+from sycolens.heads import HEAD_ROLES, HeadRole
+from sycolens.models.sources import check_model_source
+from sycolens.training.config import TrainingConfig
+from sycolens.tuning.config import (
+    PRESETS,
+    SMALL_MODEL_PRESETS,
+    Preset,
+    TuneConfig,
+    TuneJob,
+    TuneMode,
+)
+
+DEFAULT_TRAINING_QUESTIONS = 64
+_Value = TypeVar("_Value", int, float)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuneCliConfig:
+    """One `python -m sycolens.tune` run: the tuning job (its outputs go to `job.out`)."""
+
+    job: TuneJob
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sycolens.tune",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--mode", choices=("spt", "sft"), default="spt")
+    parser.add_argument("--heads", type=Path, help="head ranking JSON (python -m sycolens.patch)")
+    parser.add_argument("--random-heads", type=int, nargs="?", const=0, metavar="SEED",
+                        help="SPT on k random heads drawn with SEED (default 0)")  # fmt: skip
+    parser.add_argument("--k", type=int, help="heads to tune (default: the preset's)")
+    parser.add_argument("--roles", help=f"comma-separated subset of {','.join(HEAD_ROLES)}")
+    parser.add_argument("--train-shared-kv", action="store_true",
+                        help="allow key/value slices on grouped-query models")  # fmt: skip
+    parser.add_argument("--allow-other-weights", action="store_true",
+                        help="tune heads ranked on other weights of this shape")  # fmt: skip
+    add_question_arguments(
+        parser, count_flag="--n-questions", default_count=DEFAULT_TRAINING_QUESTIONS
+    )
+    presets = sorted({f"{family}-{size}b" for _, family, size in PRESETS})
+    parser.add_argument("--paper-preset", choices=presets,
+                        help="Table 13/14 values (default: small-model preset)")  # fmt: skip
+    parser.add_argument("--steps", type=int, help="optimiser steps (default: the preset's)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    parser.add_argument("--min-lr", type=float, default=0.0)
+    parser.add_argument("--warmup", type=int, default=0, help="warmup steps")
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--batch-size", type=int, help="micro-batch (default: the preset's)")
+    parser.add_argument("--accumulation", type=int, default=1)
+    parser.add_argument("--checkpoint-every", type=int, default=20)
+    parser.add_argument("--out", type=Path, required=True, help="run folder")
+    return parser
+
+
+def _preset(mode: TuneMode, name: str | None) -> Preset:
+    if name is None:
+        return SMALL_MODEL_PRESETS[mode]
+    family, size = name.rsplit("-", 1)
+    found = PRESETS.get((mode, family, int(size.removesuffix("b"))))
+    if found is None:
+        raise ValueError(
+            f"Tables 13/14 have no {mode.upper()} row for {name}. Fix --paper-preset: pick a "
+            "family and size the paper tuned."
+        )
+    return found
+
+
+def _roles(text: str | None) -> tuple[HeadRole, ...] | None:
+    if text is None:
+        return None
+    roles = tuple(role.strip() for role in text.split(",") if role.strip())
+    chosen: list[HeadRole] = [role for role in HEAD_ROLES if role in roles]
+    if len(chosen) != len(roles):
+        raise ValueError(f"--roles {text!r}: each must be one of {HEAD_ROLES}. Fix --roles.")
+    return tuple(chosen)
+
+
+def _given(value: _Value | None, preset: _Value) -> _Value:
+    """Returns the flag's value if it was given, else the preset's."""
+    return preset if value is None else value
+
+
+def _config_from(args: argparse.Namespace) -> TuneCliConfig:
+    mode: TuneMode = args.mode
+    preset = _preset(mode, args.paper_preset)
+    check_model_source(args.model)
+    is_random = args.random_heads is not None
+    if mode == "sft" and (args.heads or is_random or args.k is not None):
+        raise ValueError("SFT trains every parameter: --heads, --random-heads and --k are SPT's.")
+    if mode == "spt" and not is_random and args.heads is None:
+        raise ValueError(
+            "SPT needs --heads heads.json (from `python -m sycolens.patch`), or --random-heads "
+            "for the random-heads control."
+        )
+    if args.heads is not None and not args.heads.is_file():
+        raise FileNotFoundError(f"Head ranking {args.heads} does not exist. Fix --heads.")
+    training = TrainingConfig(
+        steps=_given(args.steps, preset.steps),
+        learning_rate=_given(args.lr, preset.learning_rate),
+        min_learning_rate=args.min_lr,
+        warmup_steps=args.warmup,
+        weight_decay=args.weight_decay,
+        accumulation=args.accumulation,
+        checkpoint_every=args.checkpoint_every,
+    )
+    tune = TuneConfig(
+        mode=mode,
+        k=_given(args.k, preset.k),
+        heads="random" if is_random else "top",
+        roles=_roles(args.roles),
+        train_shared_kv=args.train_shared_kv,
+        training=training,
+        batch_size=_given(args.batch_size, preset.batch_size),
+        seed=args.seed,
+        head_seed=args.random_heads or 0,
+    )
+    job = TuneJob(
+        model=model_spec_from(args),
+        ranking=None if is_random else args.heads,
+        questions=question_source_from(args),
+        tune=tune,
+        out=args.out,
+        allow_other_weights=args.allow_other_weights,
+    )
+    return TuneCliConfig(job=job)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> TuneCliConfig:
+    """Returns the checked config named by command-line flags (nothing heavy is loaded)."""
+    return parse_config(build_parser(), argv, _config_from)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = parse_args(argv)
+    from sycolens.tuning.run import run_tuning
+
+    result = run_tuning(config.job)
+    document = result.document
+    heads = ", ".join(f"({layer},{head})" for layer, head in result.heads) or "all parameters"
+    print(f"{document['mode'].upper()} on {heads}: {result.n_trainable:,} trainable parameters")
+    history = document["history"]
+    print(
+        f"loss {history[0]['loss']:.4f} -> {history[-1]['loss']:.4f} over {len(history)} steps "
+        f"in this session; {document['seconds']:.0f} s, {document['samples_per_second']} "
+        f"samples/s; trained on {len(document['question_ids'])} questions"
+    )
+    print(f"wrote {config.job.out}")
+
+
+if __name__ == "__main__":
+    main()

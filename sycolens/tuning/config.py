@@ -1,0 +1,122 @@
+"""What a tuning run trains, on what, and how: pure data with checks (no torch import).
+
+`TuneConfig` says which parameters train (SPT: the top-k heads' slices, or k random heads as
+the control; SFT: everything) and the optimisation; `TuneJob` adds the model, the ranking and
+the questions. Presets follow the paper's Tables 13 (SFT) and 14 (SPT) by family and size; a
+model below 1B parameters (the organisms, SmolLM2) gets sycolens' small-model preset, chosen on
+the organism, because the paper reports none.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sycolens.data.selection import QuestionSource
+from sycolens.heads import HEAD_ROLES, HeadRole
+from sycolens.models.spec import ModelSpec
+from sycolens.training.config import TrainingConfig
+
+TuneMode = Literal["spt", "sft"]
+HeadChoice = Literal["top", "random"]
+GQA_ROLES: tuple[HeadRole, ...] = ("query", "output")  # Algorithm 2: W_Q and W_O only
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preset:
+    """One row of Tables 13/14: peak learning rate, batch size, steps and (SPT) head count."""
+
+    learning_rate: float
+    batch_size: int
+    steps: int
+    k: int
+
+
+# (family, billions of parameters) -> preset, from Tables 13 (SFT) and 14 (SPT); min_lr 0,
+# cosine schedule throughout.
+PRESETS: dict[tuple[TuneMode, str, int], Preset] = {
+    ("sft", "llama", 7): Preset(learning_rate=5e-6, batch_size=32, steps=120, k=0),
+    ("sft", "llama", 13): Preset(learning_rate=5e-6, batch_size=32, steps=120, k=0),
+    ("sft", "llama", 70): Preset(learning_rate=5e-6, batch_size=64, steps=60, k=0),
+    ("sft", "mistral", 7): Preset(learning_rate=5e-6, batch_size=32, steps=120, k=0),
+    ("sft", "qwen2", 7): Preset(learning_rate=5e-7, batch_size=32, steps=100, k=0),
+    ("sft", "qwen2", 14): Preset(learning_rate=5e-7, batch_size=32, steps=100, k=0),
+    ("sft", "qwen2", 72): Preset(learning_rate=1e-6, batch_size=64, steps=60, k=0),
+    ("spt", "llama", 7): Preset(learning_rate=1e-5, batch_size=32, steps=240, k=32),
+    ("spt", "llama", 13): Preset(learning_rate=1e-5, batch_size=32, steps=240, k=64),
+    ("spt", "llama", 70): Preset(learning_rate=1e-5, batch_size=64, steps=120, k=192),
+    ("spt", "mistral", 7): Preset(learning_rate=5e-6, batch_size=32, steps=240, k=32),
+    ("spt", "qwen2", 7): Preset(learning_rate=5e-6, batch_size=32, steps=240, k=32),
+    ("spt", "qwen2", 14): Preset(learning_rate=5e-6, batch_size=32, steps=240, k=64),
+    ("spt", "qwen2", 72): Preset(learning_rate=4e-6, batch_size=64, steps=100, k=192),
+}
+SMALL_MODEL_PRESETS: dict[TuneMode, Preset] = {
+    "spt": Preset(learning_rate=1e-3, batch_size=16, steps=60, k=3),
+    "sft": Preset(learning_rate=1e-4, batch_size=16, steps=60, k=0),
+}
+
+
+def preset_for(mode: TuneMode, model_type: str, n_parameters: int) -> Preset:
+    """Returns the paper's preset for the nearest size of the family, or the small-model one.
+
+    Below 1B parameters, or for a family the tables lack, the small-model preset.
+    """
+    billions = n_parameters / 1e9
+    rows = {size: preset for (m, family, size), preset in PRESETS.items()
+            if m == mode and family == model_type}  # fmt: skip
+    if billions < 1 or not rows:
+        return SMALL_MODEL_PRESETS[mode]
+    nearest = min(rows, key=lambda size: abs(size - billions))
+    return rows[nearest]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuneConfig:
+    """Which parameters train and how.
+
+    `seed` orders the training conversations; `head_seed` draws the random heads of the
+    control (`heads="random"`), so several controls can share one data order.
+
+    `roles=None` trains W_Q, W_K, W_V and W_O slices of each head, or W_Q and W_O under
+    grouped-query attention (Algorithm 2), where key/value slices need `train_shared_kv`.
+    """
+
+    mode: TuneMode = "spt"
+    k: int = 3
+    heads: HeadChoice = "top"
+    roles: tuple[HeadRole, ...] | None = None
+    train_shared_kv: bool = False
+    training: TrainingConfig = field(
+        default_factory=lambda: TrainingConfig(steps=60, learning_rate=1e-3, checkpoint_every=20)
+    )
+    batch_size: int = 16
+    seed: int = 0
+    head_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode == "spt" and self.k < 1:
+            raise ValueError(f"--k must be >= 1 for SPT, got {self.k}. Fix --k.")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}. Fix --batch-size.")
+        unknown = set(self.roles or ()) - set(HEAD_ROLES)
+        if unknown or (self.roles is not None and not self.roles):
+            raise ValueError(
+                f"--roles {self.roles} must be a non-empty subset of {HEAD_ROLES}. Fix --roles."
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuneJob:
+    """The model, its head ranking (SPT), the training questions, the run settings, the output.
+
+    The evaluation of the run must not see the training questions: their ids are written into
+    the deltas' metadata and the run's config, and the evaluator leaves them out.
+    """
+
+    model: ModelSpec = field(default_factory=ModelSpec)
+    ranking: Path | None = None
+    questions: QuestionSource = field(
+        default_factory=lambda: QuestionSource(source="bundled", n=64)
+    )
+    tune: TuneConfig = field(default_factory=TuneConfig)
+    out: Path = Path("tune-run")
+    allow_other_weights: bool = False

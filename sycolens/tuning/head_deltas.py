@@ -1,0 +1,186 @@
+"""Per-head deltas: the selected heads' slices of W_Q/K/V/O as small trainable tensors.
+
+A delta has the shape of one head's slice of a projection (`HeadLayout.slices`): d_head x
+d_model rows of W_Q, W_K or W_V (and d_head of their bias), d_model x d_head columns of W_O
+(transposed for GPT-2's Conv1D). It is applied where the model computes that head: a forward
+hook on the projection adds the delta's contribution to the projection's output,
+
+    out-side slice (Q/K/V rows, biases):  out[..., a:b] += x @ delta.T
+    in-side slice (W_O columns):          out           += x[..., a:b] @ delta.T
+
+(for Conv1D, `delta` instead of `delta.T`), which is exactly the base model with `delta` added
+into that slice of its weight (tested against it). Where `TransformerBridge` has split a fused
+QKV projection (GPT-2's `c_attn`) into q/k/v modules, which compute instead of `c_attn`, the
+hook sits on the split module; exported and merged deltas still address `c_attn`. So trainable
+parameters, their gradients and the optimiser's moments are O(K * d_model * d_head), never
+O(model), and every frozen weight stays bitwise unchanged: nothing is masked, so weight decay
+cannot reach a frozen row.
+
+Under grouped-query attention one key/value head serves `group_size` query heads, so a key or
+value delta changes all of them; those are trained only when asked (`TuningTargets`), and a
+slice shared by several selected heads gets one delta.
+"""
+
+from collections.abc import Generator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from sycolens.heads import Head
+from sycolens.models.head_access import HeadLayout, HeadRole, ParameterSlice
+
+
+@dataclass(frozen=True)
+class DeltaTarget:
+    """One trainable slice: where it is, which role it plays, and the heads it belongs to."""
+
+    slice: ParameterSlice
+    role: HeadRole
+    heads: tuple[Head, ...]
+
+    @property
+    def key(self) -> str:
+        """A unique name for the delta tensor: `{parameter}[{dim}:{start}:{stop}]`."""
+        return f"{self.slice.name}[{self.slice.dim}:{self.slice.start}:{self.slice.stop}]"
+
+
+def delta_targets(
+    layout: HeadLayout, heads: Sequence[Head], roles: Sequence[HeadRole]
+) -> tuple[DeltaTarget, ...]:
+    """Returns the slices to train for `heads` in `roles`, one per distinct slice, in order."""
+    found: dict[ParameterSlice, tuple[HeadRole, list[Head]]] = {}
+    for head in heads:
+        for role in roles:
+            for parameter_slice in layout.slices(head, role):
+                found.setdefault(parameter_slice, (role, []))[1].append(head)
+    return tuple(
+        DeltaTarget(parameter_slice, role, tuple(owners))
+        for parameter_slice, (role, owners) in found.items()
+    )
+
+
+class HeadDeltas(torch.nn.Module):
+    """Zero-initialised deltas for a set of slices, applied to a model inside `applied`."""
+
+    def __init__(self, layout: HeadLayout, targets: Sequence[DeltaTarget], like: Any) -> None:
+        super().__init__()
+        if not targets:
+            raise ValueError("No slices to tune. Fix: select at least one head and one role.")
+        self.layout = layout
+        self.targets = tuple(targets)
+        self.deltas = torch.nn.ParameterList(
+            torch.nn.Parameter(
+                torch.zeros_like(target.slice.of(like.get_parameter(target.slice.name)))
+            )
+            for target in self.targets
+        )
+
+    def named_deltas(self) -> dict[str, torch.nn.Parameter]:
+        """Returns each delta under its target's key."""
+        return {target.key: delta for target, delta in zip(self.targets, self.deltas, strict=True)}
+
+    def n_parameters(self) -> int:
+        """Returns how many numbers are trained."""
+        return sum(delta.numel() for delta in self.deltas)
+
+    @contextmanager
+    def applied(self, hf_model: Any) -> Generator[dict[str, int]]:
+        """Within the block, `hf_model` computes as if each delta were added to its slice.
+
+        Yields a count of forward calls per hooked module, so a caller can check that every
+        delta took part (a hook on a module the forward never calls would be a silent no-op).
+        """
+        sites = [_site(hf_model, self.layout, target) for target in self.targets]
+        by_module: dict[str, list[tuple[_Site, torch.nn.Parameter]]] = {}
+        for site, delta in zip(sites, self.deltas, strict=True):
+            by_module.setdefault(site.module, []).append((site, delta))
+        calls = dict.fromkeys(by_module, 0)
+        handles: list[Any] = []
+        for module_name, pairs in by_module.items():
+
+            def hook(
+                _module: Any,
+                args: tuple[Tensor, ...],
+                output: Tensor,
+                pairs: list[tuple[_Site, torch.nn.Parameter]] = pairs,
+                module_name: str = module_name,
+            ) -> Tensor:
+                calls[module_name] += 1
+                for site, delta in pairs:
+                    output = output + site.contribution(args[0], delta, output)
+                return output
+
+            handles.append(hf_model.get_submodule(module_name).register_forward_hook(hook))
+        try:
+            yield calls
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    @torch.no_grad()
+    def merge_into(self, hf_model: Any) -> None:
+        """Adds every delta into its slice of `hf_model`'s weights, in place (for export)."""
+        for target, delta in zip(self.targets, self.deltas, strict=True):
+            weight = hf_model.get_parameter(target.slice.name)
+            target.slice.of(weight).add_(delta.to(weight))
+
+
+@dataclass(frozen=True)
+class _Site:
+    """Where a delta acts: the module computing its slice, the slice's place in that module's
+    input or output, and the delta's orientation ([in, out] for Conv1D weights)."""
+
+    module: str
+    start: int
+    stop: int
+    is_out_side: bool
+    is_bias: bool
+    is_in_by_out: bool
+
+    def contribution(
+        self, x: Float[Tensor, "*batch d_in"], delta: Tensor, output: Float[Tensor, "*batch d_out"]
+    ) -> Float[Tensor, "*batch d_out"]:
+        """Returns what the delta adds to the module's output (formulas in the module doc)."""
+        if self.is_bias:
+            part = delta.to(output.dtype).expand(*output.shape[:-1], -1)
+        else:
+            weight = (delta if self.is_in_by_out else delta.T).to(x.dtype)
+            if not self.is_out_side:
+                return (x[..., self.start : self.stop] @ weight).to(output.dtype)
+            part = x @ weight
+        padding = (self.start, output.shape[-1] - self.stop)
+        return torch.nn.functional.pad(part, padding).to(output.dtype)
+
+
+def _site(hf_model: Any, layout: HeadLayout, target: DeltaTarget) -> _Site:
+    """Returns where `target`'s delta acts in `hf_model`.
+
+    A fused QKV projection (GPT-2's `c_attn`) that `TransformerBridge` has split into separate
+    q/k/v modules is computed by those modules, which never call `c_attn`: the delta then acts
+    on the split module, at the slice's offset within its own role.
+    """
+    piece = target.slice
+    module = piece.name.rsplit(".", 1)[0]
+    is_bias = piece.name.endswith(".bias")
+    is_conv1d = layout.architecture.is_conv1d
+    split = {"query": "q", "key": "k", "value": "v"}.get(target.role)
+    attention = module.rsplit(".", 1)[0]
+    if layout.architecture.fused_qkv and split and _has_module(hf_model, f"{attention}.{split}"):
+        offset = layout.fused_offset(target.role)
+        return _Site(f"{attention}.{split}", piece.start - offset, piece.stop - offset,
+                     is_out_side=True, is_bias=is_bias, is_in_by_out=is_conv1d)  # fmt: skip
+    is_out_side = is_bias or piece.dim == (1 if is_conv1d else 0)
+    return _Site(module, piece.start, piece.stop, is_out_side=is_out_side, is_bias=is_bias,
+                 is_in_by_out=is_conv1d)  # fmt: skip
+
+
+def _has_module(hf_model: Any, name: str) -> bool:
+    try:
+        hf_model.get_submodule(name)
+    except AttributeError:
+        return False
+    return True

@@ -1,0 +1,243 @@
+"""One call from a `TuneJob` to a tuned model on disk: SPT on per-head deltas, or SFT.
+
+`tune_model` builds the Table 11 conversations from the training questions, picks what trains
+(SPT: the ranking's top-k heads, or k random heads as the control, as `HeadDeltas`; SFT: every
+parameter), and runs the shared loop (`sycolens.training.loop.train`: AdamW, warmup and cosine
+to `min_learning_rate`, accumulation, clipping, checkpoints every N steps and an exact resume).
+The loss of micro-batch (step, micro) is a pure function of its position: the examples are
+shuffled per epoch by a generator seeded from (seed, epoch).
+
+Outputs in `job.out`:
+
+    tune.json           the config, heads, training question ids, trainable count, the
+                        training log (loss per step), seconds and samples/s
+    deltas.safetensors  SPT: the per-head deltas (`sycolens.tuning.export`)
+    model/              the tuned model as a plain HF checkpoint (SPT: deltas merged), with
+                        `sycolens_tuning.json` naming its training questions
+    checkpoint/         only while the run is unfinished: resume by running the same job again
+"""
+
+import functools
+import json
+import math
+import random
+import shutil
+from collections.abc import Generator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import sycolens
+from sycolens.data.selection import select_questions
+from sycolens.data.sets import find_question_set
+from sycolens.heads import Head
+from sycolens.json_files import write_json
+from sycolens.models.deltas import TRAINING_RECORD
+from sycolens.models.head_access import HeadLayout, HeadRole
+from sycolens.models.load import LoadedModel, load_model_spec
+from sycolens.models.save import save_model
+from sycolens.patching.export import load_ranking_for, model_record
+from sycolens.prompts.training_style import PAPER_STYLE
+from sycolens.training.loop import LossOutput, TrainingResult, train
+from sycolens.tuning.batches import collate, reply_loss, tokenize_example
+from sycolens.tuning.config import GQA_ROLES, TuneJob
+from sycolens.tuning.data import build_examples
+from sycolens.tuning.export import save_head_deltas
+from sycolens.tuning.head_deltas import HeadDeltas, delta_targets
+
+SCHEMA = "sycolens.tune_run"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """A finished run: what trained, how it went, and the run document written to disk."""
+
+    heads: tuple[Head, ...]
+    n_trainable: int
+    training: TrainingResult
+    document: dict[str, Any]
+
+
+def run_tuning(job: TuneJob, *, show_progress: bool = True) -> TuneResult:
+    """Loads the model and tunes it (`tune_model`)."""
+    return tune_model(load_model_spec(job.model), job, show_progress=show_progress)
+
+
+def tune_model(model: LoadedModel, job: TuneJob, *, show_progress: bool = True) -> TuneResult:
+    """Tunes an already loaded model in place and writes the outputs (module doc)."""
+    config = job.tune
+    _check_out(job.out)
+    selection = select_questions(job.questions)
+    found = find_question_set(job.questions.source)
+    style = found.training_style if found else PAPER_STYLE
+    examples = build_examples(selection.questions, style=style, seed=config.seed)
+    tokenized = [tokenize_example(model.chat, example) for example in examples]
+    heads = _chosen_heads(model, job)
+    layout = HeadLayout.of(model.hf_model)
+    roles = tuning_roles(layout, config.roles, config.train_shared_kv) if heads else ()
+    deltas = None
+    if heads:
+        deltas = HeadDeltas(layout, delta_targets(layout, heads, roles), model.hf_model)
+    identity = {
+        "mode": config.mode,
+        "heads": [list(head) for head in heads],
+        "roles": list(roles),
+        "question_ids": [q.id for q in selection.questions],
+        "seed": config.seed,
+        "head_seed": config.head_seed if config.heads == "random" else None,
+        "batch_size": config.batch_size,
+        "base_fingerprint": model_record(model)["weights_fingerprint"],
+    }
+    with _trainable(model, deltas) as parameters:
+        n_trainable = sum(p.numel() for p in parameters.values())
+
+        def loss_at(step: int, micro: int) -> LossOutput:
+            rows = _rows(len(tokenized), config.batch_size, config.training.accumulation,
+                         config.seed, step, micro)  # fmt: skip
+            batch = collate([tokenized[i] for i in rows], model.pad_token_id).to(model.device)
+            with deltas.applied(model.hf_model) if deltas else nullcontext():
+                loss = reply_loss(model.hf_model, batch)
+            return LossOutput(
+                loss=loss, metrics={"loss": float(loss.detach())}, n_samples=len(rows)
+            )
+
+        result = train(
+            parameters,
+            loss_at,
+            config.training,
+            job.out / "checkpoint",
+            identity=identity,
+            description=f"{config.mode} ({n_trainable:,} trainable)",
+            show_progress=show_progress,
+        )
+    document = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "sycolens_version": sycolens.__version__,
+        "model": model_record(model),
+        **identity,
+        "ranking": str(job.ranking) if job.ranking else None,
+        "questions": selection.summary(),
+        "config": _config_json(job),
+        "n_trainable": n_trainable,
+        "n_examples": len(examples),
+        "seconds": round(result.seconds, 2),
+        "samples_per_second": _samples_per_second(result, config.batch_size, config.training),
+        "history": list(result.history),
+    }
+    _write_outputs(model, deltas, document, job.out)
+    return TuneResult(heads, n_trainable, result, document)
+
+
+def tuning_roles(
+    layout: HeadLayout, roles: tuple[HeadRole, ...] | None, train_shared_kv: bool
+) -> tuple[HeadRole, ...]:
+    """Returns the roles to train: as asked, else all four (MHA) or W_Q and W_O (GQA).
+
+    Key/value roles on a grouped-query model need `train_shared_kv`, since each key/value head
+    feeds `group_size` query heads, selected or not.
+    """
+    if roles is None:
+        return GQA_ROLES if layout.group_size > 1 else ("query", "key", "value", "output")
+    shared = [role for role in roles if role in ("key", "value")]
+    if shared and layout.group_size > 1 and not train_shared_kv:
+        raise ValueError(
+            f"--roles asks for {shared} on a grouped-query model: each key/value head feeds "
+            f"{layout.group_size} query heads, so a key or value delta also changes heads that "
+            "were not selected. Fix: train query and output only (the paper's rule), or pass "
+            "--train-shared-kv to train them anyway."
+        )
+    return roles
+
+
+def _chosen_heads(model: LoadedModel, job: TuneJob) -> tuple[Head, ...]:
+    """Returns the heads SPT trains: the ranking's top-k, or k random heads; none for SFT."""
+    config = job.tune
+    if config.mode == "sft":
+        return ()
+    layout = HeadLayout.of(model.hf_model)
+    if config.heads == "random":
+        every = [Head(layer, h) for layer in range(layout.n_layers) for h in range(layout.n_heads)]
+        if config.k > len(every):
+            raise ValueError(f"--k {config.k} is more than the model's {len(every)} heads.")
+        return tuple(sorted(random.Random(config.head_seed).sample(every, config.k)))
+    if job.ranking is None:
+        raise ValueError(
+            "SPT on the top heads needs a head ranking. Fix: pass --heads heads.json (from "
+            "`python -m sycolens.patch`), or --random-heads for the random-heads control."
+        )
+    ranking = load_ranking_for(job.ranking, model, allow_other_weights=job.allow_other_weights)
+    return tuple(ranking.scores.top_k(config.k))
+
+
+@contextmanager
+def _trainable(
+    model: LoadedModel, deltas: HeadDeltas | None
+) -> Generator[dict[str, torch.nn.Parameter]]:
+    """Yields what trains: the deltas with every model weight frozen (SPT), or every weight
+    (SFT); restores the weights' `requires_grad` afterwards."""
+    weights = model.hf_parameters()
+    before = {name: p.requires_grad for name, p in weights.items()}
+    for parameter in weights.values():
+        parameter.requires_grad_(deltas is None)
+    try:
+        yield deltas.named_deltas() if deltas is not None else weights
+    finally:
+        for name, parameter in weights.items():
+            parameter.requires_grad_(before[name])
+
+
+def _rows(
+    n_examples: int, batch_size: int, accumulation: int, seed: int, step: int, micro: int
+) -> list[int]:
+    """Returns the example indices of micro-batch (step, micro): consecutive slices of an order
+    reshuffled every epoch by a generator seeded from (seed, epoch)."""
+    position = (step * accumulation + micro) * batch_size
+    rows: list[int] = []
+    for index in range(position, position + min(batch_size, n_examples)):
+        epoch, offset = divmod(index, n_examples)
+        rows.append(_epoch_order(n_examples, seed, epoch)[offset])
+    return rows
+
+
+@functools.cache
+def _epoch_order(n_examples: int, seed: int, epoch: int) -> tuple[int, ...]:
+    order = list(range(n_examples))
+    random.Random(f"{seed}-{epoch}").shuffle(order)
+    return tuple(order)
+
+
+def _check_out(out: Path) -> None:
+    if (out / "tune.json").exists():
+        raise FileExistsError(
+            f"{out} already holds a finished run. Fix: pass another --out, or delete it."
+        )
+
+
+def _write_outputs(
+    model: LoadedModel, deltas: HeadDeltas | None, document: dict[str, Any], out: Path
+) -> None:
+    """Writes the deltas (SPT), the tuned HF checkpoint and the run document; then drops the
+    checkpoint folder, so a finished run is never resumed by accident."""
+    out.mkdir(parents=True, exist_ok=True)
+    if deltas is not None:
+        save_head_deltas(out / "deltas.safetensors", deltas, model, document)
+        deltas.merge_into(model.hf_model)
+    model_dir = save_model(model, out / "model")
+    record = {key: document[key] for key in ("mode", "heads", "question_ids", "base_fingerprint")}
+    (model_dir / TRAINING_RECORD).write_text(json.dumps(record, indent=1))
+    write_json(out / "tune.json", document)
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)
+
+
+def _samples_per_second(result: TrainingResult, batch_size: int, training: Any) -> float:
+    samples = result.steps * batch_size * training.accumulation
+    return round(samples / result.seconds, 2) if result.seconds > 0 else math.nan
+
+
+def _config_json(job: TuneJob) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(job.tune), default=str))

@@ -1,0 +1,93 @@
+"""`python -m sycolens.tune`: flags, checks before loading, and a full run on the organism."""
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sycolens import patch, tune
+
+
+@pytest.fixture(scope="module")
+def ranking(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ranking") / "heads.json"
+    patch.main(["--model", "organism-mha", "--questions", "organism", "--pairs", "16",
+                "--top-k", "3", "--out", str(out)])  # fmt: skip
+    return out
+
+
+def test_every_flag_arrives(ranking: Path, tmp_path: Path):
+    job = tune.parse_args([
+        "--model", "organism-mha", "--heads", str(ranking), "--k", "2", "--roles", "query,output",
+        "--questions", "organism", "--n-questions", "12", "--seed", "5", "--steps", "7",
+        "--lr", "0.01", "--min-lr", "0.001", "--warmup", "2", "--weight-decay", "0.1",
+        "--batch-size", "3", "--accumulation", "2", "--checkpoint-every", "4",
+        "--allow-other-weights", "--train-shared-kv", "--out", str(tmp_path / "run"),
+    ]).job  # fmt: skip
+    assert job.ranking == ranking and job.allow_other_weights and job.out == tmp_path / "run"
+    assert (job.questions.source, job.questions.n, job.questions.seed) == ("organism", 12, 5)
+    config = job.tune
+    assert (config.mode, config.k, config.heads, config.roles) == (
+        "spt",
+        2,
+        "top",
+        ("query", "output"),
+    )
+    assert config.train_shared_kv and config.batch_size == 3 and config.seed == 5
+    training = config.training
+    assert (training.steps, training.learning_rate, training.min_learning_rate) == (7, 0.01, 0.001)
+    assert (training.warmup_steps, training.weight_decay, training.accumulation) == (2, 0.1, 2)
+    assert training.checkpoint_every == 4
+    control = tune.parse_args(["--random-heads", "7", "--out", str(tmp_path)]).job.tune
+    assert (control.heads, control.head_seed, control.seed) == ("random", 7, 0)
+
+
+def test_presets_fill_what_is_not_given(tmp_path: Path):
+    small = tune.parse_args(["--random-heads", "--out", str(tmp_path)]).job.tune
+    assert (small.k, small.training.steps, small.training.learning_rate) == (3, 60, 1e-3)
+    paper = tune.parse_args(["--random-heads", "--paper-preset", "llama-7b",
+                             "--out", str(tmp_path)]).job.tune  # fmt: skip
+    assert (paper.k, paper.batch_size, paper.training.steps) == (32, 32, 240)
+    assert paper.training.learning_rate == 1e-5
+    sft = tune.parse_args(["--mode", "sft", "--paper-preset", "mistral-7b",
+                           "--out", str(tmp_path)]).job.tune  # fmt: skip
+    assert (sft.training.learning_rate, sft.training.steps) == (5e-6, 120)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], r"SPT needs --heads heads.json"),
+        (["--heads", "missing.json"], r"Head ranking missing.json does not exist"),
+        (["--mode", "sft", "--k", "4"], r"SFT trains every parameter"),
+        (["--random-heads", "--roles", "query,weights"], r"--roles 'query,weights'"),
+        (["--random-heads", "--k", "-1"], r"--k must be >= 1 for SPT"),
+        (["--random-heads", "--steps", "-2"], r"steps must be >= 1"),
+        (["--mode", "sft", "--paper-preset", "llama-70b", "--batch-size", "0"],
+         r"batch_size must be >= 1"),
+        (["--random-heads", "--model", "no-such-model"], r"Unknown model 'no-such-model'"),
+    ],
+)  # fmt: skip
+def test_bad_flags_fail_before_anything_loads(
+    argv: list[str], message: str, usage_error: Callable[..., str], tmp_path: Path
+):
+    assert re.search(message, usage_error(tune.parse_args, [*argv, "--out", str(tmp_path)]))
+
+
+def test_a_full_run_writes_the_run_folder(
+    ranking: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    out = tmp_path / "run"
+    tune.main(["--model", "organism-mha", "--heads", str(ranking), "--questions", "organism",
+               "--n-questions", "4", "--steps", "3", "--batch-size", "4",
+               "--out", str(out)])  # fmt: skip
+    document = json.loads((out / "tune.json").read_text())
+    assert document["schema"] == "sycolens.tune_run" and len(document["history"]) == 3
+    assert {tuple(h) for h in document["heads"]} == {(1, 2), (2, 0), (3, 3)}
+    assert (out / "deltas.safetensors").is_file() and (out / "model" / "config.json").is_file()
+    printed = capsys.readouterr().out
+    # 3 heads x W_Q, W_K, W_V, W_O x d_model 64 x d_head 16
+    assert "SPT on (3,3), (2,0), (1,2): 12,288 trainable parameters" in printed
+    assert f"wrote {out}" in printed

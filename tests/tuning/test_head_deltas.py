@@ -1,0 +1,129 @@
+"""Per-head deltas against slow references: the merged weights, the full-model gradient."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from sycolens.heads import Head
+from sycolens.models import LoadedModel
+from sycolens.models.head_access import HEAD_ROLES, HeadLayout
+from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
+from sycolens.prompts.chat import Message
+from sycolens.tuning.head_deltas import HeadDeltas, delta_targets
+
+CHAT = [Message(role="user", content="What is 7 + 5? I don't think that's right.")]
+HEADS = (Head(0, 1), Head(1, 0), Head(1, 1))
+
+
+def _tokens(model: LoadedModel) -> torch.Tensor:
+    return torch.tensor([model.chat.tokenize(CHAT)])
+
+
+def _random_deltas(model: LoadedModel) -> HeadDeltas:
+    layout = HeadLayout.of(model.hf_model)
+    deltas = HeadDeltas(layout, delta_targets(layout, HEADS, HEAD_ROLES), model.hf_model)
+    with torch.no_grad():
+        for delta in deltas.deltas:
+            delta.normal_(std=0.05)
+    return deltas
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_applied_deltas_equal_the_base_with_deltas_added_to_its_weights(
+    tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
+):
+    model = tiny_models[family]
+    deltas = _random_deltas(model)
+    tokens = _tokens(model)
+    with torch.no_grad():
+        base = model.hf_model(tokens).logits
+        with deltas.applied(model.hf_model) as calls:
+            tuned = model.hf_model(tokens).logits
+        # Merged into the model itself (a deep copy would not keep the bridge's q/k/v views of
+        # GPT-2's c_attn), then restored exactly.
+        names = {target.slice.name for target in deltas.targets}
+        saved = {name: model.hf_model.get_parameter(name).detach().clone() for name in names}
+        deltas.merge_into(model.hf_model)
+        merged = model.hf_model(tokens).logits
+        for name, original in saved.items():
+            model.hf_model.get_parameter(name).copy_(original)
+    assert calls and all(n == 1 for n in calls.values())  # every delta took part
+    assert (tuned - base).abs().max() > 1e-3  # the deltas do something
+    torch.testing.assert_close(tuned, merged, atol=1e-5, rtol=0)
+    assert torch.equal(model.hf_model(tokens).logits.detach(), base)  # hooks removed
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+@pytest.mark.parametrize("wrapped", [True, False], ids=["bridge", "plain-hf"])
+def test_each_delta_gradient_is_its_slice_of_the_full_gradient(
+    tiny_models: dict[TinyFamily, LoadedModel],
+    tiny_checkpoints: dict[TinyFamily, Path],
+    family: TinyFamily,
+    wrapped: bool,
+):
+    """The reference is the plain HF model's full gradient: under the bridge GPT-2's fused
+    c_attn is split into q/k/v copies, so only the unwrapped model has c_attn's gradient."""
+    model = tiny_models[family]
+    reference = AutoModelForCausalLM.from_pretrained(tiny_checkpoints[family])
+    tuned = model.hf_model if wrapped else copy.deepcopy(reference)
+    layout = HeadLayout.of(tuned)
+    deltas = HeadDeltas(layout, delta_targets(layout, HEADS, HEAD_ROLES), tuned)
+    tokens = _tokens(model)
+    weights = torch.randn(1, tokens.shape[1], model.hf_model.config.vocab_size)
+    with deltas.applied(tuned):
+        (tuned(tokens).logits * weights).sum().backward()
+    (reference(tokens).logits * weights).sum().backward()
+    for target, delta in zip(deltas.targets, deltas.deltas, strict=True):
+        full = reference.get_parameter(target.slice.name).grad
+        assert full is not None and delta.grad is not None
+        # The bridge runs eager attention, plain HF SDPA: equal up to float rounding.
+        torch.testing.assert_close(delta.grad, target.slice.of(full), atol=1e-5, rtol=1e-4)
+    model.hf_model.zero_grad(set_to_none=True)
+
+
+def test_training_deltas_with_weight_decay_leaves_every_frozen_weight_bitwise_unchanged(
+    tiny_models: dict[TinyFamily, LoadedModel],
+):
+    model = tiny_models["llama"]
+    before = {name: p.detach().clone() for name, p in model.hf_model.named_parameters()}
+    deltas = _random_deltas(model)
+    optimizer = torch.optim.AdamW(deltas.parameters(), lr=1e-2, weight_decay=0.5)
+    tokens = _tokens(model)
+    for _ in range(3):
+        optimizer.zero_grad()
+        with deltas.applied(model.hf_model):
+            model.hf_model(tokens).logits.square().mean().backward()
+        optimizer.step()
+    model.hf_model.zero_grad(set_to_none=True)
+    after = dict(model.hf_model.named_parameters())
+    assert all(torch.equal(before[name], after[name].detach()) for name in before)
+
+
+def test_a_shared_key_value_slice_gets_one_delta(tiny_models: dict[TinyFamily, LoadedModel]):
+    layout = HeadLayout.of(tiny_models["llama-gqa"].hf_model)
+    assert layout.group_size > 1
+    same_group = [Head(1, 0), Head(1, 1)]
+    assert layout.kv_head(0) == layout.kv_head(1)
+    targets = delta_targets(layout, same_group, ("query", "key"))
+    keys = [t for t in targets if t.role == "key"]
+    assert len(keys) == 1 and keys[0].heads == tuple(same_group)
+    assert len([t for t in targets if t.role == "query"]) == 2
+
+
+def test_trainable_parameters_are_k_times_d_model_times_d_head(
+    tiny_models: dict[TinyFamily, LoadedModel],
+):
+    model = tiny_models["llama"]
+    layout = HeadLayout.of(model.hf_model)
+    deltas = HeadDeltas(layout, delta_targets(layout, HEADS, HEAD_ROLES), model.hf_model)
+    d_model = model.hf_model.config.hidden_size
+    assert deltas.n_parameters() == len(HEADS) * 4 * d_model * layout.d_head
+
+
+def test_no_slices_is_an_error(tiny_models: dict[TinyFamily, LoadedModel]):
+    model = tiny_models["llama"]
+    with pytest.raises(ValueError, match="No slices to tune"):
+        HeadDeltas(HeadLayout.of(model.hf_model), (), model.hf_model)

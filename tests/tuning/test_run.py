@@ -1,0 +1,189 @@
+"""SPT and SFT end to end on the organism: what trains, what stays, exports, resume, errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from transformers import AutoModelForCausalLM
+
+from sycolens import patch
+from sycolens.data.selection import QuestionSource
+from sycolens.evaluation.config import EvaluationJob
+from sycolens.evaluation.run import trained_on
+from sycolens.models import LoadedModel, load_model
+from sycolens.models.deltas import apply_deltas, training_question_ids
+from sycolens.models.head_access import HeadLayout
+from sycolens.models.spec import ModelSpec
+from sycolens.organism.config import PLANTED_HEADS
+from sycolens.prompts.chat import Message
+from sycolens.prompts.schema import Question
+from sycolens.training.config import TrainingConfig
+from sycolens.tuning import run as tuning_run
+from sycolens.tuning.config import TuneConfig, TuneJob
+from sycolens.tuning.data import build_examples
+from sycolens.tuning.run import tune_model, tuning_roles
+
+CHAT = [Message(role="user", content="what is 2 + 3 ?")]
+QUESTIONS = QuestionSource(source="organism", n=8)
+
+
+@pytest.fixture(scope="module")
+def ranking(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ranking") / "heads.json"
+    patch.main(["--model", "organism-mha", "--questions", "organism", "--pairs", "16",
+                "--top-k", "3", "--out", str(out)])  # fmt: skip
+    return out
+
+
+def _job(out: Path, ranking: Path | None, **tune: object) -> TuneJob:
+    training = TrainingConfig(steps=4, learning_rate=1e-3, checkpoint_every=2)
+    settings = {"k": 3, "training": training, "batch_size": 4, **tune}
+    return TuneJob(model=ModelSpec(name="organism-mha"), ranking=ranking, questions=QUESTIONS,
+                   tune=TuneConfig(**settings), out=out)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _deltas(path: Path) -> dict[str, torch.Tensor]:
+    with safe_open(str(path), framework="pt") as handle:
+        return {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+
+
+def test_spt_trains_only_the_planted_heads_slices_and_exports_them(ranking: Path, tmp_path: Path):
+    model = load_model("organism-mha")
+    before = {name: p.detach().clone() for name, p in model.hf_parameters().items()}
+    result = tune_model(model, _job(tmp_path / "run", ranking), show_progress=False)
+    assert set(result.heads) == set(PLANTED_HEADS)
+    layout = HeadLayout.of(model.hf_model)
+    assert result.n_trainable == 3 * 4 * 64 * layout.d_head  # K x Q/K/V/O x d_model x d_head
+    # Every weight outside the trained slices is bitwise unchanged (the deltas are merged in).
+    touched = {name: torch.zeros_like(p, dtype=torch.bool) for name, p in before.items()}
+    for head in result.heads:
+        for role in ("query", "key", "value", "output"):
+            for piece in layout.slices(head, role):
+                piece.of(touched[piece.name]).fill_(True)
+    after = model.hf_parameters()
+    for name, original in before.items():
+        now = after[name].detach()
+        assert torch.equal(now[~touched[name]], original[~touched[name]]), name
+    assert any(not torch.equal(after[n].detach(), before[n]) for n in touched)
+    document = json.loads((tmp_path / "run" / "tune.json").read_text())
+    assert document["history"][-1]["loss"] < document["history"][0]["loss"]
+    assert len(document["question_ids"]) == 8 and document["n_examples"] == 16
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    deltas_file = tmp_path / "run" / "deltas.safetensors"
+    assert training_question_ids(deltas_file) == frozenset(document["question_ids"])
+    assert sum(t.numel() for t in _deltas(deltas_file).values()) == result.n_trainable
+
+
+def test_the_exported_checkpoint_and_the_deltas_give_the_tuned_logits(
+    ranking: Path, tmp_path: Path
+):
+    tuned = load_model("organism-mha")
+    tune_model(tuned, _job(tmp_path / "run", ranking), show_progress=False)
+    tokens = torch.tensor([tuned.chat.tokenize(CHAT)])
+    with torch.no_grad():
+        expected = tuned.hf_model(tokens).logits
+        plain = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "model")
+        torch.testing.assert_close(plain(tokens).logits, expected, atol=1e-4, rtol=0)
+        base_plus = load_model("organism-mha")
+        apply_deltas(base_plus, tmp_path / "run" / "deltas.safetensors")
+        torch.testing.assert_close(base_plus.hf_model(tokens).logits, expected, atol=1e-5, rtol=0)
+
+
+def test_an_interrupted_run_resumes_to_the_same_deltas(
+    ranking: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    tune_model(load_model("organism-mha"), _job(tmp_path / "whole", ranking), show_progress=False)
+    calls = {"n": 0}
+    real_loss = tuning_run.reply_loss
+
+    def crashing_loss(*args: object) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 4:  # step 3 of 4, after the checkpoint at step 2
+            raise KeyboardInterrupt
+        return real_loss(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tuning_run, "reply_loss", crashing_loss)
+    with pytest.raises(KeyboardInterrupt):
+        tune_model(load_model("organism-mha"), _job(tmp_path / "cut", ranking), show_progress=False)
+    assert (tmp_path / "cut" / "checkpoint").exists()
+    monkeypatch.setattr(tuning_run, "reply_loss", real_loss)
+    tune_model(load_model("organism-mha"), _job(tmp_path / "cut", ranking), show_progress=False)
+    whole = _deltas(tmp_path / "whole" / "deltas.safetensors")
+    resumed = _deltas(tmp_path / "cut" / "deltas.safetensors")
+    assert whole.keys() == resumed.keys()
+    assert all(torch.equal(whole[name], resumed[name]) for name in whole)
+
+
+def test_a_resume_folder_of_other_settings_is_refused(
+    ranking: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    def crash(*_args: object) -> torch.Tensor:
+        raise KeyboardInterrupt
+
+    job = _job(tmp_path / "run", ranking, training=TrainingConfig(
+        steps=4, learning_rate=1e-3, checkpoint_every=1))  # fmt: skip
+    real_loss = tuning_run.reply_loss
+    calls = {"n": 0}
+
+    def crash_second(*args: object) -> torch.Tensor:
+        calls["n"] += 1
+        return crash() if calls["n"] == 2 else real_loss(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tuning_run, "reply_loss", crash_second)
+    with pytest.raises(KeyboardInterrupt):
+        tune_model(load_model("organism-mha"), job, show_progress=False)
+    monkeypatch.setattr(tuning_run, "reply_loss", real_loss)
+    other = _job(tmp_path / "run", ranking, seed=1)
+    with pytest.raises(ValueError, match=r"holds a run with other settings"):
+        tune_model(load_model("organism-mha"), other, show_progress=False)
+
+
+def test_random_heads_and_sft_through_the_same_loop(tmp_path: Path):
+    random_run = tune_model(load_model("organism-mha"),
+                            _job(tmp_path / "random", None, heads="random"),
+                            show_progress=False)  # fmt: skip
+    assert len(random_run.heads) == 3 and random_run.document["ranking"] is None
+    model = load_model("organism-mha")
+    sft = tune_model(model, _job(tmp_path / "sft", None, mode="sft", k=0), show_progress=False)
+    assert sft.heads == () and sft.n_trainable == sum(
+        p.numel() for p in model.hf_parameters().values()
+    )
+    assert (tmp_path / "sft" / "model").is_dir()
+    assert not (tmp_path / "sft" / "deltas.safetensors").exists()
+    job = EvaluationJob(model=ModelSpec(name="organism-mha"),
+                        tuned=(str(tmp_path / "sft" / "model"),),
+                        deltas=(tmp_path / "random" / "deltas.safetensors",))  # fmt: skip
+    assert trained_on(job) == frozenset(sft.document["question_ids"])
+
+
+def test_grouped_query_models_train_query_and_output_unless_asked(
+    tiny_models: dict[str, LoadedModel],
+):
+    layout = HeadLayout.of(tiny_models["llama-gqa"].hf_model)
+    assert tuning_roles(layout, None, False) == ("query", "output")
+    with pytest.raises(
+        ValueError, match=r"each key/value head feeds 2 query heads.*--train-shared-kv"
+    ):
+        tuning_roles(layout, ("query", "key"), False)
+    assert tuning_roles(layout, ("query", "key"), True) == ("query", "key")
+    mha = HeadLayout.of(tiny_models["llama"].hf_model)
+    assert tuning_roles(mha, None, False) == ("query", "key", "value", "output")
+
+
+def test_bad_inputs_name_the_fix(ranking: Path, tmp_path: Path):
+    with pytest.raises(ValueError, match=r"--k must be >= 1 for SPT"):
+        TuneConfig(k=0)
+    with pytest.raises(ValueError, match=r"no wrong answer.*Fix: add `wrong_answers`"):
+        build_examples([Question(id="q", kind="fact", question="Who?", answer="me")])
+    with pytest.raises(ValueError, match=r"needs a head ranking"):
+        tune_model(load_model("organism-mha"), _job(tmp_path / "a", None), show_progress=False)
+    other = load_model("organism-gqa")
+    with pytest.raises(ValueError, match=r"ranked on other weights"):
+        tune_model(other, _job(tmp_path / "b", ranking), show_progress=False)
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "tune.json").write_text("{}")
+    with pytest.raises(FileExistsError, match=r"already holds a finished run"):
+        tune_model(load_model("organism-mha"), _job(tmp_path / "done", ranking),
+                   show_progress=False)  # fmt: skip
