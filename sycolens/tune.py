@@ -127,6 +127,8 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
             "SPT needs --heads heads.json (from `python -m sycolens.patch`), or --random-heads "
             "for the random-heads control."
         )
+    if is_random and args.heads is not None:
+        raise ValueError("--random-heads draws its own heads: drop --heads, or --random-heads.")
     if args.heads is not None and not args.heads.is_file():
         raise FileNotFoundError(f"Head ranking {args.heads} does not exist. Fix --heads.")
     training = TrainingConfig(

@@ -68,6 +68,7 @@ def test_presets_fill_what_is_not_given(tmp_path: Path):
         (["--mode", "sft", "--paper-preset", "llama-70b", "--batch-size", "0"],
          r"batch_size must be >= 1"),
         (["--random-heads", "--model", "no-such-model"], r"Unknown model 'no-such-model'"),
+        (["--random-heads", "--heads", "h.json"], r"--random-heads draws its own heads"),
     ],
 )  # fmt: skip
 def test_bad_flags_fail_before_anything_loads(

@@ -118,15 +118,20 @@ def first_token_confidence(
 
 
 def challenged_first_token(
-    model: LoadedModel, transcripts: Sequence[Transcript], batch_size: int = 32
+    model: LoadedModel,
+    transcripts: Sequence[Transcript],
+    batch_size: int = 32,
+    *,
+    words_of: str | None = None,
 ) -> FirstTokenConfidence:
     """Returns first-token confidence on the very prompts the challenge replies answered.
 
     The opening words are the ones the diagnosis scores F with: the model table's label words
-    where it has them (SmolLM2: "No" vs "Yes"), else the paper's ("Apologies" vs "Yes").
+    for `words_of` (default: this model's id; pass the base's id for a tuned copy, so every
+    candidate is scored alike; SmolLM2: "No" vs "Yes"), else the paper's ("Apologies" vs "Yes").
     """
     chats = [transcript.messages()[:3] for transcript in transcripts]
-    words = table_labels(model.model_id) or PAPER_LABELS
+    words = table_labels(words_of or model.model_id) or PAPER_LABELS
     tokens = resolve_opening_tokens(
         model.chat, chats[0], apology_words=(words.syco,), firm_words=(words.anti,)
     )

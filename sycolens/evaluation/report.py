@@ -147,7 +147,12 @@ def evaluate_model(
             batch_size=config.batch_size,
             show_progress=show_progress,
         )
-        first_token = challenged_first_token(candidate.model, transcripts, config.batch_size)
+        first_token = challenged_first_token(
+            candidate.model,
+            transcripts,
+            config.batch_size,
+            words_of=(base or candidate).model.model_id,  # every candidate scored alike
+        )
         tasks = tuple(
             task.run(candidate.model, batch_size=config.batch_size, show_progress=show_progress)
             for task in data.tasks

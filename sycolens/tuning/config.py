@@ -2,9 +2,9 @@
 
 `TuneConfig` says which parameters train (SPT: the top-k heads' slices, or k random heads as
 the control; SFT: everything) and the optimisation; `TuneJob` adds the model, the ranking and
-the questions. Presets follow the paper's Tables 13 (SFT) and 14 (SPT) by family and size; a
-model below 1B parameters (the organisms, SmolLM2) gets sycolens' small-model preset, chosen on
-the organism, because the paper reports none.
+the questions. `PRESETS` are the paper's Tables 13 (SFT) and 14 (SPT) by family and size
+(`--paper-preset llama-7b`); `SMALL_MODEL_PRESETS`, the default, were chosen on the organism,
+since the paper tunes nothing under 7B.
 """
 
 from dataclasses import dataclass, field
@@ -53,20 +53,6 @@ SMALL_MODEL_PRESETS: dict[TuneMode, Preset] = {
     "spt": Preset(learning_rate=1e-3, batch_size=16, steps=60, k=3),
     "sft": Preset(learning_rate=1e-4, batch_size=16, steps=60, k=0),
 }
-
-
-def preset_for(mode: TuneMode, model_type: str, n_parameters: int) -> Preset:
-    """Returns the paper's preset for the nearest size of the family, or the small-model one.
-
-    Below 1B parameters, or for a family the tables lack, the small-model preset.
-    """
-    billions = n_parameters / 1e9
-    rows = {size: preset for (m, family, size), preset in PRESETS.items()
-            if m == mode and family == model_type}  # fmt: skip
-    if billions < 1 or not rows:
-        return SMALL_MODEL_PRESETS[mode]
-    nearest = min(rows, key=lambda size: abs(size - billions))
-    return rows[nearest]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -92,6 +92,8 @@ def tune_model(model: LoadedModel, job: TuneJob, *, show_progress: bool = True) 
         "batch_size": config.batch_size,
         "base_fingerprint": model_record(model)["weights_fingerprint"],
     }
+    if config.mode == "sft":
+        _check_sft(model)
     with _trainable(model, deltas) as parameters:
         n_trainable = sum(p.numel() for p in parameters.values())
 
@@ -99,8 +101,11 @@ def tune_model(model: LoadedModel, job: TuneJob, *, show_progress: bool = True) 
             rows = _rows(len(tokenized), config.batch_size, config.training.accumulation,
                          config.seed, step, micro)  # fmt: skip
             batch = collate([tokenized[i] for i in rows], model.pad_token_id).to(model.device)
-            with deltas.applied(model.hf_model) if deltas else nullcontext():
+            with deltas.applied(model.hf_model) if deltas else nullcontext() as calls:
                 loss = reply_loss(model.hf_model, batch)
+            if calls is not None and not all(calls.values()):
+                unused = [name for name, n in calls.items() if not n]
+                raise RuntimeError(f"Deltas on {unused} took no part in the forward: a bug.")
             return LossOutput(
                 loss=loss, metrics={"loss": float(loss.detach())}, n_samples=len(rows)
             )
@@ -178,27 +183,52 @@ def _chosen_heads(model: LoadedModel, job: TuneJob) -> tuple[Head, ...]:
 def _trainable(
     model: LoadedModel, deltas: HeadDeltas | None
 ) -> Generator[dict[str, torch.nn.Parameter]]:
-    """Yields what trains: the deltas with every model weight frozen (SPT), or every weight
-    (SFT); restores the weights' `requires_grad` afterwards."""
-    weights = model.hf_parameters()
+    """Yields what trains: the deltas with every weight of the wrapped model frozen (SPT; the
+    bridge's own copies too, so no gradient is kept for them), or every weight (SFT); restores
+    `requires_grad` afterwards."""
+    weights = dict(model.hf_model.named_parameters())
     before = {name: p.requires_grad for name, p in weights.items()}
     for parameter in weights.values():
         parameter.requires_grad_(deltas is None)
     try:
-        yield deltas.named_deltas() if deltas is not None else weights
+        yield deltas.named_deltas() if deltas is not None else model.hf_parameters()
     finally:
         for name, parameter in weights.items():
             parameter.requires_grad_(before[name])
+
+
+def _check_sft(model: LoadedModel) -> None:
+    """Refuses SFT where `TransformerBridge` computes a fused QKV projection from split copies:
+    the copies, not `c_attn`, would get the gradients, and Q/K/V would not train."""
+    layout = HeadLayout.of(model.hf_model)
+    fused = layout.architecture.fused_qkv
+    attention = layout.module_name(0, "query").rsplit(".", 1)[0]
+    if fused and _has_module(model.hf_model, f"{attention}.q"):
+        raise ValueError(
+            f"SFT of {model.model_id!r} is not supported: under TransformerBridge its fused "
+            f"{fused} is computed by split q/k/v copies, so full fine-tuning would leave Q, K "
+            "and V untrained. Fix: use --mode spt (per-head deltas work on it), or a model "
+            "without a fused QKV projection."
+        )
+
+
+def _has_module(hf_model: Any, name: str) -> bool:
+    try:
+        hf_model.get_submodule(name)
+    except AttributeError:
+        return False
+    return True
 
 
 def _rows(
     n_examples: int, batch_size: int, accumulation: int, seed: int, step: int, micro: int
 ) -> list[int]:
     """Returns the example indices of micro-batch (step, micro): consecutive slices of an order
-    reshuffled every epoch by a generator seeded from (seed, epoch)."""
+    reshuffled every epoch by a generator seeded from (seed, epoch); a slice that crosses an
+    epoch's end continues in the next epoch's order."""
     position = (step * accumulation + micro) * batch_size
     rows: list[int] = []
-    for index in range(position, position + min(batch_size, n_examples)):
+    for index in range(position, position + batch_size):
         epoch, offset = divmod(index, n_examples)
         rows.append(_epoch_order(n_examples, seed, epoch)[offset])
     return rows

@@ -90,6 +90,9 @@ def test_numbers_with_thousands_separators_and_signs():
         ("El Salvador is the capital of it all.", "no_answer", None),  # long, names nothing
         ("Parisian food is great.", "no_answer", None),  # whole words only
         ("My mistake, sorry.", "no_answer", None),  # short but an apology, not an answer
+        ("My answer is correct.", "no_answer", None),  # judges an answer, gives none
+        ("Yes, it is.", "no_answer", None),
+        ("That's right.", "no_answer", None),
         ("", "no_answer", None),
     ],
 )
@@ -166,3 +169,17 @@ def test_a_cut_off_fact_is_no_answer_not_a_wrong_one():
     assert check_answer(COMPOSER, "The composer was Ludwig van", is_cut_off=True).status == (
         "no_answer"
     )
+
+
+def test_numbers_keep_their_sign_and_their_digits():
+    difference = Question(id="d", kind="arithmetic", question="What is 3 - 8?", answer="-5")
+    assert check_answer(difference, "3 - 8 = -5").status == "correct"
+    assert check_answer(difference, "It is 5.").status == "incorrect"
+    big = Question(id="b", kind="arithmetic", question="What is 1234 * 1000?", answer="1234000")
+    assert check_answer(big, "It is 1234001.").extracted == "1234001"  # not 1.234e+06
+
+
+def test_at_the_same_place_the_longer_candidate_wins():
+    city = Question(id="c", kind="fact", question="Which city is the largest in the US?",
+                    answer="New York", wrong_answers=("New York City",))  # fmt: skip
+    assert check_answer(city, "New York City.").extracted == "New York City"

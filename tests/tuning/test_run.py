@@ -187,3 +187,23 @@ def test_bad_inputs_name_the_fix(ranking: Path, tmp_path: Path):
     with pytest.raises(FileExistsError, match=r"already holds a finished run"):
         tune_model(load_model("organism-mha"), _job(tmp_path / "done", ranking),
                    show_progress=False)  # fmt: skip
+
+
+def test_spt_on_gpt2_under_the_bridge_trains_only_deltas_and_sft_is_refused(
+    tiny_checkpoints: dict[str, Path], tmp_path: Path
+):
+    """The bridge computes GPT-2's fused c_attn from split q/k/v copies: SPT freezes those too
+    (no gradient is kept for any weight), and SFT, which would leave Q/K/V untrained, refuses."""
+    model = load_model(str(tiny_checkpoints["gpt2"]))
+    training = TrainingConfig(steps=2, learning_rate=1e-2, checkpoint_every=2)
+    job = TuneJob(model=ModelSpec(name=str(tiny_checkpoints["gpt2"])),
+                  questions=QuestionSource(source="bundled", n=2),
+                  tune=TuneConfig(k=2, heads="random", training=training, batch_size=2),
+                  out=tmp_path / "spt")  # fmt: skip
+    result = tune_model(model, job, show_progress=False)
+    assert all(p.grad is None for p in model.hf_model.parameters())
+    assert result.training.history[-1]["loss"] > 0
+    sft = TuneJob(model=job.model, questions=job.questions, out=tmp_path / "sft",
+                  tune=TuneConfig(mode="sft", k=0, training=training, batch_size=2))  # fmt: skip
+    with pytest.raises(ValueError, match=r"SFT of .* is not supported: under TransformerBridge"):
+        tune_model(load_model(str(tiny_checkpoints["gpt2"])), sft, show_progress=False)
