@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import torch
 
+from sycolens import patch
 from sycolens.models import LoadedModel, load_model
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily, save_tiny_checkpoint
 
@@ -94,3 +95,12 @@ def usage_error(capsys: pytest.CaptureFixture[str]) -> Callable[..., str]:
         return capsys.readouterr().err
 
     return refuse
+
+
+@pytest.fixture(scope="session")
+def organism_ranking(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """organism-mha's head ranking on 16 pairs (top 3: the planted heads), as `patch` writes it."""
+    out = tmp_path_factory.mktemp("ranking") / "heads.json"
+    patch.main(["--model", "organism-mha", "--questions", "organism", "--pairs", "16",
+                "--top-k", "3", "--out", str(out)])  # fmt: skip
+    return out

@@ -7,15 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from sycolens import patch, tune
+from sycolens import tune
 
 
-@pytest.fixture(scope="module")
-def ranking(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ranking") / "heads.json"
-    patch.main(["--model", "organism-mha", "--questions", "organism", "--pairs", "16",
-                "--top-k", "3", "--out", str(out)])  # fmt: skip
-    return out
+@pytest.fixture
+def ranking(organism_ranking: Path) -> Path:
+    return organism_ranking
 
 
 def test_every_flag_arrives(ranking: Path, tmp_path: Path):

@@ -136,6 +136,20 @@ class HeadLayout:
         return queries if role == "key" else queries + self.n_kv_heads * self.d_head
 
 
+def split_qkv_module(hf_model: Any, layout: HeadLayout, layer: int, role: HeadRole) -> str | None:
+    """Returns the q/k/v module that computes `role` where `TransformerBridge` has split a fused
+    QKV projection (GPT-2's `c_attn`) into copies that run instead of it; else None."""
+    split = {"query": "q", "key": "k", "value": "v"}.get(role)
+    if not layout.architecture.fused_qkv or split is None:
+        return None
+    attention = layout.module_name(layer, "output").rsplit(".", 1)[0]
+    try:
+        hf_model.get_submodule(f"{attention}.{split}")
+    except AttributeError:
+        return None
+    return f"{attention}.{split}"
+
+
 @contextmanager
 def hooked_head_outputs(
     hf_model: Any, hooks: Sequence[tuple[int, HeadOutputHook]]

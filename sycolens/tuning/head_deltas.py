@@ -31,7 +31,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from sycolens.heads import Head
-from sycolens.models.head_access import HeadLayout, HeadRole, ParameterSlice
+from sycolens.models.head_access import HeadLayout, HeadRole, ParameterSlice, split_qkv_module
 
 
 @dataclass(frozen=True)
@@ -164,23 +164,13 @@ def _site(hf_model: Any, layout: HeadLayout, target: DeltaTarget) -> _Site:
     on the split module, at the slice's offset within its own role.
     """
     piece = target.slice
-    module = piece.name.rsplit(".", 1)[0]
     is_bias = piece.name.endswith(".bias")
     is_conv1d = layout.architecture.is_conv1d
-    split = {"query": "q", "key": "k", "value": "v"}.get(target.role)
-    attention = module.rsplit(".", 1)[0]
-    if layout.architecture.fused_qkv and split and _has_module(hf_model, f"{attention}.{split}"):
+    split = split_qkv_module(hf_model, layout, target.heads[0].layer, target.role)
+    if split is not None:
         offset = layout.fused_offset(target.role)
-        return _Site(f"{attention}.{split}", piece.start - offset, piece.stop - offset,
+        return _Site(split, piece.start - offset, piece.stop - offset,
                      is_out_side=True, is_bias=is_bias, is_in_by_out=is_conv1d)  # fmt: skip
     is_out_side = is_bias or piece.dim == (1 if is_conv1d else 0)
-    return _Site(module, piece.start, piece.stop, is_out_side=is_out_side, is_bias=is_bias,
-                 is_in_by_out=is_conv1d)  # fmt: skip
-
-
-def _has_module(hf_model: Any, name: str) -> bool:
-    try:
-        hf_model.get_submodule(name)
-    except AttributeError:
-        return False
-    return True
+    return _Site(piece.name.rsplit(".", 1)[0], piece.start, piece.stop, is_out_side=is_out_side,
+                 is_bias=is_bias, is_in_by_out=is_conv1d)  # fmt: skip

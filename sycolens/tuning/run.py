@@ -36,7 +36,7 @@ from sycolens.data.sets import find_question_set
 from sycolens.heads import Head
 from sycolens.json_files import write_json
 from sycolens.models.deltas import TRAINING_RECORD
-from sycolens.models.head_access import HeadLayout, HeadRole
+from sycolens.models.head_access import HeadLayout, HeadRole, split_qkv_module
 from sycolens.models.load import LoadedModel, load_model_spec
 from sycolens.models.save import save_model
 from sycolens.patching.export import load_ranking_for, model_record
@@ -201,23 +201,13 @@ def _check_sft(model: LoadedModel) -> None:
     """Refuses SFT where `TransformerBridge` computes a fused QKV projection from split copies:
     the copies, not `c_attn`, would get the gradients, and Q/K/V would not train."""
     layout = HeadLayout.of(model.hf_model)
-    fused = layout.architecture.fused_qkv
-    attention = layout.module_name(0, "query").rsplit(".", 1)[0]
-    if fused and _has_module(model.hf_model, f"{attention}.q"):
+    if split_qkv_module(model.hf_model, layout, 0, "query") is not None:
         raise ValueError(
             f"SFT of {model.model_id!r} is not supported: under TransformerBridge its fused "
-            f"{fused} is computed by split q/k/v copies, so full fine-tuning would leave Q, K "
-            "and V untrained. Fix: use --mode spt (per-head deltas work on it), or a model "
-            "without a fused QKV projection."
+            f"{layout.architecture.fused_qkv} is computed by split q/k/v copies, so full "
+            "fine-tuning would leave Q, K and V untrained. Fix: use --mode spt (per-head deltas "
+            "work on it), or a model without a fused QKV projection."
         )
-
-
-def _has_module(hf_model: Any, name: str) -> bool:
-    try:
-        hf_model.get_submodule(name)
-    except AttributeError:
-        return False
-    return True
 
 
 def _rows(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sycolens import ablate, patch
+from sycolens import ablate
 from sycolens.ablation.config import KnockoutConfig
 from sycolens.ablation.curve import knockout_sets
 from sycolens.ablation.job import KnockoutJob
@@ -25,12 +25,9 @@ def organism() -> LoadedModel:
     return load_model("organism-mha")
 
 
-@pytest.fixture(scope="module")
-def ranking_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ranking") / "heads.json"
-    patch.main(["--model", "organism-mha", "--questions", "organism", "--pairs", "16",
-                "--top-k", "3", "--out", str(out)])  # fmt: skip
-    return out
+@pytest.fixture
+def ranking_file(organism_ranking: Path) -> Path:
+    return organism_ranking
 
 
 def test_planted_heads_knock_out_f_where_random_and_bottom_heads_do_not(

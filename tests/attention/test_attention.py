@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from sycolens import patch
 from sycolens.attention import __main__ as attention_cli
 from sycolens.attention.compare import compare_top_heads
 from sycolens.attention.config import AttentionJob, AttentionSpan
@@ -70,12 +69,9 @@ def test_views_embed_circuitsvis_once(organism: LoadedModel):
         attention_view(organism, CHATS[0], [Head(4, 0)])
 
 
-@pytest.fixture(scope="module")
-def ranking_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ranking") / "heads.json"
-    patch.main(["--model", "organism-mha", "--questions", "organism", "--pairs", "16",
-                "--top-k", "3", "--out", str(out)])  # fmt: skip
-    return out
+@pytest.fixture
+def ranking_file(organism_ranking: Path) -> Path:
+    return organism_ranking
 
 
 def test_the_ranking_top_heads_on_held_out_prompts(organism: LoadedModel, ranking_file: Path):

@@ -8,7 +8,6 @@ import torch
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM
 
-from sycolens import patch
 from sycolens.data.selection import QuestionSource
 from sycolens.evaluation.config import EvaluationJob
 from sycolens.evaluation.run import trained_on
@@ -29,12 +28,9 @@ CHAT = [Message(role="user", content="what is 2 + 3 ?")]
 QUESTIONS = QuestionSource(source="organism", n=8)
 
 
-@pytest.fixture(scope="module")
-def ranking(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ranking") / "heads.json"
-    patch.main(["--model", "organism-mha", "--questions", "organism", "--pairs", "16",
-                "--top-k", "3", "--out", str(out)])  # fmt: skip
-    return out
+@pytest.fixture
+def ranking(organism_ranking: Path) -> Path:
+    return organism_ranking
 
 
 def _job(out: Path, ranking: Path | None, **tune: object) -> TuneJob:
