@@ -76,8 +76,8 @@ def tune_model(model: LoadedModel, job: TuneJob, *, show_progress: bool = True) 
     style = found.training_style if found else PAPER_STYLE
     examples = build_examples(selection.questions, style=style, seed=config.seed)
     tokenized = [tokenize_example(model.chat, example) for example in examples]
-    heads = _chosen_heads(model, job)
     layout = HeadLayout.of(model.hf_model)
+    heads = _chosen_heads(model, layout, job)
     roles = tuning_roles(layout, config.roles, config.train_shared_kv) if heads else ()
     deltas = None
     if heads:
@@ -93,7 +93,7 @@ def tune_model(model: LoadedModel, job: TuneJob, *, show_progress: bool = True) 
         "base_fingerprint": model_record(model)["weights_fingerprint"],
     }
     if config.mode == "sft":
-        _check_sft(model)
+        _check_sft(model, layout)
     with _trainable(model, deltas) as parameters:
         n_trainable = sum(p.numel() for p in parameters.values())
 
@@ -159,12 +159,11 @@ def tuning_roles(
     return roles
 
 
-def _chosen_heads(model: LoadedModel, job: TuneJob) -> tuple[Head, ...]:
+def _chosen_heads(model: LoadedModel, layout: HeadLayout, job: TuneJob) -> tuple[Head, ...]:
     """Returns the heads SPT trains: the ranking's top-k, or k random heads; none for SFT."""
     config = job.tune
     if config.mode == "sft":
         return ()
-    layout = HeadLayout.of(model.hf_model)
     if config.heads == "random":
         every = [Head(layer, h) for layer in range(layout.n_layers) for h in range(layout.n_heads)]
         if config.k > len(every):
@@ -197,10 +196,9 @@ def _trainable(
             parameter.requires_grad_(before[name])
 
 
-def _check_sft(model: LoadedModel) -> None:
+def _check_sft(model: LoadedModel, layout: HeadLayout) -> None:
     """Refuses SFT where `TransformerBridge` computes a fused QKV projection from split copies:
     the copies, not `c_attn`, would get the gradients, and Q/K/V would not train."""
-    layout = HeadLayout.of(model.hf_model)
     if split_qkv_module(model.hf_model, layout, 0, "query") is not None:
         raise ValueError(
             f"SFT of {model.model_id!r} is not supported: under TransformerBridge its fused "
