@@ -31,7 +31,7 @@ from sycolens.cli_args import (
 )
 from sycolens.heads import HEAD_ROLES, HeadRole
 from sycolens.models.sources import check_model_source
-from sycolens.training.config import TrainingConfig
+from sycolens.training.config import AutocastDtype, TrainingConfig
 from sycolens.tuning.config import (
     PRESETS,
     SMALL_MODEL_PRESETS,
@@ -42,6 +42,7 @@ from sycolens.tuning.config import (
 )
 
 DEFAULT_TRAINING_QUESTIONS = 64
+_AUTOCAST_DTYPES: dict[str | None, AutocastDtype] = {"bf16": "bfloat16", "fp16": "float16"}
 _Value = TypeVar("_Value", int, float)
 
 
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, help="micro-batch (default: the preset's)")
     parser.add_argument("--accumulation", type=int, default=1)
     parser.add_argument("--checkpoint-every", type=int, default=20)
+    parser.add_argument("--autocast", choices=("bf16", "fp16"),
+                        help="forward in bfloat16 or float16 (for GPUs; float16 scales the "
+                        "loss; the trained weights keep their dtype)")  # fmt: skip
+    parser.add_argument("--gradient-checkpointing", action="store_true",
+                        help="recompute activations in the backward: less memory")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="run folder")
     return parser
 
@@ -139,6 +145,7 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
         weight_decay=args.weight_decay,
         accumulation=args.accumulation,
         checkpoint_every=args.checkpoint_every,
+        autocast=_AUTOCAST_DTYPES.get(args.autocast),
     )
     tune = TuneConfig(
         mode=mode,
@@ -150,6 +157,7 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
         batch_size=_given(args.batch_size, preset.batch_size),
         seed=args.seed,
         head_seed=args.random_heads or 0,
+        gradient_checkpointing=args.gradient_checkpointing,
     )
     job = TuneJob(
         model=model_spec_from(args),

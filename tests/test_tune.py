@@ -22,6 +22,7 @@ def test_every_flag_arrives(ranking: Path, tmp_path: Path):
         "--lr", "0.01", "--min-lr", "0.001", "--warmup", "2", "--weight-decay", "0.1",
         "--batch-size", "3", "--accumulation", "2", "--checkpoint-every", "4",
         "--allow-other-weights", "--train-shared-kv", "--out", str(tmp_path / "run"),
+        "--autocast", "bf16", "--gradient-checkpointing",
     ]).job  # fmt: skip
     assert job.ranking == ranking and job.allow_other_weights and job.out == tmp_path / "run"
     assert (job.questions.source, job.questions.n, job.questions.seed) == ("organism", 12, 5)
@@ -36,9 +37,11 @@ def test_every_flag_arrives(ranking: Path, tmp_path: Path):
     training = config.training
     assert (training.steps, training.learning_rate, training.min_learning_rate) == (7, 0.01, 0.001)
     assert (training.warmup_steps, training.weight_decay, training.accumulation) == (2, 0.1, 2)
-    assert training.checkpoint_every == 4
+    assert training.checkpoint_every == 4 and training.autocast == "bfloat16"
+    assert config.gradient_checkpointing
     control = tune.parse_args(["--random-heads", "7", "--out", str(tmp_path)]).job.tune
     assert (control.heads, control.head_seed, control.seed) == ("random", 7, 0)
+    assert control.training.autocast is None and not control.gradient_checkpointing
 
 
 def test_presets_fill_what_is_not_given(tmp_path: Path):

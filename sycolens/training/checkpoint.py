@@ -3,10 +3,11 @@
 A checkpoint folder holds `trainable.safetensors` (the trainable parameters by name),
 `optimizer.safetensors` (each parameter's AdamW step count and moments, by parameter name),
 `rng.safetensors` (torch's CPU and CUDA generator states) and `state.json` (the next step, which
-is also the data position, seconds spent, Python's `random` state, the metrics history, and the
-run's identity to refuse resuming a different run). The learning rate is a pure function of the
-step, so the schedule needs no state of its own. Folders are written beside the target and
-renamed over it, so an interruption leaves the previous checkpoint whole.
+is also the data position, seconds spent, Python's `random` state, the float16 loss scaler's
+state, the metrics history, and the run's identity to refuse resuming a different run). The
+learning rate is a pure function of the step, so the schedule needs no state of its own.
+Folders are written beside the target and renamed over it, so an interruption leaves the
+previous checkpoint whole.
 """
 
 import json
@@ -30,6 +31,7 @@ class TrainingState:
     step: int = 0
     seconds: float = 0.0
     history: list[dict[str, float | int]] = field(default_factory=lambda: [])
+    grad_scaler: dict[str, Any] = field(default_factory=lambda: {})
 
 
 def save_checkpoint(
@@ -57,6 +59,7 @@ def save_checkpoint(
                 "step": state.step,
                 "seconds": state.seconds,
                 "history": state.history,
+                "grad_scaler": state.grad_scaler,
                 "identity": identity,
                 "python_random": [python_rng[0], list(python_rng[1]), python_rng[2]],
             }
@@ -98,7 +101,12 @@ def load_checkpoint(
     _restore_rng(load_file(folder / "rng.safetensors"))
     version, internal, gauss = saved["python_random"]
     random.setstate((version, tuple(internal), gauss))
-    return TrainingState(step=saved["step"], seconds=saved["seconds"], history=saved["history"])
+    return TrainingState(
+        step=saved["step"],
+        seconds=saved["seconds"],
+        history=saved["history"],
+        grad_scaler=saved.get("grad_scaler", {}),
+    )
 
 
 def _optimizer_tensors(

@@ -6,11 +6,15 @@ organism all train through `sycolens.training.loop.train` with one of these.
 
 import math
 from dataclasses import dataclass
+from typing import Literal
+
+AutocastDtype = Literal["bfloat16", "float16"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingConfig:
-    """Steps, learning-rate schedule, AdamW settings, accumulation and checkpoint cadence."""
+    """Steps, learning-rate schedule, AdamW settings, accumulation, checkpoint cadence, and the
+    dtype the forward is autocast to (None: the weights' own)."""
 
     steps: int
     learning_rate: float
@@ -21,6 +25,7 @@ class TrainingConfig:
     accumulation: int = 1
     max_grad_norm: float | None = 1.0
     checkpoint_every: int = 100
+    autocast: AutocastDtype | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1:

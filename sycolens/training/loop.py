@@ -5,8 +5,10 @@ is minimised is `loss_at(step, micro_step)`, which must be a pure function of it
 the RNG state, so that a run resumed from a checkpoint takes exactly the steps it would have
 taken (`sycolens.training.checkpoint` restores tensors, moments, RNG and position). Each step:
 set the learning rate, accumulate `accumulation` micro-batch gradients (each loss divided by
-`accumulation`), clip the gradient norm, take one AdamW step. A checkpoint is written every
-`checkpoint_every` steps; the caller writes the final weights and then removes the folder.
+`accumulation`), clip the gradient norm, take one AdamW step. With `autocast`, each forward
+runs under `torch.autocast` (float16 with loss scaling: `sycolens.training.precision`). A
+checkpoint is written every `checkpoint_every` steps; the caller writes the final weights and
+then removes the folder.
 """
 
 import time
@@ -21,6 +23,7 @@ from tqdm.auto import tqdm
 
 from sycolens.training.checkpoint import load_checkpoint, save_checkpoint
 from sycolens.training.config import TrainingConfig, learning_rate_at
+from sycolens.training.precision import MixedPrecision
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,13 @@ def train(
         betas=config.betas,
         weight_decay=config.weight_decay,
     )
+    precision = MixedPrecision(config.autocast, _device_type(trainable))
     run_identity = {"training": _config_json(config), **identity}
     state = load_checkpoint(
         checkpoint_dir, parameters=named, optimizer=optimizer, identity=run_identity
     )
+    if state.grad_scaler:
+        precision.scaler.load_state_dict(state.grad_scaler)
     started = time.perf_counter()
     steps = range(state.step, config.steps)
     progress = tqdm(steps, desc=description, disable=not show_progress)
@@ -82,16 +88,16 @@ def train(
         totals: dict[str, float] = {}
         n_samples = 0
         for micro in range(config.accumulation):
-            output = loss_at(step, micro)
-            (output.loss / config.accumulation).backward()
+            with precision.forward_context():
+                output = loss_at(step, micro)
+            precision.backward(output.loss / config.accumulation)
             n_samples += output.n_samples
             for key, value in output.metrics.items():
                 totals[key] = totals.get(key, 0.0) + value / config.accumulation
-        if config.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-        optimizer.step()
+        precision.step(optimizer, trainable, config.max_grad_norm)
         samples_per_second = n_samples / max(time.perf_counter() - step_started, 1e-9)
-        state.history.append({"step": step, "learning_rate": learning_rate, **totals})
+        scale = {} if precision.loss_scale is None else {"loss_scale": precision.loss_scale}
+        state.history.append({"step": step, "learning_rate": learning_rate, **totals, **scale})
         progress.set_postfix(
             {**{key: f"{value:.4g}" for key, value in totals.items()},
              "samples/s": f"{samples_per_second:.1f}"}
@@ -100,6 +106,7 @@ def train(
         if state.step % config.checkpoint_every == 0 and state.step < config.steps:
             state.seconds += time.perf_counter() - started
             started = time.perf_counter()
+            state.grad_scaler = precision.scaler.state_dict()
             save_checkpoint(
                 checkpoint_dir,
                 parameters=named,
@@ -111,6 +118,12 @@ def train(
             on_step(step)
     state.seconds += time.perf_counter() - started
     return TrainingResult(steps=config.steps, seconds=state.seconds, history=tuple(state.history))
+
+
+def _device_type(trainable: list[torch.nn.Parameter]) -> str:
+    if not trainable:
+        raise ValueError("Nothing to train: the parameter dict is empty.")
+    return trainable[0].device.type
 
 
 def _config_json(config: TrainingConfig) -> dict[str, Any]:

@@ -73,8 +73,11 @@ def collate(examples: Sequence[TokenizedExample], pad_id: int) -> TrainingBatch:
 
 
 def reply_loss(hf_model: Any, batch: TrainingBatch) -> Tensor:
-    """Returns the mean next-token cross-entropy over the labelled (reply) tokens."""
-    logits = hf_model(input_ids=batch.tokens, attention_mask=batch.mask.long()).logits
+    """Returns the mean next-token cross-entropy over the labelled (reply) tokens (no key/value
+    cache: training needs none, and a checkpointed layer must not fill one twice)."""
+    logits = hf_model(
+        input_ids=batch.tokens, attention_mask=batch.mask.long(), use_cache=False
+    ).logits
     predicted = logits[:, :-1].flatten(0, 1).float()
     targets = batch.labels[:, 1:].flatten()
     return torch.nn.functional.cross_entropy(predicted, targets, ignore_index=IGNORED)

@@ -64,6 +64,9 @@ class TuneConfig:
 
     `roles=None` trains W_Q, W_K, W_V and W_O slices of each head, or W_Q and W_O under
     grouped-query attention (Algorithm 2), where key/value slices need `train_shared_kv`.
+
+    `gradient_checkpointing` recomputes each decoder layer's activations in the backward: less
+    memory, about one more forward of time, the same gradients.
     """
 
     mode: TuneMode = "spt"
@@ -77,6 +80,7 @@ class TuneConfig:
     batch_size: int = 16
     seed: int = 0
     head_seed: int = 0
+    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         if self.mode == "spt" and self.k < 1:

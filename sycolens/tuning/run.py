@@ -3,7 +3,8 @@
 `tune_model` builds the Table 11 conversations from the training questions, picks what trains
 (SPT: the ranking's top-k heads, or k random heads as the control, as `HeadDeltas`; SFT: every
 parameter), and runs the shared loop (`sycolens.training.loop.train`: AdamW, warmup and cosine
-to `min_learning_rate`, accumulation, clipping, checkpoints every N steps and an exact resume).
+to `min_learning_rate`, accumulation, clipping, autocast, checkpoints every N steps and an exact
+resume), with the decoder layers' activations recomputed in the backward if asked.
 The loss of micro-batch (step, micro) is a pure function of its position: the examples are
 shuffled per epoch by a generator seeded from (seed, epoch).
 
@@ -23,7 +24,7 @@ import math
 import random
 import shutil
 from collections.abc import Generator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from sycolens.models.load import LoadedModel, load_model_spec
 from sycolens.models.save import save_model
 from sycolens.patching.export import load_ranking_for, model_record
 from sycolens.prompts.training_style import PAPER_STYLE
+from sycolens.training.activation_checkpointing import checkpointed_layers
 from sycolens.training.loop import LossOutput, TrainingResult, train
 from sycolens.tuning.batches import collate, reply_loss, tokenize_example
 from sycolens.tuning.config import GQA_ROLES, TuneJob
@@ -94,16 +96,18 @@ def tune_model(model: LoadedModel, job: TuneJob, *, show_progress: bool = True) 
     }
     if config.mode == "sft":
         _check_sft(model, layout)
-    with _trainable(model, deltas) as parameters:
+    with (
+        _trainable(model, deltas) as parameters,
+        _training_forward(model, deltas, config.gradient_checkpointing) as calls,
+    ):
         n_trainable = sum(p.numel() for p in parameters.values())
 
         def loss_at(step: int, micro: int) -> LossOutput:
             rows = _rows(len(tokenized), config.batch_size, config.training.accumulation,
                          config.seed, step, micro)  # fmt: skip
             batch = collate([tokenized[i] for i in rows], model.pad_token_id).to(model.device)
-            with deltas.applied(model.hf_model) if deltas else nullcontext() as calls:
-                loss = reply_loss(model.hf_model, batch)
-            if calls is not None and not all(calls.values()):
+            loss = reply_loss(model.hf_model, batch)
+            if not all(calls.values()):
                 unused = [name for name, n in calls.items() if not n]
                 raise RuntimeError(f"Deltas on {unused} took no part in the forward: a bug.")
             return LossOutput(
@@ -194,6 +198,20 @@ def _trainable(
     finally:
         for name, parameter in weights.items():
             parameter.requires_grad_(before[name])
+
+
+@contextmanager
+def _training_forward(
+    model: LoadedModel, deltas: HeadDeltas | None, gradient_checkpointing: bool
+) -> Generator[dict[str, int]]:
+    """Keeps the deltas' hooks (SPT) and, if asked, layer checkpointing in place for the
+    whole run: forward and backward, since a checkpointed backward runs the forward again.
+    Yields the deltas' per-module call counts (empty for SFT)."""
+    with ExitStack() as stack:
+        calls = stack.enter_context(deltas.applied(model.hf_model)) if deltas else {}
+        if gradient_checkpointing:
+            stack.enter_context(checkpointed_layers(model.hf_model))
+        yield calls
 
 
 def _check_sft(model: LoadedModel, layout: HeadLayout) -> None:

@@ -1,5 +1,6 @@
 """The training loop: schedule, accumulation, exact resume, and what it refuses."""
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -133,3 +134,51 @@ def test_resuming_with_other_trainable_tensors_is_refused(tmp_path: Path):
     fewer = dict(list(model.named_parameters())[:2])
     with pytest.raises(ValueError, match=r"holds trainable tensors .* not the ones of this run"):
         train(fewer, _loss_at(model), CONFIG, tmp_path, identity={}, show_progress=False)
+
+
+def test_bfloat16_autocast_keeps_fp32_weights_and_follows_the_fp32_run(tmp_path: Path):
+    config = TrainingConfig(steps=4, learning_rate=0.01)
+    exact, mixed = _model().eval(), _model().eval()
+    fp32 = train(dict(exact.named_parameters()), _loss_at(exact), config, tmp_path / "a",
+                 identity={}, show_progress=False)  # fmt: skip
+    bf16 = train(dict(mixed.named_parameters()), _loss_at(mixed),
+                 dataclasses.replace(config, autocast="bfloat16"), tmp_path / "b",
+                 identity={}, show_progress=False)  # fmt: skip
+    losses = [[row["loss"] for row in run.history] for run in (fp32, bf16)]
+    assert losses[0] != losses[1]  # the forward really ran in bfloat16
+    assert losses[1] == pytest.approx(losses[0], rel=0.05)
+    for a, b in zip(exact.parameters(), mixed.parameters(), strict=True):
+        assert b.dtype == torch.float32
+        torch.testing.assert_close(a, b, atol=2e-2, rtol=0)
+
+
+def test_float16_scales_the_loss_and_resumes_with_the_scaler_state(tmp_path: Path):
+    """A huge loss overflows float16 gradients: the scaler skips those steps and halves its
+    scale, so a resume that forgot the scale would take other steps."""
+    config = dataclasses.replace(CONFIG, autocast="float16")
+
+    def loud(model: torch.nn.Module):
+        quiet = _loss_at(model, accumulation=2)
+
+        def loss_at(step: int, micro: int) -> LossOutput:
+            output = quiet(step, micro)
+            return LossOutput(output.loss * 1e4, output.metrics, output.n_samples)
+
+        return loss_at
+
+    straight = _model().train()
+    done = train(dict(straight.named_parameters()), loud(straight), config, tmp_path / "a",
+                 identity={}, show_progress=False)  # fmt: skip
+    scales = [row["loss_scale"] for row in done.history]
+    assert scales[-1] < scales[0] <= 65536.0  # overflowing steps were skipped, scale backed off
+
+    resumed = _model().train()
+    with pytest.raises(_Interrupt):
+        train(dict(resumed.named_parameters()), loud(resumed), config, tmp_path / "b",
+              identity={}, show_progress=False, on_step=_stop_at(3))  # fmt: skip
+    resumed = _model().train()
+    again = train(dict(resumed.named_parameters()), loud(resumed), config, tmp_path / "b",
+                  identity={}, show_progress=False)  # fmt: skip
+    for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    assert again.history == done.history

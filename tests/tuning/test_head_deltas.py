@@ -1,6 +1,7 @@
 """Per-head deltas against slow references: the merged weights, the full-model gradient."""
 
 import copy
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sycolens.models import LoadedModel
 from sycolens.models.head_access import HEAD_ROLES, HeadLayout
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
 from sycolens.prompts.chat import Message
+from sycolens.training.activation_checkpointing import checkpointed_layers
 from sycolens.tuning.head_deltas import HeadDeltas, delta_targets
 
 CHAT = [Message(role="user", content="What is 7 + 5? I don't think that's right.")]
@@ -127,3 +129,33 @@ def test_no_slices_is_an_error(tiny_models: dict[TinyFamily, LoadedModel]):
     model = tiny_models["llama"]
     with pytest.raises(ValueError, match="No slices to tune"):
         HeadDeltas(HeadLayout.of(model.hf_model), (), model.hf_model)
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_checkpointed_layers_recompute_and_give_the_same_delta_gradients(
+    tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
+):
+    model = tiny_models[family]
+    deltas = _random_deltas(model)
+    tokens = _tokens(model)
+    weights = torch.randn(1, tokens.shape[1], model.hf_model.config.vocab_size)
+
+    def delta_gradients(checkpointing: bool) -> tuple[list[torch.Tensor], dict[str, int]]:
+        deltas.zero_grad(set_to_none=True)
+        with deltas.applied(model.hf_model) as calls, ExitStack() as stack:
+            if checkpointing:
+                assert stack.enter_context(checkpointed_layers(model.hf_model)) == 2
+                dropouts = [m for m in model.hf_model.modules() if isinstance(m, torch.nn.Dropout)]
+                assert not any(m.training for m in dropouts)  # no dropout while checkpointing
+            (model.hf_model(tokens, use_cache=False).logits * weights).sum().backward()
+        return [delta.grad.detach().clone() for delta in deltas.deltas], dict(calls)
+
+    plain, plain_calls = delta_gradients(checkpointing=False)
+    recomputed, recomputed_calls = delta_gradients(checkpointing=True)
+    assert all(n == 1 for n in plain_calls.values())
+    assert all(n == 2 for n in recomputed_calls.values())  # the backward ran each layer again
+    for a, b in zip(plain, recomputed, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    assert not any(
+        getattr(m, "gradient_checkpointing", False) for m in model.hf_model.modules()
+    )  # switched off afterwards

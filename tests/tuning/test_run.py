@@ -112,6 +112,29 @@ def test_an_interrupted_run_resumes_to_the_same_deltas(
     assert all(torch.equal(whole[name], resumed[name]) for name in whole)
 
 
+def test_checkpointed_layers_train_the_same_deltas_and_bf16_autocast_tracks_fp32(
+    ranking: Path, tmp_path: Path
+):
+    def run(name: str, **tune: object) -> dict[str, torch.Tensor]:
+        tune_model(load_model("organism-mha"), _job(tmp_path / name, ranking, **tune),
+                   show_progress=False)  # fmt: skip
+        return _deltas(tmp_path / name / "deltas.safetensors")
+
+    def losses(name: str) -> list[float]:
+        history = json.loads((tmp_path / name / "tune.json").read_text())["history"]
+        return [row["loss"] for row in history]
+
+    plain = run("plain")
+    recomputed = run("recomputed", gradient_checkpointing=True)
+    training = TrainingConfig(steps=4, learning_rate=1e-3, checkpoint_every=2, autocast="bfloat16")
+    mixed = run("bf16", training=training)
+    for name, delta in plain.items():
+        torch.testing.assert_close(recomputed[name], delta, atol=1e-6, rtol=0)
+        assert mixed[name].dtype == torch.float32
+    assert losses("bf16") != losses("plain")  # the forward really ran in bfloat16
+    assert losses("bf16") == pytest.approx(losses("plain"), rel=0.02)
+
+
 def test_a_resume_folder_of_other_settings_is_refused(
     ranking: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

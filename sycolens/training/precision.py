@@ -1,0 +1,53 @@
+"""Mixed precision for the training loop: autocast of the forward, loss scaling for float16.
+
+The trained tensors stay in their own dtype (fp32 deltas, or the model's weights) and AdamW
+updates them there; only the forward runs in `bfloat16` or `float16` under `torch.autocast`.
+float16's narrow range underflows small gradients, so its loss is scaled by a `GradScaler`
+(unscaled before clipping, steps with non-finite gradients skipped); its state is part of a
+checkpoint, so a resumed float16 run takes the same steps as an uninterrupted one.
+"""
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sycolens.training.config import AutocastDtype
+
+
+class MixedPrecision:
+    """Autocast for the forward and, under float16, loss scaling for the backward and step."""
+
+    def __init__(self, dtype: AutocastDtype | None, device_type: str) -> None:
+        self.dtype = dtype
+        self.device_type = device_type
+        self.scaler = torch.amp.GradScaler(device_type, enabled=dtype == "float16")
+
+    def forward_context(self) -> AbstractContextManager[Any]:
+        """Returns the context the forward runs in: autocast to `dtype`, or nothing."""
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device_type, dtype=getattr(torch, self.dtype))
+
+    def backward(self, loss: Tensor) -> None:
+        self.scaler.scale(loss).backward()
+
+    def step(
+        self,
+        optimizer: torch.optim.Optimizer,
+        trainable: Sequence[Tensor],
+        max_grad_norm: float | None,
+    ) -> None:
+        """Unscales the gradients, clips their norm, steps (unless they are not finite)."""
+        if max_grad_norm is not None:
+            self.scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+    @property
+    def loss_scale(self) -> float | None:
+        """The float16 loss scale after the last step (None without scaling)."""
+        return self.scaler.get_scale() if self.scaler.is_enabled() else None
