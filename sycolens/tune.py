@@ -14,9 +14,17 @@ started again with the same flags. Outputs in --out: deltas.safetensors (SPT), m
 HF checkpoint), tune.json (config, heads, training question ids, loss per step, samples/s).
 Evaluate with `python -m sycolens.evaluate --deltas run/deltas.safetensors` (or `--tuned
 run/model`): the training questions are left out automatically.
+
+Merge delta sets made over one base (the paper's C.7), e.g. a sycophancy SPT with a math SPT:
+    python -m sycolens.tune merge syco/deltas.safetensors math/deltas.safetensors \
+        --out merged.safetensors [--weights 0.7,0.3] [--rule union|average]
+`union` keeps every slice and averages the slices both sets train; `average` is the paper's
+average of the delta parameters (a slice only one set trains is scaled by its weight).
 """
 
 import argparse
+import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,14 +41,17 @@ from sycolens.heads import HEAD_ROLES, HeadRole
 from sycolens.models.sources import check_model_source
 from sycolens.training.config import AutocastDtype, TrainingConfig
 from sycolens.tuning.config import (
+    MERGE_RULES,
     PRESETS,
     SMALL_MODEL_PRESETS,
+    MergeRule,
     Preset,
     TuneConfig,
     TuneJob,
     TuneMode,
 )
 
+MERGE = "merge"
 DEFAULT_TRAINING_QUESTIONS = 64
 _AUTOCAST_DTYPES: dict[str | None, AutocastDtype] = {"bf16": "bfloat16", "fp16": "float16"}
 _Value = TypeVar("_Value", int, float)
@@ -51,6 +62,16 @@ class TuneCliConfig:
     """One `python -m sycolens.tune` run: the tuning job (its outputs go to `job.out`)."""
 
     job: TuneJob
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergeCliConfig:
+    """One `python -m sycolens.tune merge` run: the deltas files, the rule, the output."""
+
+    deltas: tuple[Path, ...]
+    out: Path
+    rule: MergeRule = "union"
+    weights: tuple[float, ...] | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,12 +191,54 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
     return TuneCliConfig(job=job)
 
 
+def build_merge_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m sycolens.tune {MERGE}",
+        description="Merge deltas files made over one base model (the paper's C.7).",
+    )
+    parser.add_argument("deltas", type=Path, nargs="+", help="deltas files (two or more)")
+    parser.add_argument("--out", type=Path, required=True, help="merged deltas file to write")
+    parser.add_argument("--rule", choices=MERGE_RULES, default="union",
+                        help="union: keep every slice, average shared ones; average: the "
+                        "paper's average of all deltas")  # fmt: skip
+    parser.add_argument("--weights", help="comma-separated weight per file (default: equal)")
+    return parser
+
+
+def _merge_config_from(args: argparse.Namespace) -> MergeCliConfig:
+    if len(args.deltas) < 2:
+        raise ValueError(f"merge needs two or more deltas files, got {len(args.deltas)}.")
+    for path in args.deltas:
+        if not path.is_file():
+            raise FileNotFoundError(f"Deltas file {path} does not exist. Fix the path.")
+    if args.out.exists():
+        raise FileExistsError(f"{args.out} exists. Fix: pass another --out, or delete it.")
+    weights = None
+    if args.weights is not None:
+        try:
+            weights = tuple(float(part) for part in args.weights.split(","))
+        except ValueError:
+            raise ValueError(
+                f"--weights {args.weights!r} is not a comma-separated list of numbers."
+            ) from None
+    return MergeCliConfig(deltas=tuple(args.deltas), out=args.out, rule=args.rule, weights=weights)
+
+
+def parse_merge_args(argv: Sequence[str]) -> MergeCliConfig:
+    """Returns the checked config of `merge`, from the flags after the word `merge`."""
+    return parse_config(build_merge_parser(), argv, _merge_config_from)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> TuneCliConfig:
     """Returns the checked config named by command-line flags (nothing heavy is loaded)."""
     return parse_config(build_parser(), argv, _config_from)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == [MERGE]:
+        _merge(parse_merge_args(argv[1:]))
+        return
     config = parse_args(argv)
     from sycolens.tuning.run import run_tuning
 
@@ -190,6 +253,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"samples/s; trained on {len(document['question_ids'])} questions"
     )
     print(f"wrote {config.job.out}")
+
+
+def _merge(config: MergeCliConfig) -> None:
+    from sycolens.tuning.merge import merge_delta_files
+
+    weights = list(config.weights) if config.weights is not None else None
+    metadata = merge_delta_files(list(config.deltas), config.out, weights=weights, rule=config.rule)
+    heads = json.loads(metadata["heads"])
+    questions = json.loads(metadata["training_questions"])
+    print(
+        f"merged {len(config.deltas)} deltas files ({config.rule}) over "
+        f"{metadata['base_model']}: {len(heads)} heads, {len(questions)} training questions "
+        "left out of its evaluation"
+    )
+    print(f"wrote {config.out}")
 
 
 if __name__ == "__main__":

@@ -115,15 +115,22 @@ def test_evaluate_on_smollm2_writes_a_report_that_reloads(smollm2: LoadedModel, 
     assert all(n == 0 for n in rejudged_changes(out).values())
 
 
-def test_tune_on_smollm2_writes_deltas_and_a_checkpoint(smollm2: LoadedModel, tmp_path: Path):
+def test_tune_and_merge_on_smollm2(smollm2: LoadedModel, tmp_path: Path):
     del smollm2  # loaded (and cached) once for the session
-    out = tmp_path / "run"
+    out, other = tmp_path / "run", tmp_path / "other"
     _run("sycolens.tune", "--model", MODEL, "--random-heads", "--k", "2", "--n-questions", "1",
          "--steps", "1", "--batch-size", "2", "--out", str(out))  # fmt: skip
     document = json.loads((out / "tune.json").read_text())
     assert document["roles"] == ["query", "output"]  # grouped-query: W_Q and W_O only
     assert document["n_trainable"] == 2 * 2 * 576 * 64 and len(document["history"]) == 1
     assert (out / "deltas.safetensors").is_file() and (out / "model" / "config.json").is_file()
+    _run("sycolens.tune", "--model", MODEL, "--random-heads", "1", "--k", "2",
+         "--n-questions", "1", "--steps", "1", "--batch-size", "2", "--gradient-checkpointing",
+         "--out", str(other))  # fmt: skip
+    merged = tmp_path / "merged.safetensors"
+    done = _run("sycolens.tune", "merge", str(out / "deltas.safetensors"),
+                str(other / "deltas.safetensors"), "--out", str(merged))  # fmt: skip
+    assert f"over {MODEL}: 4 heads" in done.stdout and merged.is_file()
 
 
 def rejudged_changes(out: Path) -> dict[str, int]:
@@ -149,6 +156,7 @@ def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
         "evaluate.parse_args(['--model', 'organism-mha', '--questions', 'organism'])\n"
         f"evaluate.parse_rejudge_args([{str(ranking)!r}])\n"
         f"tune.parse_args(['--heads', {str(ranking)!r}, '--out', 'somewhere-new'])\n"
+        f"tune.parse_merge_args([{str(ranking)!r}, {str(ranking)!r}, '--out', 'new.st'])\n"
         "organism.parse_args(['train', '--out', 'somewhere-new'])\n"
         f"ablate.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}])\n"
         f"attention.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}])\n"

@@ -123,21 +123,29 @@ def training_question_ids(path: Path) -> frozenset[str]:
     return frozenset(json.loads(metadata.get("training_questions", "[]")))
 
 
+def delta_key_slice(key: str) -> ParameterSlice | None:
+    """Returns the slice a per-head delta key `name[dim:start:stop]` names (None: a whole
+    parameter's key)."""
+    match = _SLICE_KEY.match(key)
+    if match is None:
+        return None
+    return ParameterSlice(match["name"], int(match["dim"]), int(match["start"]), int(match["stop"]))
+
+
 def _target(
     key: str, delta: Tensor, parameters: dict[str, torch.nn.Parameter], path: Path,
     model: LoadedModel,
 ) -> Tensor:  # fmt: skip
     """Returns the parameter (or slice of it) that delta `key` adds to, checked against it."""
-    match = _SLICE_KEY.match(key)
-    name = match["name"] if match else key
+    piece = delta_key_slice(key)
+    name = piece.name if piece is not None else key
     if name not in parameters:
         raise ValueError(
             f"Deltas file {path} changes parameter {name!r}, which {model.model_id!r} does "
             "not have. Fix: apply deltas to the model they were made from."
         )
     target: Tensor = parameters[name]
-    if match:
-        piece = ParameterSlice(name, int(match["dim"]), int(match["start"]), int(match["stop"]))
+    if piece is not None:
         if piece.dim >= target.dim() or piece.stop > target.shape[piece.dim]:
             target = delta.new_empty(0)  # reported as a shape mismatch below
         else:

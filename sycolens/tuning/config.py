@@ -19,6 +19,8 @@ from sycolens.training.config import TrainingConfig
 TuneMode = Literal["spt", "sft"]
 HeadChoice = Literal["top", "random"]
 GQA_ROLES: tuple[HeadRole, ...] = ("query", "output")  # Algorithm 2: W_Q and W_O only
+MergeRule = Literal["union", "average"]  # how delta sets merge (sycolens.tuning.merge)
+MERGE_RULES: tuple[MergeRule, ...] = ("union", "average")
 
 
 @dataclass(frozen=True, kw_only=True)

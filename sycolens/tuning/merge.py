@@ -1,0 +1,181 @@
+"""Merge delta sets made over one base (the paper's C.7: a sycophancy SPT with a math SPT).
+
+Each set is a deltas file (`sycolens.tuning.export`, or whole-parameter deltas from
+`sycolens.models.deltas`). Two rules, each with weights w_i (default: equal):
+
+- `union` (default): every slice any set trains is kept; a slice several sets train is their
+  weighted average, sum(w_i * d_i) / sum(w_i) over the sets that have it. Sets on different
+  heads merge without diluting each other.
+- `average`: the paper's rule (after Yu et al. 2023): sum(w_i * d_i) over every set with the
+  weights summing to 1 and a set without the slice counting as zero, so a slice only one of
+  two sets trains is halved.
+
+Slices must match exactly or not overlap: a slice that partly overlaps another (a head slice
+inside a whole-parameter delta, say) is an error, since neither rule says what to do there.
+Sets made over different weights (their recorded base fingerprints differ) are refused, naming
+what differs. The merged file records the union of the heads, roles and training questions (so
+its evaluation leaves out every set's training questions) and where it came from.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+import sycolens
+from sycolens.models.deltas import delta_key_slice
+from sycolens.models.head_access import ParameterSlice
+from sycolens.tuning.config import MergeRule
+from sycolens.tuning.export import HEAD_DELTAS_FORMAT
+
+
+@dataclass(frozen=True)
+class DeltaSet:
+    """One deltas file read whole: its tensors by key, its metadata, and its SHA-256."""
+
+    path: Path
+    tensors: dict[str, Tensor]
+    metadata: dict[str, str]
+    sha256: str
+
+    @classmethod
+    def read(cls, path: Path) -> "DeltaSet":
+        if not path.is_file():
+            raise FileNotFoundError(f"Deltas file {path} does not exist. Fix the path.")
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        return cls(path, tensors, metadata, sha256)
+
+    def listed(self, field: str) -> list[object]:
+        """Returns the JSON list stored under metadata `field` (empty when absent)."""
+        return json.loads(self.metadata.get(field, "[]"))
+
+
+def merge_delta_sets(
+    sets: list[DeltaSet], *, weights: list[float] | None = None, rule: MergeRule = "union"
+) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Returns the merged tensors and metadata of `sets` under `rule` (module doc)."""
+    if len(sets) < 2:
+        raise ValueError(f"Merging needs at least two deltas files, got {len(sets)}.")
+    chosen = _weights(weights, len(sets), rule)
+    _check_same_base(sets)
+    _check_slices_align(sets)
+    merged: dict[str, Tensor] = {}
+    for key in sorted({key for delta_set in sets for key in delta_set.tensors}):
+        _check_shapes(key, sets)
+        having = [
+            (w, s.tensors[key]) for w, s in zip(chosen, sets, strict=True) if key in s.tensors
+        ]
+        total = torch.zeros_like(having[0][1], dtype=torch.float64)
+        for weight, tensor in having:
+            total += weight * tensor.double()
+        if rule == "union":
+            total /= sum(weight for weight, _ in having)
+        merged[key] = total.to(having[0][1].dtype).contiguous()
+    return merged, _metadata(sets, chosen, rule)
+
+
+def merge_delta_files(
+    paths: list[Path], out: Path, *, weights: list[float] | None = None, rule: MergeRule = "union"
+) -> dict[str, str]:
+    """Merges the deltas files at `paths` into `out` (safetensors); returns its metadata."""
+    if out.exists():
+        raise FileExistsError(f"{out} exists. Fix: pass another --out, or delete it.")
+    tensors, metadata = merge_delta_sets(
+        [DeltaSet.read(path) for path in paths], weights=weights, rule=rule
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out), metadata=metadata)
+    return metadata
+
+
+def _weights(weights: list[float] | None, n_sets: int, rule: MergeRule) -> list[float]:
+    if weights is None:
+        return [1.0 / n_sets] * n_sets
+    if len(weights) != n_sets or any(not w > 0 for w in weights):
+        raise ValueError(
+            f"--weights {weights} must be {n_sets} positive numbers, one per deltas file."
+        )
+    if rule == "average" and abs(sum(weights) - 1.0) > 1e-6:
+        raise ValueError(
+            f"--weights {weights} sum to {sum(weights):g}; the average rule needs them to sum "
+            "to 1. Fix --weights, or use --rule union."
+        )
+    return list(weights)
+
+
+def _check_same_base(sets: list[DeltaSet]) -> None:
+    """Refuses sets whose recorded base weights differ (or that record none)."""
+    first = sets[0]
+    for other in sets:
+        if "base_fingerprint" not in other.metadata:
+            raise ValueError(
+                f"{other.path} records no base fingerprint, so it cannot be checked against "
+                f"{first.path}. Fix: merge deltas files written by sycolens."
+            )
+        if other.metadata["base_fingerprint"] != first.metadata["base_fingerprint"]:
+            raise ValueError(
+                f"{first.path} and {other.path} were made over different weights: base "
+                f"{first.metadata.get('base_model')!r} (fingerprint "
+                f"{first.metadata['base_fingerprint'][:12]}...) vs "
+                f"{other.metadata.get('base_model')!r} (fingerprint "
+                f"{other.metadata['base_fingerprint'][:12]}...). Fix: merge deltas of one base."
+            )
+
+
+def _check_shapes(key: str, sets: list[DeltaSet]) -> None:
+    shapes = {tuple(s.tensors[key].shape) for s in sets if key in s.tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"Deltas {key!r} have different shapes across files: {sorted(shapes)}.")
+
+
+def _check_slices_align(sets: list[DeltaSet]) -> None:
+    """Refuses two different keys that cover overlapping parts of one parameter."""
+    regions: dict[str, dict[str, ParameterSlice | None]] = {}
+    for delta_set in sets:
+        for key in delta_set.tensors:
+            piece = delta_key_slice(key)
+            regions.setdefault(piece.name if piece is not None else key, {})[key] = piece
+    for name, pieces in regions.items():
+        keys = sorted(pieces)
+        for index, first in enumerate(keys):
+            for second in keys[index + 1 :]:
+                a, b = pieces[first], pieces[second]
+                if (
+                    a is None
+                    or b is None
+                    or (a.dim == b.dim and a.start < b.stop and b.start < a.stop)
+                ):
+                    raise ValueError(
+                        f"Deltas {first!r} and {second!r} overlap in {name!r} without being the "
+                        "same slice, so neither merge rule applies. Fix: merge per-head deltas "
+                        "of one layout (sycolens.tune SPT outputs)."
+                    )
+
+
+def _metadata(sets: list[DeltaSet], weights: list[float], rule: MergeRule) -> dict[str, str]:
+    def union(field: str) -> list[object]:
+        seen: list[object] = []
+        for delta_set in sets:
+            seen.extend(item for item in delta_set.listed(field) if item not in seen)
+        return seen
+
+    sources = [{"file": s.path.name, "sha256": s.sha256, "weight": w}
+               for s, w in zip(sets, weights, strict=True)]  # fmt: skip
+    return {
+        "format": HEAD_DELTAS_FORMAT,
+        "base_model": sets[0].metadata.get("base_model", ""),
+        "base_fingerprint": sets[0].metadata["base_fingerprint"],
+        "sycolens_version": sycolens.__version__,
+        "heads": json.dumps(union("heads")),
+        "roles": json.dumps(union("roles")),
+        "training_questions": json.dumps(union("training_questions")),
+        "config": json.dumps({"merge": {"rule": rule, "sources": sources}}),
+    }
