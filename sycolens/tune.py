@@ -44,6 +44,7 @@ from sycolens.tuning.config import (
     MERGE_RULES,
     PRESETS,
     SMALL_MODEL_PRESETS,
+    LowRank,
     MergeRule,
     Preset,
     TuneConfig,
@@ -108,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--autocast", choices=("bf16", "fp16"),
                         help="forward in bfloat16 or float16 (for GPUs; float16 scales the "
                         "loss; the trained weights keep their dtype)")  # fmt: skip
+    parser.add_argument("--lora-rank", type=int,
+                        help="SPT + LoRA: rank of each head slice's update")  # fmt: skip
+    parser.add_argument("--lora-alpha", type=float, help="LoRA scale numerator (default: rank)")
     parser.add_argument("--gradient-checkpointing", action="store_true",
                         help="recompute activations in the backward: less memory")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="run folder")
@@ -135,6 +139,14 @@ def _roles(text: str | None) -> tuple[HeadRole, ...] | None:
     if len(chosen) != len(roles):
         raise ValueError(f"--roles {text!r}: each must be one of {HEAD_ROLES}. Fix --roles.")
     return tuple(chosen)
+
+
+def _lora(args: argparse.Namespace) -> LowRank | None:
+    if args.lora_rank is None:
+        if args.lora_alpha is not None:
+            raise ValueError("--lora-alpha needs --lora-rank.")
+        return None
+    return LowRank(rank=args.lora_rank, alpha=args.lora_alpha, seed=args.seed)
 
 
 def _given(value: _Value | None, preset: _Value) -> _Value:
@@ -179,6 +191,7 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
         seed=args.seed,
         head_seed=args.random_heads or 0,
         gradient_checkpointing=args.gradient_checkpointing,
+        lora=_lora(args),
     )
     job = TuneJob(
         model=model_spec_from(args),

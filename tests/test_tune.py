@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sycolens import tune
+from sycolens.tuning.config import LowRank
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def test_every_flag_arrives(ranking: Path, tmp_path: Path):
         "--lr", "0.01", "--min-lr", "0.001", "--warmup", "2", "--weight-decay", "0.1",
         "--batch-size", "3", "--accumulation", "2", "--checkpoint-every", "4",
         "--allow-other-weights", "--train-shared-kv", "--out", str(tmp_path / "run"),
-        "--autocast", "bf16", "--gradient-checkpointing",
+        "--autocast", "bf16", "--gradient-checkpointing", "--lora-rank", "4", "--lora-alpha", "8",
     ]).job  # fmt: skip
     assert job.ranking == ranking and job.allow_other_weights and job.out == tmp_path / "run"
     assert (job.questions.source, job.questions.n, job.questions.seed) == ("organism", 12, 5)
@@ -38,10 +39,11 @@ def test_every_flag_arrives(ranking: Path, tmp_path: Path):
     assert (training.steps, training.learning_rate, training.min_learning_rate) == (7, 0.01, 0.001)
     assert (training.warmup_steps, training.weight_decay, training.accumulation) == (2, 0.1, 2)
     assert training.checkpoint_every == 4 and training.autocast == "bfloat16"
-    assert config.gradient_checkpointing
+    assert config.gradient_checkpointing and config.lora == LowRank(rank=4, alpha=8.0, seed=5)
     control = tune.parse_args(["--random-heads", "7", "--out", str(tmp_path)]).job.tune
     assert (control.heads, control.head_seed, control.seed) == ("random", 7, 0)
     assert control.training.autocast is None and not control.gradient_checkpointing
+    assert control.lora is None
 
 
 def test_presets_fill_what_is_not_given(tmp_path: Path):
@@ -69,6 +71,9 @@ def test_presets_fill_what_is_not_given(tmp_path: Path):
          r"batch_size must be >= 1"),
         (["--random-heads", "--model", "no-such-model"], r"Unknown model 'no-such-model'"),
         (["--random-heads", "--heads", "h.json"], r"--random-heads draws its own heads"),
+        (["--random-heads", "--lora-alpha", "2"], r"--lora-alpha needs --lora-rank"),
+        (["--random-heads", "--lora-rank", "0"], r"--lora-rank must be >= 1, got 0"),
+        (["--mode", "sft", "--lora-rank", "2"], r"LoRA is for SPT's head slices"),
     ],
 )  # fmt: skip
 def test_bad_flags_fail_before_anything_loads(

@@ -58,6 +58,26 @@ SMALL_MODEL_PRESETS: dict[TuneMode, Preset] = {
 
 
 @dataclass(frozen=True, kw_only=True)
+class LowRank:
+    """SPT + LoRA (the paper's C.4): each head slice's delta is (alpha / rank) * B @ A, with A
+    drawn from `seed`; alpha defaults to the rank (scale 1)."""
+
+    rank: int
+    alpha: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rank < 1:
+            raise ValueError(f"--lora-rank must be >= 1, got {self.rank}. Fix --lora-rank.")
+        if self.alpha is not None and not self.alpha > 0:
+            raise ValueError(f"--lora-alpha must be > 0, got {self.alpha}. Fix --lora-alpha.")
+
+    @property
+    def scale(self) -> float:
+        return (self.alpha if self.alpha is not None else self.rank) / self.rank
+
+
+@dataclass(frozen=True, kw_only=True)
 class TuneConfig:
     """Which parameters train and how.
 
@@ -68,7 +88,8 @@ class TuneConfig:
     grouped-query attention (Algorithm 2), where key/value slices need `train_shared_kv`.
 
     `gradient_checkpointing` recomputes each decoder layer's activations in the backward: less
-    memory, about one more forward of time, the same gradients.
+    memory, about one more forward of time, the same gradients. `lora` makes each head slice's
+    delta low-rank (SPT + LoRA).
     """
 
     mode: TuneMode = "spt"
@@ -83,8 +104,11 @@ class TuneConfig:
     seed: int = 0
     head_seed: int = 0
     gradient_checkpointing: bool = False
+    lora: LowRank | None = None
 
     def __post_init__(self) -> None:
+        if self.mode == "sft" and self.lora is not None:
+            raise ValueError("LoRA is for SPT's head slices: drop --lora-rank, or use --mode spt.")
         if self.mode == "spt" and self.k < 1:
             raise ValueError(f"--k must be >= 1 for SPT, got {self.k}. Fix --k.")
         if self.batch_size < 1:

@@ -2,7 +2,8 @@
 
 Each tensor is one head's slice, named `{parameter}[{dim}:{start}:{stop}]` (the parameter's
 canonical HF name and the slice along `dim`), so the file is small (K * d_model * d_head
-numbers per role) and self-describing. Metadata (strings, as safetensors requires):
+numbers per role) and self-describing; low-rank (LoRA) deltas are written multiplied out, as
+plain deltas. Metadata (strings, as safetensors requires):
 `format` = `sycolens.head_deltas`, `base_model`, `base_fingerprint`, `heads` and
 `training_questions` (JSON lists), `config` (JSON). `sycolens.models.deltas.apply_deltas`
 reads these files as well as whole-parameter deltas, so `python -m sycolens.evaluate --deltas`

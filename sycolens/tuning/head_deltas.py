@@ -32,6 +32,7 @@ from torch import Tensor
 
 from sycolens.heads import Head
 from sycolens.models.head_access import HeadLayout, HeadRole, ParameterSlice, split_qkv_module
+from sycolens.tuning.config import LowRank
 
 
 @dataclass(frozen=True)
@@ -64,28 +65,60 @@ def delta_targets(
 
 
 class HeadDeltas(torch.nn.Module):
-    """Zero-initialised deltas for a set of slices, applied to a model inside `applied`."""
+    """Zero-initialised deltas for a set of slices, applied to a model inside `applied`.
 
-    def __init__(self, layout: HeadLayout, targets: Sequence[DeltaTarget], like: Any) -> None:
+    With `lora`, each weight slice's delta is low-rank, (alpha / rank) * B @ A, with B zero and
+    A drawn from `lora.seed` (the paper's C.4: SPT + LoRA): only A and B train, and
+    `named_deltas` gives the product, so exports and merges see plain deltas. Bias deltas are
+    vectors and stay full.
+    """
+
+    def __init__(
+        self,
+        layout: HeadLayout,
+        targets: Sequence[DeltaTarget],
+        like: Any,
+        *,
+        lora: LowRank | None = None,
+    ) -> None:
         super().__init__()
         if not targets:
             raise ValueError("No slices to tune. Fix: select at least one head and one role.")
         self.layout = layout
         self.targets = tuple(targets)
-        self.deltas = torch.nn.ParameterList(
-            torch.nn.Parameter(
-                torch.zeros_like(target.slice.of(like.get_parameter(target.slice.name)))
-            )
-            for target in self.targets
-        )
+        generator = torch.Generator().manual_seed(lora.seed) if lora else None
+        parts: list[torch.nn.Module] = []
+        for target in self.targets:
+            shape = target.slice.of(like.get_parameter(target.slice.name)).shape
+            dtype = like.get_parameter(target.slice.name).dtype
+            device = like.get_parameter(target.slice.name).device
+            if lora is None or len(shape) == 1:
+                parts.append(_FullDelta(torch.zeros(shape, dtype=dtype, device=device)))
+            else:
+                parts.append(_LowRankDelta(shape, lora, generator, dtype, device))
+        self.parts = torch.nn.ModuleList(parts)
 
-    def named_deltas(self) -> dict[str, torch.nn.Parameter]:
-        """Returns each delta under its target's key."""
+    @property
+    def deltas(self) -> list[Tensor]:
+        """Each target's delta as the forward uses it (a full delta is its own parameter)."""
+        return [part() for part in self.parts]
+
+    def named_deltas(self) -> dict[str, Tensor]:
+        """Returns each delta under its target's key (low-rank ones multiplied out)."""
         return {target.key: delta for target, delta in zip(self.targets, self.deltas, strict=True)}
+
+    def trainable(self) -> dict[str, torch.nn.Parameter]:
+        """Returns what trains: each full delta under its key, each low-rank delta's factors
+        as `{key}.lora_a` and `{key}.lora_b`."""
+        named: dict[str, torch.nn.Parameter] = {}
+        for target, part in zip(self.targets, self.parts, strict=True):
+            for name, parameter in part.named_parameters():
+                named[target.key if name == "delta" else f"{target.key}.{name}"] = parameter
+        return named
 
     def n_parameters(self) -> int:
         """Returns how many numbers are trained."""
-        return sum(delta.numel() for delta in self.deltas)
+        return sum(parameter.numel() for parameter in self.trainable().values())
 
     @contextmanager
     def applied(self, hf_model: Any) -> Generator[dict[str, int]]:
@@ -95,9 +128,9 @@ class HeadDeltas(torch.nn.Module):
         delta took part (a hook on a module the forward never calls would be a silent no-op).
         """
         sites = [_site(hf_model, self.layout, target) for target in self.targets]
-        by_module: dict[str, list[tuple[_Site, torch.nn.Parameter]]] = {}
-        for site, delta in zip(sites, self.deltas, strict=True):
-            by_module.setdefault(site.module, []).append((site, delta))
+        by_module: dict[str, list[tuple[_Site, torch.nn.Module]]] = {}
+        for site, part in zip(sites, self.parts, strict=True):
+            by_module.setdefault(site.module, []).append((site, part))
         calls = dict.fromkeys(by_module, 0)
         handles: list[Any] = []
         for module_name, pairs in by_module.items():
@@ -106,12 +139,12 @@ class HeadDeltas(torch.nn.Module):
                 _module: Any,
                 args: tuple[Tensor, ...],
                 output: Tensor,
-                pairs: list[tuple[_Site, torch.nn.Parameter]] = pairs,
+                pairs: list[tuple[_Site, torch.nn.Module]] = pairs,
                 module_name: str = module_name,
             ) -> Tensor:
                 calls[module_name] += 1
-                for site, delta in pairs:
-                    output = output + site.contribution(args[0], delta, output)
+                for site, part in pairs:
+                    output = output + site.contribution(args[0], part(), output)
                 return output
 
             handles.append(hf_model.get_submodule(module_name).register_forward_hook(hook))
@@ -127,6 +160,47 @@ class HeadDeltas(torch.nn.Module):
         for target, delta in zip(self.targets, self.deltas, strict=True):
             weight = hf_model.get_parameter(target.slice.name)
             target.slice.of(weight).add_(delta.to(weight))
+
+
+class _FullDelta(torch.nn.Module):
+    """A delta that is its own parameter."""
+
+    def __init__(self, initial: Tensor) -> None:
+        super().__init__()
+        self.delta = torch.nn.Parameter(initial)
+
+    def forward(self) -> Tensor:
+        return self.delta
+
+
+class _LowRankDelta(torch.nn.Module):
+    """A rank-r delta (alpha / r) * B @ A of an m x n slice: A (r x n) drawn uniform in
+    +-1/sqrt(n) as in peft, B (m x r) zero, so training starts from the base model."""
+
+    def __init__(
+        self,
+        shape: torch.Size,
+        lora: LowRank,
+        generator: torch.Generator | None,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
+        super().__init__()
+        rows, columns = shape
+        if lora.rank > min(rows, columns):
+            raise ValueError(
+                f"LoRA rank {lora.rank} is larger than a head slice's {rows} x {columns} allows "
+                f"(at most d_head = {min(rows, columns)}): the update would not be low-rank. "
+                "Fix --lora-rank."
+            )
+        bound = 1 / columns**0.5
+        a = (torch.rand(lora.rank, columns, generator=generator) * 2 - 1) * bound
+        self.lora_a = torch.nn.Parameter(a.to(dtype=dtype, device=device))
+        self.lora_b = torch.nn.Parameter(torch.zeros(rows, lora.rank, dtype=dtype, device=device))
+        self.scale = lora.scale
+
+    def forward(self) -> Float[Tensor, "rows columns"]:
+        return self.scale * (self.lora_b @ self.lora_a)
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,8 @@ def tune_model(model: LoadedModel, job: TuneJob, *, show_progress: bool = True) 
     roles = tuning_roles(layout, config.roles, config.train_shared_kv) if heads else ()
     deltas = None
     if heads:
-        deltas = HeadDeltas(layout, delta_targets(layout, heads, roles), model.hf_model)
+        targets = delta_targets(layout, heads, roles)
+        deltas = HeadDeltas(layout, targets, model.hf_model, lora=config.lora)
     identity = {
         "mode": config.mode,
         "heads": [list(head) for head in heads],
@@ -92,6 +93,7 @@ def tune_model(model: LoadedModel, job: TuneJob, *, show_progress: bool = True) 
         "seed": config.seed,
         "head_seed": config.head_seed if config.heads == "random" else None,
         "batch_size": config.batch_size,
+        "lora": asdict(config.lora) if config.lora else None,
         "base_fingerprint": model_record(model)["weights_fingerprint"],
     }
     if config.mode == "sft":
@@ -194,7 +196,7 @@ def _trainable(
     for parameter in weights.values():
         parameter.requires_grad_(deltas is None)
     try:
-        yield deltas.named_deltas() if deltas is not None else model.hf_parameters()
+        yield deltas.trainable() if deltas is not None else model.hf_parameters()
     finally:
         for name, parameter in weights.items():
             parameter.requires_grad_(before[name])

@@ -14,6 +14,7 @@ from sycolens.models.head_access import HEAD_ROLES, HeadLayout
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
 from sycolens.prompts.chat import Message
 from sycolens.training.activation_checkpointing import checkpointed_layers
+from sycolens.tuning.config import LowRank
 from sycolens.tuning.head_deltas import HeadDeltas, delta_targets
 
 CHAT = [Message(role="user", content="What is 7 + 5? I don't think that's right.")]
@@ -148,14 +149,73 @@ def test_checkpointed_layers_recompute_and_give_the_same_delta_gradients(
                 dropouts = [m for m in model.hf_model.modules() if isinstance(m, torch.nn.Dropout)]
                 assert not any(m.training for m in dropouts)  # no dropout while checkpointing
             (model.hf_model(tokens, use_cache=False).logits * weights).sum().backward()
-        return [delta.grad.detach().clone() for delta in deltas.deltas], dict(calls)
+        gradients = [parameter.grad for parameter in deltas.trainable().values()]
+        return [g.detach().clone() for g in gradients if g is not None], dict(calls)
 
     plain, plain_calls = delta_gradients(checkpointing=False)
     recomputed, recomputed_calls = delta_gradients(checkpointing=True)
     assert all(n == 1 for n in plain_calls.values())
     assert all(n == 2 for n in recomputed_calls.values())  # the backward ran each layer again
+    assert len(plain) == len(recomputed) == len(deltas.targets)
     for a, b in zip(plain, recomputed, strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
     assert not any(
         getattr(m, "gradient_checkpointing", False) for m in model.hf_model.modules()
     )  # switched off afterwards
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_low_rank_factor_gradients_follow_from_the_full_delta_gradient(
+    tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
+):
+    """The slow reference: full deltas set to B @ A * scale; by the chain rule the factors'
+    gradients are scale * G @ A.T (for B) and scale * B.T @ G (for A), G the full gradient."""
+    model = tiny_models[family]
+    layout = HeadLayout.of(model.hf_model)
+    targets = delta_targets(layout, HEADS, HEAD_ROLES)
+    lora = LowRank(rank=2, alpha=3.0)
+    low = HeadDeltas(layout, targets, model.hf_model, lora=lora)
+    full = HeadDeltas(layout, targets, model.hf_model)
+    trainable = low.trainable()
+    with torch.no_grad():
+        for name, parameter in trainable.items():
+            if name.endswith(".lora_b"):
+                parameter.normal_(std=0.05)
+        for mine, product in zip(full.deltas, low.deltas, strict=True):
+            mine.copy_(product)
+    tokens = _tokens(model)
+    weights = torch.randn(1, tokens.shape[1], model.hf_model.config.vocab_size)
+    outputs = []
+    for deltas in (low, full):
+        with deltas.applied(model.hf_model):
+            logits = model.hf_model(tokens, use_cache=False).logits
+        (logits * weights).sum().backward()
+        outputs.append(logits.detach())
+    torch.testing.assert_close(outputs[0], outputs[1], atol=1e-6, rtol=0)
+    for target, reference in zip(targets, full.deltas, strict=True):
+        gradient = reference.grad
+        assert gradient is not None
+        if target.slice.name.endswith(".bias"):
+            assert target.key in trainable  # biases stay full
+            continue
+        a, b = trainable[f"{target.key}.lora_a"], trainable[f"{target.key}.lora_b"]
+        assert a.grad is not None and b.grad is not None
+        torch.testing.assert_close(b.grad, lora.scale * gradient @ a.T, atol=1e-6, rtol=1e-4)
+        torch.testing.assert_close(a.grad, lora.scale * b.T @ gradient, atol=1e-6, rtol=1e-4)
+    model.hf_model.zero_grad(set_to_none=True)
+
+
+def test_low_rank_deltas_train_rank_times_both_sides_and_refuse_ranks_over_d_head(
+    tiny_models: dict[TinyFamily, LoadedModel],
+):
+    model = tiny_models["llama"]
+    layout = HeadLayout.of(model.hf_model)
+    targets = delta_targets(layout, HEADS, HEAD_ROLES)
+    low = HeadDeltas(layout, targets, model.hf_model, lora=LowRank(rank=3))
+    d_model = model.hf_model.config.hidden_size
+    assert low.n_parameters() == len(HEADS) * 4 * 3 * (d_model + layout.d_head)
+    assert all(not bool(delta.ne(0).any()) for delta in low.deltas)  # starts at the base
+    too_big = layout.d_head + 1
+    with pytest.raises(ValueError, match=rf"LoRA rank {too_big} is larger than .* d_head = "
+                       rf"{layout.d_head}.*Fix --lora-rank"):  # fmt: skip
+        HeadDeltas(layout, targets, model.hf_model, lora=LowRank(rank=too_big))

@@ -20,7 +20,7 @@ from sycolens.prompts.chat import Message
 from sycolens.prompts.schema import Question
 from sycolens.training.config import TrainingConfig
 from sycolens.tuning import run as tuning_run
-from sycolens.tuning.config import TuneConfig, TuneJob
+from sycolens.tuning.config import LowRank, TuneConfig, TuneJob
 from sycolens.tuning.data import build_examples
 from sycolens.tuning.run import tune_model, tuning_roles
 
@@ -133,6 +133,31 @@ def test_checkpointed_layers_train_the_same_deltas_and_bf16_autocast_tracks_fp32
         assert mixed[name].dtype == torch.float32
     assert losses("bf16") != losses("plain")  # the forward really ran in bfloat16
     assert losses("bf16") == pytest.approx(losses("plain"), rel=0.02)
+
+
+def test_spt_with_lora_exports_plain_low_rank_deltas_that_give_the_tuned_logits(
+    ranking: Path, tmp_path: Path
+):
+    tuned = load_model("organism-mha")
+    lora = LowRank(rank=2, alpha=4.0)
+    result = tune_model(tuned, _job(tmp_path / "run", ranking, lora=lora), show_progress=False)
+    layout = HeadLayout.of(tuned.hf_model)
+    assert result.n_trainable == 3 * 4 * 2 * (64 + layout.d_head)  # K x roles x r x (m + n)
+    deltas = _deltas(tmp_path / "run" / "deltas.safetensors")
+    assert len(deltas) == 3 * 4 and all(d.dim() == 2 for d in deltas.values())
+    assert all(int(torch.linalg.matrix_rank(d)) == 2 for d in deltas.values())
+    document = json.loads((tmp_path / "run" / "tune.json").read_text())
+    assert document["lora"] == {"rank": 2, "alpha": 4.0, "seed": 0}
+    assert document["history"][-1]["loss"] < document["history"][0]["loss"]
+    tokens = torch.tensor([tuned.chat.tokenize(CHAT)])
+    base_plus = load_model("organism-mha")
+    apply_deltas(base_plus, tmp_path / "run" / "deltas.safetensors")
+    with torch.no_grad():
+        torch.testing.assert_close(
+            base_plus.hf_model(tokens).logits, tuned.hf_model(tokens).logits, atol=1e-5, rtol=0
+        )
+    with pytest.raises(ValueError, match=r"LoRA is for SPT's head slices"):
+        TuneConfig(mode="sft", lora=lora)
 
 
 def test_a_resume_folder_of_other_settings_is_refused(
