@@ -45,6 +45,7 @@ check: lint typecheck test test-slow notebooks
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/patching.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/evaluate.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/tuning.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

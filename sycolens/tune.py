@@ -256,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from sycolens.tuning.run import run_tuning
 
     result = run_tuning(config.job)
+    if not result.wrote_outputs:
+        return  # another process of a data-parallel run reports
     document = result.document
     heads = ", ".join(f"({layer},{head})" for layer, head in result.heads) or "all parameters"
     print(f"{document['mode'].upper()} on {heads}: {result.n_trainable:,} trainable parameters")

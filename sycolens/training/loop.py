@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from sycolens.training.checkpoint import load_checkpoint, save_checkpoint
 from sycolens.training.config import TrainingConfig, learning_rate_at
+from sycolens.training.data_parallel import DataParallel
 from sycolens.training.precision import MixedPrecision
 
 
@@ -58,6 +59,7 @@ def train(
     description: str = "training",
     show_progress: bool = True,
     on_step: Callable[[int], None] | None = None,
+    parallel: DataParallel | None = None,
 ) -> TrainingResult:
     """Trains `parameters` to minimise `loss_at`, resuming from `checkpoint_dir` if it holds
     a checkpoint of the same run (`identity`: the run's settings, compared on resume)."""
@@ -78,7 +80,8 @@ def train(
         precision.scaler.load_state_dict(state.grad_scaler)
     started = time.perf_counter()
     steps = range(state.step, config.steps)
-    progress = tqdm(steps, desc=description, disable=not show_progress)
+    parallel = parallel or DataParallel()
+    progress = tqdm(steps, desc=description, disable=not show_progress or not parallel.is_main)
     for step in progress:
         step_started = time.perf_counter()
         learning_rate = learning_rate_at(config, step)
@@ -107,13 +110,15 @@ def train(
             state.seconds += time.perf_counter() - started
             started = time.perf_counter()
             state.grad_scaler = precision.scaler.state_dict()
-            save_checkpoint(
-                checkpoint_dir,
-                parameters=named,
-                optimizer=optimizer,
-                state=state,
-                identity=run_identity,
-            )
+            if parallel.is_main:
+                save_checkpoint(
+                    checkpoint_dir,
+                    parameters=named,
+                    optimizer=optimizer,
+                    state=state,
+                    identity=run_identity,
+                )
+            parallel.barrier()
         if on_step is not None:
             on_step(step)
     state.seconds += time.perf_counter() - started

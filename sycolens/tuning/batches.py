@@ -42,6 +42,15 @@ class TrainingBatch:
     def to(self, device: torch.device | str) -> "TrainingBatch":
         return TrainingBatch(self.tokens.to(device), self.mask.to(device), self.labels.to(device))
 
+    def rows(self, indices: list[int]) -> "TrainingBatch":
+        """The batch of these rows only (same width)."""
+        return TrainingBatch(self.tokens[indices], self.mask[indices], self.labels[indices])
+
+    @property
+    def n_loss_tokens(self) -> int:
+        """How many next-token predictions the loss averages over."""
+        return int(self.labels[:, 1:].ne(IGNORED).sum())
+
 
 def tokenize_example(chat: ChatFormatter, example: TrainingExample) -> TokenizedExample:
     """Returns the conversation's ids with the span of its final reply (and end of turn)."""
@@ -72,12 +81,21 @@ def collate(examples: Sequence[TokenizedExample], pad_id: int) -> TrainingBatch:
     return TrainingBatch(tokens, mask, labels)
 
 
-def reply_loss(hf_model: Any, batch: TrainingBatch) -> Tensor:
+def reply_loss(hf_model: Any, batch: TrainingBatch, n_tokens: int | None = None) -> Tensor:
     """Returns the mean next-token cross-entropy over the labelled (reply) tokens (no key/value
-    cache: training needs none, and a checkpointed layer must not fill one twice)."""
+    cache: training needs none, and a checkpointed layer must not fill one twice).
+
+    With `n_tokens`, the sum over this batch's tokens divided by `n_tokens`: a shard of a
+    larger batch then contributes its share of that batch's mean.
+    """
     logits = hf_model(
         input_ids=batch.tokens, attention_mask=batch.mask.long(), use_cache=False
     ).logits
     predicted = logits[:, :-1].flatten(0, 1).float()
     targets = batch.labels[:, 1:].flatten()
-    return torch.nn.functional.cross_entropy(predicted, targets, ignore_index=IGNORED)
+    if n_tokens is None:
+        return torch.nn.functional.cross_entropy(predicted, targets, ignore_index=IGNORED)
+    summed = torch.nn.functional.cross_entropy(
+        predicted, targets, ignore_index=IGNORED, reduction="sum"
+    )
+    return summed / n_tokens

@@ -25,7 +25,7 @@ import random
 import shutil
 from collections.abc import Generator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from sycolens.models.save import save_model
 from sycolens.patching.export import load_ranking_for, model_record
 from sycolens.prompts.training_style import PAPER_STYLE
 from sycolens.training.activation_checkpointing import checkpointed_layers
+from sycolens.training.data_parallel import DataParallel
 from sycolens.training.loop import LossOutput, TrainingResult, train
 from sycolens.tuning.batches import collate, reply_loss, tokenize_example
 from sycolens.tuning.config import GQA_ROLES, TuneJob
@@ -62,16 +63,32 @@ class TuneResult:
     n_trainable: int
     training: TrainingResult
     document: dict[str, Any]
+    wrote_outputs: bool = True  # False in the other processes of a data-parallel run
 
 
 def run_tuning(job: TuneJob, *, show_progress: bool = True) -> TuneResult:
-    """Loads the model and tunes it (`tune_model`)."""
-    return tune_model(load_model_spec(job.model), job, show_progress=show_progress)
+    """Loads the model and tunes it (`tune_model`), data-parallel when a launcher started
+    several processes (`accelerate launch -m sycolens.tune`: each on accelerate's device)."""
+    parallel = DataParallel.from_environment()
+    spec = job.model
+    if parallel.device is not None:
+        spec = replace(spec, device=str(parallel.device))
+    model = load_model_spec(spec)
+    return tune_model(model, job, show_progress=show_progress, parallel=parallel)
 
 
-def tune_model(model: LoadedModel, job: TuneJob, *, show_progress: bool = True) -> TuneResult:
-    """Tunes an already loaded model in place and writes the outputs (module doc)."""
+def tune_model(
+    model: LoadedModel,
+    job: TuneJob,
+    *,
+    show_progress: bool = True,
+    parallel: DataParallel | None = None,
+) -> TuneResult:
+    """Tunes an already loaded model in place and writes the outputs (module doc); with
+    `parallel`, this process's share of each batch (`sycolens.training.data_parallel`)."""
     config = job.tune
+    parallel = parallel or DataParallel()
+    parallel.check_batch(config.batch_size)
     _check_out(job.out)
     selection = select_questions(job.questions)
     found = find_question_set(job.questions.source)
@@ -103,18 +120,22 @@ def tune_model(model: LoadedModel, job: TuneJob, *, show_progress: bool = True) 
         _training_forward(model, deltas, config.gradient_checkpointing) as calls,
     ):
         n_trainable = sum(p.numel() for p in parameters.values())
+        forward = parallel.wrap(_DeltaTuned(model.hf_model, deltas) if deltas else model.hf_model)
 
         def loss_at(step: int, micro: int) -> LossOutput:
             rows = _rows(len(tokenized), config.batch_size, config.training.accumulation,
                          config.seed, step, micro)  # fmt: skip
-            batch = collate([tokenized[i] for i in rows], model.pad_token_id).to(model.device)
-            loss = reply_loss(model.hf_model, batch)
+            whole = collate([tokenized[i] for i in rows], model.pad_token_id)
+            mine = whole.rows(parallel.shard(range(len(rows))))
+            # This shard's share of the whole micro-batch's mean; DDP averages the processes'
+            # gradients, so each share is scaled by their number.
+            share = reply_loss(forward, mine.to(model.device), n_tokens=whole.n_loss_tokens)
+            loss = share * parallel.world_size
             if not all(calls.values()):
                 unused = [name for name, n in calls.items() if not n]
                 raise RuntimeError(f"Deltas on {unused} took no part in the forward: a bug.")
-            return LossOutput(
-                loss=loss, metrics={"loss": float(loss.detach())}, n_samples=len(rows)
-            )
+            metrics = {"loss": parallel.mean(float(loss.detach()))}
+            return LossOutput(loss=loss, metrics=metrics, n_samples=len(rows))
 
         result = train(
             parameters,
@@ -124,6 +145,7 @@ def tune_model(model: LoadedModel, job: TuneJob, *, show_progress: bool = True) 
             identity=identity,
             description=f"{config.mode} ({n_trainable:,} trainable)",
             show_progress=show_progress,
+            parallel=parallel,
         )
     document = {
         "schema": SCHEMA,
@@ -140,8 +162,10 @@ def tune_model(model: LoadedModel, job: TuneJob, *, show_progress: bool = True) 
         "samples_per_second": _samples_per_second(result, config.batch_size, config.training),
         "history": list(result.history),
     }
-    _write_outputs(model, deltas, document, job.out)
-    return TuneResult(heads, n_trainable, result, document)
+    if parallel.is_main:
+        _write_outputs(model, deltas, document, job.out)
+    parallel.barrier()
+    return TuneResult(heads, n_trainable, result, document, wrote_outputs=parallel.is_main)
 
 
 def tuning_roles(
@@ -200,6 +224,19 @@ def _trainable(
     finally:
         for name, parameter in weights.items():
             parameter.requires_grad_(before[name])
+
+
+class _DeltaTuned(torch.nn.Module):
+    """The model with its deltas as one module, so data-parallel wrapping (which syncs the
+    gradients of a module's parameters) reaches the deltas; the hooks apply them."""
+
+    def __init__(self, hf_model: Any, deltas: HeadDeltas) -> None:
+        super().__init__()
+        self.hf_model = hf_model
+        self.deltas = deltas
+
+    def forward(self, **inputs: Any) -> Any:
+        return self.hf_model(**inputs)
 
 
 @contextmanager

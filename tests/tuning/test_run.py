@@ -94,11 +94,11 @@ def test_an_interrupted_run_resumes_to_the_same_deltas(
     calls = {"n": 0}
     real_loss = tuning_run.reply_loss
 
-    def crashing_loss(*args: object) -> torch.Tensor:
+    def crashing_loss(*args: object, **kwargs: object) -> torch.Tensor:
         calls["n"] += 1
         if calls["n"] == 4:  # step 3 of 4, after the checkpoint at step 2
             raise KeyboardInterrupt
-        return real_loss(*args)  # type: ignore[arg-type]
+        return real_loss(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(tuning_run, "reply_loss", crashing_loss)
     with pytest.raises(KeyboardInterrupt):
@@ -171,9 +171,9 @@ def test_a_resume_folder_of_other_settings_is_refused(
     real_loss = tuning_run.reply_loss
     calls = {"n": 0}
 
-    def crash_second(*args: object) -> torch.Tensor:
+    def crash_second(*args: object, **kwargs: object) -> torch.Tensor:
         calls["n"] += 1
-        return crash() if calls["n"] == 2 else real_loss(*args)  # type: ignore[arg-type]
+        return crash() if calls["n"] == 2 else real_loss(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(tuning_run, "reply_loss", crash_second)
     with pytest.raises(KeyboardInterrupt):

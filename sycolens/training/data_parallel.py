@@ -1,0 +1,80 @@
+"""Data-parallel training across processes through accelerate (DDP): one shard of each batch.
+
+Launched as `accelerate launch -m sycolens.tune ...` (or `torchrun`), every process loads the
+model, builds the same micro-batch, and runs its own rows of it (`rows[rank::world_size]`).
+The module that holds the trainable tensors is wrapped by accelerate (DistributedDataParallel:
+NCCL on GPUs, gloo on CPUs), so the backward averages the gradients across processes. The
+caller scales each process's loss so that the average is the gradient of the whole
+micro-batch (`reply_loss` with the whole batch's token count, times `world_size`), which makes
+N processes take the same steps as one process with the same global batch. Only the main
+process writes checkpoints and outputs; the others wait at `barrier`.
+"""
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+
+_Row = TypeVar("_Row")
+
+
+@dataclass(frozen=True)
+class DataParallel:
+    """This process's place in the run: its rank, the number of processes, accelerate's state."""
+
+    rank: int = 0
+    world_size: int = 1
+    accelerator: Any = None
+
+    @classmethod
+    def from_environment(cls) -> "DataParallel":
+        """One process unless a launcher (accelerate, torchrun) set WORLD_SIZE above 1."""
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return cls()
+        from accelerate import Accelerator
+
+        # Without GPUs accelerate only sees the other processes when told to use the CPU.
+        accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        return cls(accelerator.process_index, accelerator.num_processes, accelerator)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def device(self) -> torch.device | None:
+        """The device accelerate gives this process (None with one process: the caller's)."""
+        if self.accelerator is None:
+            return None
+        device: torch.device = self.accelerator.device
+        return torch.device("cpu") if device.type == "cpu" else device
+
+    def check_batch(self, batch_size: int) -> None:
+        if batch_size % self.world_size:
+            raise ValueError(
+                f"--batch-size {batch_size} does not split over {self.world_size} processes. "
+                f"Fix: a multiple of {self.world_size}."
+            )
+
+    def shard(self, rows: Sequence[_Row]) -> list[_Row]:
+        """This process's rows of a micro-batch."""
+        return list(rows[self.rank :: self.world_size])
+
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """The module to run forwards through: DDP-wrapped across processes, else itself."""
+        if self.accelerator is None:
+            return module
+        return self.accelerator.prepare_model(module, device_placement=False)
+
+    def mean(self, value: float) -> float:
+        """The mean of `value` over the processes (for logging a whole-batch loss)."""
+        if self.accelerator is None:
+            return value
+        tensor = torch.tensor([value], device=self.accelerator.device)
+        return float(self.accelerator.reduce(tensor, reduction="mean"))
+
+    def barrier(self) -> None:
+        if self.accelerator is not None:
+            self.accelerator.wait_for_everyone()

@@ -1,0 +1,110 @@
+"""Data-parallel tuning: 2 processes on gloo take the steps 1 process takes with the same
+global batch (up to float rounding: the shards' sums are added in another order), and a run
+checkpointed by one process resumes under two. Launched as users launch it, through
+`accelerate launch`."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from sycolens import tune
+from sycolens.tuning import run as tuning_run
+
+pytestmark = pytest.mark.slow
+TOLERANCE = 1e-6  # measured: 1e-8 on deltas of about 2e-3 after 3 SPT steps
+
+
+def _flags(out: Path, *extra: str, ranking: Path | None = None) -> list[str]:
+    heads = ["--heads", str(ranking)] if ranking else []
+    return ["--model", "organism-mha", *heads, "--questions", "organism", "--n-questions", "8",
+            "--batch-size", "4", "--out", str(out), *extra]  # fmt: skip
+
+
+def _launch(processes: int, flags: list[str]) -> subprocess.CompletedProcess[str]:
+    """Runs `accelerate launch -m sycolens.tune FLAGS` with `processes` processes (gloo), or
+    plain `python -m sycolens.tune FLAGS` for one."""
+    launcher = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
+                "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no",
+                "--main_process_port", "29517"]  # fmt: skip
+    if processes == 1:
+        launcher = [sys.executable]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([*launcher, "-m", "sycolens.tune", *flags], capture_output=True,
+                          text=True, env=env, check=False)  # fmt: skip
+
+
+def _launched(processes: int, flags: list[str]) -> str:
+    done = _launch(processes, flags)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _losses(out: Path) -> list[float]:
+    return [row["loss"] for row in json.loads((out / "tune.json").read_text())["history"]]
+
+
+def _assert_close(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> None:
+    assert first.keys() == second.keys()
+    for name, tensor in first.items():
+        torch.testing.assert_close(second[name], tensor, atol=TOLERANCE, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("mode", ["spt", "sft"])
+def test_two_processes_take_the_steps_of_one(organism_ranking: Path, tmp_path: Path, mode: str):
+    ranking = organism_ranking if mode == "spt" else None  # SFT trains every parameter
+    extra = ("--steps", "3", "--mode", mode)
+    one = _launched(1, _flags(tmp_path / "one", *extra, ranking=ranking))
+    two = _launched(2, _flags(tmp_path / "two", *extra, ranking=ranking))
+    assert one.count("wrote") == 1 and two.count("wrote") == 1  # one process reports
+    assert _losses(tmp_path / "two") == pytest.approx(_losses(tmp_path / "one"), abs=1e-5)
+    if mode == "spt":
+        files = ("deltas.safetensors",)
+    else:
+        files = tuple(p.name for p in (tmp_path / "one" / "model").glob("*.safetensors"))
+        files = tuple(f"model/{name}" for name in files)
+    assert files
+    for name in files:
+        _assert_close(load_file(tmp_path / "one" / name), load_file(tmp_path / "two" / name))
+
+
+def test_a_run_checkpointed_by_one_process_resumes_under_two(
+    organism_ranking: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    extra = ("--steps", "4", "--checkpoint-every", "2")
+    _launched(1, _flags(tmp_path / "whole", *extra, ranking=organism_ranking))
+    calls = {"n": 0}
+    real_loss = tuning_run.reply_loss
+
+    def crashing_loss(*args: object, **kwargs: object) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 4:  # step 3 of 4, after the checkpoint at step 2
+            raise KeyboardInterrupt
+        return real_loss(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tuning_run, "reply_loss", crashing_loss)
+    with pytest.raises(KeyboardInterrupt):
+        tune.main(_flags(tmp_path / "cut", *extra, ranking=organism_ranking))
+    assert (tmp_path / "cut" / "checkpoint").is_dir()
+    _launched(2, _flags(tmp_path / "cut", *extra, ranking=organism_ranking))
+    _assert_close(
+        load_file(tmp_path / "whole" / "deltas.safetensors"),
+        load_file(tmp_path / "cut" / "deltas.safetensors"),
+    )
+    assert not (tmp_path / "cut" / "checkpoint").exists()
+
+
+def test_a_batch_that_does_not_split_over_the_processes_is_refused(
+    organism_ranking: Path, tmp_path: Path
+):
+    flags = _flags(tmp_path / "odd", "--steps", "1", ranking=organism_ranking)
+    flags[flags.index("--batch-size") + 1] = "3"
+    done = _launch(2, flags)
+    assert done.returncode != 0
+    assert "--batch-size 3 does not split over 2 processes. Fix: a multiple of 2." in done.stderr
