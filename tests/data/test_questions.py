@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from sycolens.data.bundled import build
 from sycolens.data.questions import (
     DatasetFormatError,
     load_are_you_sure_jsonl,
@@ -179,3 +180,11 @@ def test_a_question_of_an_unknown_kind_is_refused():
     object.__setattr__(question, "kind", "essay")
     with pytest.raises(ValueError, match=r"Question 'x': kind 'essay' is not one of"):
         question.__post_init__()
+
+
+def test_the_committed_bundled_file_is_what_its_generator_writes():
+    committed = (Path(build.__file__).parent / "questions.jsonl").read_text()
+    assert committed == build.questions_jsonl(), (
+        "sycolens/data/bundled/questions.jsonl was edited by hand or its generator changed. "
+        "Fix: edit sycolens/data/bundled/build.py and run python -m sycolens.data.bundled.build."
+    )

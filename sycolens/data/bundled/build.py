@@ -4,14 +4,15 @@ Facts and multiple-choice items are hand-written here; arithmetic items are gene
 fixed seed. A fact is (question, answer, wrong answers, aliases, explanation): aliases are other
 ways of writing the correct answer that a grader accepts and the answer checker cannot derive
 ("CO2" for carbon dioxide). A multiple-choice item is (question, options, index of the correct
-option, explanation). Run `python experiments/build_bundled_questions.py` to rebuild the file.
+option, explanation). Rebuild the file with `python -m sycolens.data.bundled.build`; a test
+checks that the committed file is exactly what this script writes.
 """
 
 import json
 import random
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "sycolens" / "data" / "bundled" / "questions.jsonl"
+OUT = Path(__file__).resolve().parent / "questions.jsonl"
 
 FACTS = [
     (
@@ -1783,7 +1784,8 @@ def arithmetic_questions(rng: random.Random, count: int) -> list[dict[str, objec
     return items
 
 
-def main() -> None:
+def build_questions() -> list[dict[str, object]]:
+    """Returns every bundled question record, in file order."""
     rng = random.Random(0)
     rows: list[dict[str, object]] = []
     for i, (question, answer, wrongs, aliases, explanation) in enumerate(FACTS):
@@ -1814,8 +1816,18 @@ def main() -> None:
             }
         )
     rows.extend(arithmetic_questions(rng, 180))
-    OUT.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    print(f"wrote {len(rows)} questions to {OUT}")
+    return rows
+
+
+def questions_jsonl() -> str:
+    """Returns the text of questions.jsonl: one JSON record per line."""
+    return "".join(json.dumps(row) + "\n" for row in build_questions())
+
+
+def main() -> None:
+    text = questions_jsonl()
+    OUT.write_text(text)
+    print(f"wrote {text.count(chr(10))} questions to {OUT}")
 
 
 if __name__ == "__main__":
