@@ -19,6 +19,7 @@ On a GPU, on random-weight Llama shapes (1b = 1B GQA, 7b / 13b = Llama-2 MHA), b
     python benchmarks/tuning.py --shape 7b --device cuda --dtype bfloat16 --batch 8 --seq 256
 
 A contender that runs out of memory is reported as such (13B SFT with AdamW on one 80 GB GPU).
+`--gradient-checkpointing` recomputes each layer in the backward for every contender.
 """
 
 import argparse
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ from sycolens.models.head_access import HeadLayout
 from sycolens.models.load import DTYPES, load_model, wrap_hf_model
 from sycolens.models.sources import resolve_checkpoint
 from sycolens.models.tiny import build_tiny_tokenizer
+from sycolens.training.activation_checkpointing import checkpointed_layers
 from sycolens.training.config import TrainingConfig
 from sycolens.training.loop import LossOutput, train
 from sycolens.tuning.batches import TrainingBatch, reply_loss
@@ -78,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--steps", type=int, default=4, help="timed steps")
     parser.add_argument("--warmup", type=int, default=1, help="untimed first steps")
+    parser.add_argument("--gradient-checkpointing", action="store_true",
+                        help="recompute each layer in the backward (all contenders)")  # fmt: skip
     parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     return parser
 
@@ -89,8 +94,9 @@ def main() -> None:
         return
     results = {name: run_in_fresh_process(name) for name in CONTENDERS}
     what = args.shape and f"random Llama {args.shape}" or args.model
+    recompute = ", layers checkpointed" if args.gradient_checkpointing else ""
     print(f"{what}, {args.device} {args.dtype}, batch {args.batch} x {args.seq} tokens, "
-          f"{args.steps} timed steps after {args.warmup}")  # fmt: skip
+          f"{args.steps} timed steps after {args.warmup}{recompute}")  # fmt: skip
     for name, result in results.items():
         if "error" in result:
             print(f"  {name:7s} {result['error']}")
@@ -153,15 +159,14 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
 
     config = TrainingConfig(steps=args.warmup + args.steps, learning_rate=1e-5,
                             checkpoint_every=10**9)  # fmt: skip
-    with tempfile.TemporaryDirectory() as folder:
-        started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         if deltas is not None:
-            with deltas.applied(hf_model):
-                train(trainable, loss_at, config, Path(folder), identity={},
-                      show_progress=False, on_step=on_step)  # fmt: skip
-        else:
-            train(trainable, loss_at, config, Path(folder), identity={}, show_progress=False,
-                  on_step=on_step)  # fmt: skip
+            stack.enter_context(deltas.applied(hf_model))
+        if args.gradient_checkpointing:
+            stack.enter_context(checkpointed_layers(hf_model))
+        started = time.perf_counter()
+        train(trainable, loss_at, config, Path(folder), identity={}, show_progress=False,
+              on_step=on_step)  # fmt: skip
     timed = stamps[-1] - (stamps[args.warmup - 1] if args.warmup else started)
     return {
         "samples_per_second": args.steps * args.batch / timed,
