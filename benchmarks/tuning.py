@@ -24,11 +24,12 @@ A contender that runs out of memory is reported as such (13B SFT with AdamW on o
 
 import argparse
 import json
+import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -164,13 +165,14 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
             stack.enter_context(deltas.applied(hf_model))
         if args.gradient_checkpointing:
             stack.enter_context(checkpointed_layers(hf_model))
+        peak = stack.enter_context(TrainingPeak(args.device))
         started = time.perf_counter()
         train(trainable, loss_at, config, Path(folder), identity={}, show_progress=False,
               on_step=on_step)  # fmt: skip
     timed = stamps[-1] - (stamps[args.warmup - 1] if args.warmup else started)
     return {
         "samples_per_second": args.steps * args.batch / timed,
-        "peak_gib": peak_memory_gib(args.device),
+        "peak_gib": peak.gib,
         "n_trainable": sum(p.numel() for p in trainable.values()),
     }
 
@@ -191,9 +193,13 @@ def build_model(args: argparse.Namespace, *, plain: bool) -> Any:
                          hidden_size=shape.d_model, intermediate_size=shape.d_mlp,
                          num_hidden_layers=shape.n_layers, num_attention_heads=shape.n_heads,
                          num_key_value_heads=shape.n_kv_heads)  # fmt: skip
-    with torch.device(args.device):
-        hf_model = LlamaForCausalLM(config)
-    hf_model = hf_model.to(dtype).eval()
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # built in its dtype: no fp32 copy inflates the peak
+    try:
+        with torch.device(args.device):
+            hf_model = LlamaForCausalLM(config).eval()
+    finally:
+        torch.set_default_dtype(default)
     if plain:
         hf_model.set_attn_implementation("sdpa")
         return hf_model
@@ -206,11 +212,43 @@ def build_model(args: argparse.Namespace, *, plain: bool) -> Any:
                          device=args.device, dtype=dtype).hf_model  # fmt: skip
 
 
-def peak_memory_gib(device: str) -> float:
-    """Peak CUDA memory allocated, or this process's peak resident memory on the CPU."""
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+class TrainingPeak:
+    """Peak memory while the block runs: CUDA memory allocated (peak statistics reset at the
+    start), or on the CPU the process's resident memory sampled every 10 ms. Both include the
+    weights already loaded, as a user's run would; neither includes loading them."""
+
+    def __init__(self, device: str) -> None:
+        self.is_cuda = device.startswith("cuda")
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> "TrainingPeak":
+        if self.is_cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            self._sampler.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.is_cuda:
+            torch.cuda.synchronize()
+            self.peak_bytes = torch.cuda.max_memory_allocated()
+        else:
+            self._stop.set()
+            self._sampler.join()
+
+    @property
+    def gib(self) -> float:
+        return self.peak_bytes / 2**30
+
+    def _sample(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        statm = Path("/proc/self/statm")
+        while not self._stop.wait(0.01):
+            resident = int(statm.read_text().split()[1]) * page
+            self.peak_bytes = max(self.peak_bytes, resident)
 
 
 if __name__ == "__main__":

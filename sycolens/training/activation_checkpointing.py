@@ -19,7 +19,11 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 
 @contextmanager
 def checkpointed_layers(hf_model: Any) -> Generator[int]:
-    """Checkpoints every decoder layer of `hf_model` while open; yields how many there are."""
+    """Checkpoints every decoder layer of `hf_model` while open; yields how many there are.
+
+    The model's checkpointing state before (on or off, and whether its input embeddings were
+    made to require gradients) is what it has again afterwards, even after an error.
+    """
     layers = [m for m in hf_model.modules() if isinstance(m, GradientCheckpointingLayer)]
     if not layers or not getattr(hf_model, "supports_gradient_checkpointing", False):
         raise ValueError(
@@ -27,7 +31,11 @@ def checkpointed_layers(hf_model: Any) -> Generator[int]:
             "transformers. Fix: train without --gradient-checkpointing."
         )
     was_training = [layer.training for layer in layers]
-    hf_model.activation_checkpointing_enable()
+    was_checkpointing = hf_model.is_activation_checkpointing
+    had_input_grads = hasattr(hf_model, "_require_grads_hook")
+    hf_model.activation_checkpointing_enable()  # non-reentrant: inputs need no gradient
+    if not had_input_grads and hasattr(hf_model, "_require_grads_hook"):
+        hf_model.disable_input_require_grads()  # else SPT's backward would reach the embeddings
     for layer in layers:
         layer.training = True  # the layer's flag only: its dropout modules stay in eval mode
     try:
@@ -35,6 +43,5 @@ def checkpointed_layers(hf_model: Any) -> Generator[int]:
     finally:
         for layer, training in zip(layers, was_training, strict=True):
             layer.training = training
-        hf_model.activation_checkpointing_disable()
-        if hasattr(hf_model, "_require_grads_hook"):
-            hf_model.disable_input_require_grads()
+        if not was_checkpointing:
+            hf_model.activation_checkpointing_disable()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 _Row = TypeVar("_Row")
 
@@ -35,8 +36,11 @@ class DataParallel:
             return cls()
         from accelerate import Accelerator
 
-        # Without GPUs accelerate only sees the other processes when told to use the CPU.
-        accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        # Without GPUs accelerate only sees the other processes when told to use the CPU. Its
+        # own mixed precision and compilation stay off: `--autocast` is the loop's.
+        accelerator = Accelerator(
+            cpu=not torch.cuda.is_available(), mixed_precision="no", dynamo_backend="no"
+        )
         return cls(accelerator.process_index, accelerator.num_processes, accelerator)
 
     @property
@@ -62,10 +66,20 @@ class DataParallel:
         """This process's rows of a micro-batch."""
         return list(rows[self.rank :: self.world_size])
 
-    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
-        """The module to run forwards through: DDP-wrapped across processes, else itself."""
+    def wrap(self, module: torch.nn.Module, frozen_prefix: str | None = None) -> torch.nn.Module:
+        """The module to run forwards through: DDP-wrapped across processes, else itself.
+
+        Parameters and buffers under `frozen_prefix` (the base model under SPT: every process
+        loaded the same weights) are left out of DDP's start-up broadcast and gradient sync.
+        """
         if self.accelerator is None:
             return module
+        if frozen_prefix is not None:
+            names = [
+                name for name, _ in module.named_parameters() if name.startswith(frozen_prefix)
+            ]
+            names += [name for name, _ in module.named_buffers() if name.startswith(frozen_prefix)]
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, names)  # pyright: ignore[reportPrivateUsage]
         return self.accelerator.prepare_model(module, device_placement=False)
 
     def mean(self, value: float) -> float:

@@ -71,7 +71,7 @@ def train(
         betas=config.betas,
         weight_decay=config.weight_decay,
     )
-    precision = MixedPrecision(config.autocast, _device_type(trainable))
+    precision = MixedPrecision(config.autocast, trainable[0].device.type if trainable else "cpu")
     run_identity = {"training": _config_json(config), **identity}
     state = load_checkpoint(
         checkpoint_dir, parameters=named, optimizer=optimizer, identity=run_identity
@@ -97,9 +97,9 @@ def train(
             n_samples += output.n_samples
             for key, value in output.metrics.items():
                 totals[key] = totals.get(key, 0.0) + value / config.accumulation
+        scale = {} if precision.loss_scale is None else {"loss_scale": precision.loss_scale}
         precision.step(optimizer, trainable, config.max_grad_norm)
         samples_per_second = n_samples / max(time.perf_counter() - step_started, 1e-9)
-        scale = {} if precision.loss_scale is None else {"loss_scale": precision.loss_scale}
         state.history.append({"step": step, "learning_rate": learning_rate, **totals, **scale})
         progress.set_postfix(
             {**{key: f"{value:.4g}" for key, value in totals.items()},
@@ -110,25 +110,21 @@ def train(
             state.seconds += time.perf_counter() - started
             started = time.perf_counter()
             state.grad_scaler = precision.scaler.state_dict()
-            if parallel.is_main:
-                save_checkpoint(
-                    checkpoint_dir,
-                    parameters=named,
-                    optimizer=optimizer,
-                    state=state,
-                    identity=run_identity,
-                )
-            parallel.barrier()
+            try:
+                if parallel.is_main:
+                    save_checkpoint(
+                        checkpoint_dir,
+                        parameters=named,
+                        optimizer=optimizer,
+                        state=state,
+                        identity=run_identity,
+                    )
+            finally:
+                parallel.barrier()  # reached even if the save fails, so no process hangs
         if on_step is not None:
             on_step(step)
     state.seconds += time.perf_counter() - started
     return TrainingResult(steps=config.steps, seconds=state.seconds, history=tuple(state.history))
-
-
-def _device_type(trainable: list[torch.nn.Parameter]) -> str:
-    if not trainable:
-        raise ValueError("Nothing to train: the parameter dict is empty.")
-    return trainable[0].device.type
 
 
 def _config_json(config: TrainingConfig) -> dict[str, Any]:

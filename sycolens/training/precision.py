@@ -49,5 +49,5 @@ class MixedPrecision:
 
     @property
     def loss_scale(self) -> float | None:
-        """The float16 loss scale after the last step (None without scaling)."""
+        """The float16 loss scale the next backward uses (None without scaling)."""
         return self.scaler.get_scale() if self.scaler.is_enabled() else None

@@ -136,3 +136,12 @@ class TuneJob:
     tune: TuneConfig = field(default_factory=TuneConfig)
     out: Path = Path("tune-run")
     allow_other_weights: bool = False
+
+    def __post_init__(self) -> None:
+        is_fp16 = self.model.dtype == "float16" and self.tune.training.autocast == "float16"
+        if is_fp16 and self.tune.mode == "sft":
+            raise ValueError(
+                "SFT of float16 weights with --autocast fp16 cannot scale its loss: the "
+                "float16 gradients cannot be unscaled. Fix: load the weights in float32 "
+                "(--dtype float32) with --autocast fp16, or use --autocast bf16."
+            )

@@ -65,7 +65,8 @@ def delta_targets(
 
 
 class HeadDeltas(torch.nn.Module):
-    """Zero-initialised deltas for a set of slices, applied to a model inside `applied`.
+    """Zero-initialised fp32 deltas for a set of slices, applied to a model inside `applied`
+    (cast to the activations' dtype there), so they train in fp32 whatever the weights' dtype.
 
     With `lora`, each weight slice's delta is low-rank, (alpha / rank) * B @ A, with B zero and
     A drawn from `lora.seed` (the paper's C.4: SPT + LoRA): only A and B train, and
@@ -89,13 +90,13 @@ class HeadDeltas(torch.nn.Module):
         generator = torch.Generator().manual_seed(lora.seed) if lora else None
         parts: list[torch.nn.Module] = []
         for target in self.targets:
-            shape = target.slice.of(like.get_parameter(target.slice.name)).shape
-            dtype = like.get_parameter(target.slice.name).dtype
-            device = like.get_parameter(target.slice.name).device
+            weight = like.get_parameter(target.slice.name)
+            shape = target.slice.of(weight).shape
             if lora is None or len(shape) == 1:
-                parts.append(_FullDelta(torch.zeros(shape, dtype=dtype, device=device)))
+                zeros = torch.zeros(shape, dtype=torch.float32, device=weight.device)
+                parts.append(_FullDelta(zeros))
             else:
-                parts.append(_LowRankDelta(shape, lora, generator, dtype, device))
+                parts.append(_LowRankDelta(shape, lora, generator, weight.device))
         self.parts = torch.nn.ModuleList(parts)
 
     @property
@@ -174,15 +175,14 @@ class _FullDelta(torch.nn.Module):
 
 
 class _LowRankDelta(torch.nn.Module):
-    """A rank-r delta (alpha / r) * B @ A of an m x n slice: A (r x n) drawn uniform in
-    +-1/sqrt(n) as in peft, B (m x r) zero, so training starts from the base model."""
+    """A rank-r delta (alpha / r) * B @ A of an m x n slice (fp32): A (r x n) drawn uniform in
+    +-1/sqrt(n), B (m x r) zero, so training starts from the base model."""
 
     def __init__(
         self,
         shape: torch.Size,
         lora: LowRank,
         generator: torch.Generator | None,
-        dtype: torch.dtype,
         device: torch.device,
     ) -> None:
         super().__init__()
@@ -195,8 +195,8 @@ class _LowRankDelta(torch.nn.Module):
             )
         bound = 1 / columns**0.5
         a = (torch.rand(lora.rank, columns, generator=generator) * 2 - 1) * bound
-        self.lora_a = torch.nn.Parameter(a.to(dtype=dtype, device=device))
-        self.lora_b = torch.nn.Parameter(torch.zeros(rows, lora.rank, dtype=dtype, device=device))
+        self.lora_a = torch.nn.Parameter(a.to(device))
+        self.lora_b = torch.nn.Parameter(torch.zeros(rows, lora.rank, device=device))
         self.scale = lora.scale
 
     def forward(self) -> Float[Tensor, "rows columns"]:

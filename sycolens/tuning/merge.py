@@ -147,17 +147,19 @@ def _check_slices_align(sets: list[DeltaSet]) -> None:
         keys = sorted(pieces)
         for index, first in enumerate(keys):
             for second in keys[index + 1 :]:
-                a, b = pieces[first], pieces[second]
-                if (
-                    a is None
-                    or b is None
-                    or (a.dim == b.dim and a.start < b.stop and b.start < a.stop)
-                ):
+                if _overlap(pieces[first], pieces[second]):
                     raise ValueError(
                         f"Deltas {first!r} and {second!r} overlap in {name!r} without being the "
                         "same slice, so neither merge rule applies. Fix: merge per-head deltas "
                         "of one layout (sycolens.tune SPT outputs)."
                     )
+
+
+def _overlap(a: ParameterSlice | None, b: ParameterSlice | None) -> bool:
+    """True when two different slices (None: the whole parameter) share an element."""
+    if a is None or b is None or a.dim != b.dim:  # a row slice and a column slice always meet
+        return True
+    return a.start < b.stop and b.start < a.stop
 
 
 def _metadata(sets: list[DeltaSet], weights: list[float], rule: MergeRule) -> dict[str, str]:

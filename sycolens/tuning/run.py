@@ -120,7 +120,11 @@ def tune_model(
         _training_forward(model, deltas, config.gradient_checkpointing) as calls,
     ):
         n_trainable = sum(p.numel() for p in parameters.values())
-        forward = parallel.wrap(_DeltaTuned(model.hf_model, deltas) if deltas else model.hf_model)
+        forward = (
+            parallel.wrap(_DeltaTuned(model.hf_model, deltas), frozen_prefix="hf_model.")
+            if deltas
+            else parallel.wrap(model.hf_model)
+        )
 
         def loss_at(step: int, micro: int) -> LossOutput:
             rows = _rows(len(tokenized), config.batch_size, config.training.accumulation,
@@ -162,9 +166,11 @@ def tune_model(
         "samples_per_second": _samples_per_second(result, config.batch_size, config.training),
         "history": list(result.history),
     }
-    if parallel.is_main:
-        _write_outputs(model, deltas, document, job.out)
-    parallel.barrier()
+    try:
+        if parallel.is_main:
+            _write_outputs(model, deltas, document, job.out)
+    finally:
+        parallel.barrier()  # reached even if writing fails, so no process hangs
     return TuneResult(heads, n_trainable, result, document, wrote_outputs=parallel.is_main)
 
 

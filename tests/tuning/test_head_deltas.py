@@ -3,6 +3,7 @@
 import copy
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -159,9 +160,38 @@ def test_checkpointed_layers_recompute_and_give_the_same_delta_gradients(
     assert len(plain) == len(recomputed) == len(deltas.targets)
     for a, b in zip(plain, recomputed, strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
-    assert not any(
-        getattr(m, "gradient_checkpointing", False) for m in model.hf_model.modules()
-    )  # switched off afterwards
+    assert not model.hf_model.is_activation_checkpointing  # switched off afterwards
+    assert not hasattr(model.hf_model, "_require_grads_hook")  # embeddings need no gradient
+
+
+def test_checkpointed_layers_leave_a_model_checkpointed_before_as_it_was(
+    tiny_models: dict[TinyFamily, LoadedModel],
+):
+    model = tiny_models["llama"]
+    model.hf_model.activation_checkpointing_enable()
+    try:
+        with checkpointed_layers(model.hf_model), pytest.raises(RuntimeError, match="boom"):
+            raise RuntimeError("boom")
+        assert model.hf_model.is_activation_checkpointing
+    finally:
+        model.hf_model.activation_checkpointing_disable()
+        model.hf_model.disable_input_require_grads()
+
+
+def test_deltas_train_in_float32_on_bfloat16_weights(tiny_models: dict[TinyFamily, LoadedModel]):
+    model = tiny_models["llama"]
+    half: Any = copy.deepcopy(model.hf_model)
+    half = half.to(torch.bfloat16)
+    layout = HeadLayout.of(half)
+    deltas = HeadDeltas(layout, delta_targets(layout, HEADS, HEAD_ROLES), half)
+    low = HeadDeltas(layout, delta_targets(layout, HEADS, HEAD_ROLES), half, lora=LowRank(rank=2))
+    for each in (deltas, low):
+        assert all(p.dtype == torch.float32 for p in each.trainable().values())
+        with each.applied(half):
+            logits = half(_tokens(model), use_cache=False).logits
+        assert logits.dtype == torch.bfloat16
+        logits.float().sum().backward()
+        assert all(p.grad is not None for p in each.trainable().values())
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)

@@ -138,6 +138,14 @@ def test_sets_over_other_weights_or_misaligned_slices_are_refused(
         merge_delta_sets(sets, weights=[0.4, 0.4], rule="average")
 
 
+def test_a_row_slice_and_a_column_slice_of_one_weight_overlap(two_sets: tuple[Path, Path]):
+    first = DeltaSet.read(two_sets[0])
+    rows = DeltaSet(Path("rows.st"), {"w.weight[0:0:4]": torch.ones(4, 8)}, first.metadata, "a")
+    columns = DeltaSet(Path("cols.st"), {"w.weight[1:4:8]": torch.ones(8, 4)}, first.metadata, "b")
+    with pytest.raises(ValueError, match=r"overlap in 'w.weight' without being the same slice"):
+        merge_delta_sets([rows, columns])
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

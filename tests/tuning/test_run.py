@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from sycolens.data.selection import QuestionSource
 from sycolens.evaluation.config import EvaluationJob
@@ -115,9 +116,20 @@ def test_an_interrupted_run_resumes_to_the_same_deltas(
 def test_checkpointed_layers_train_the_same_deltas_and_bf16_autocast_tracks_fp32(
     ranking: Path, tmp_path: Path
 ):
+    mlp_calls: dict[str, int] = {}
+
     def run(name: str, **tune: object) -> dict[str, torch.Tensor]:
-        tune_model(load_model("organism-mha"), _job(tmp_path / name, ranking, **tune),
-                   show_progress=False)  # fmt: skip
+        model = load_model("organism-mha")
+        layer = next(
+            m for m in model.hf_model.modules() if isinstance(m, GradientCheckpointingLayer)
+        )
+        mlp_calls[name] = 0
+
+        def count(*_: object) -> None:
+            mlp_calls[name] += 1
+
+        layer.get_submodule("mlp").register_forward_hook(count)
+        tune_model(model, _job(tmp_path / name, ranking, **tune), show_progress=False)
         return _deltas(tmp_path / name / "deltas.safetensors")
 
     def losses(name: str) -> list[float]:
@@ -128,6 +140,8 @@ def test_checkpointed_layers_train_the_same_deltas_and_bf16_autocast_tracks_fp32
     recomputed = run("recomputed", gradient_checkpointing=True)
     training = TrainingConfig(steps=4, learning_rate=1e-3, checkpoint_every=2, autocast="bfloat16")
     mixed = run("bf16", training=training)
+    # Each checkpointed backward ran the layer again: its MLP was called twice as often.
+    assert mlp_calls["plain"] > 0 and mlp_calls["recomputed"] == 2 * mlp_calls["plain"]
     for name, delta in plain.items():
         torch.testing.assert_close(recomputed[name], delta, atol=1e-6, rtol=0)
         assert mixed[name].dtype == torch.float32
@@ -158,6 +172,13 @@ def test_spt_with_lora_exports_plain_low_rank_deltas_that_give_the_tuned_logits(
         )
     with pytest.raises(ValueError, match=r"LoRA is for SPT's head slices"):
         TuneConfig(mode="sft", lora=lora)
+
+
+def test_sft_of_float16_weights_under_float16_autocast_is_refused():
+    training = TrainingConfig(steps=1, learning_rate=1e-3, autocast="float16")
+    with pytest.raises(ValueError, match=r"float16 gradients cannot be unscaled.*--dtype float32"):
+        TuneJob(model=ModelSpec(name="organism-mha", dtype="float16"),
+                tune=TuneConfig(mode="sft", training=training))  # fmt: skip
 
 
 def test_a_resume_folder_of_other_settings_is_refused(
