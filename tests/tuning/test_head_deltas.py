@@ -3,7 +3,6 @@
 import copy
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -178,10 +177,11 @@ def test_checkpointed_layers_leave_a_model_checkpointed_before_as_it_was(
         model.hf_model.disable_input_require_grads()
 
 
-def test_deltas_train_in_float32_on_bfloat16_weights(tiny_models: dict[TinyFamily, LoadedModel]):
+def test_deltas_train_in_float32_on_bfloat16_weights(
+    tiny_models: dict[TinyFamily, LoadedModel], tiny_checkpoints: dict[TinyFamily, Path]
+):
     model = tiny_models["llama"]
-    half: Any = copy.deepcopy(model.hf_model)
-    half = half.to(torch.bfloat16)
+    half = AutoModelForCausalLM.from_pretrained(tiny_checkpoints["llama"], dtype=torch.bfloat16)
     layout = HeadLayout.of(half)
     deltas = HeadDeltas(layout, delta_targets(layout, HEADS, HEAD_ROLES), half)
     low = HeadDeltas(layout, delta_targets(layout, HEADS, HEAD_ROLES), half, lora=LowRank(rank=2))
