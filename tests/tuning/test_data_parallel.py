@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,6 @@ import torch
 from safetensors.torch import load_file
 
 from sycolens import tune
-from sycolens.tuning import run as tuning_run
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-6  # measured: 1e-8 on deltas of about 2e-3 after 3 SPT steps
@@ -75,21 +76,13 @@ def test_two_processes_take_the_steps_of_one(organism_ranking: Path, tmp_path: P
 
 
 def test_a_run_checkpointed_by_one_process_resumes_under_two(
-    organism_ranking: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    organism_ranking: Path,
+    tmp_path: Path,
+    interrupt_training: Callable[[int], AbstractContextManager[None]],
 ):
     extra = ("--steps", "4", "--checkpoint-every", "2")
     _launched(1, _flags(tmp_path / "whole", *extra, ranking=organism_ranking))
-    calls = {"n": 0}
-    real_loss = tuning_run.reply_loss
-
-    def crashing_loss(*args: object, **kwargs: object) -> torch.Tensor:
-        calls["n"] += 1
-        if calls["n"] == 4:  # step 3 of 4, after the checkpoint at step 2
-            raise KeyboardInterrupt
-        return real_loss(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(tuning_run, "reply_loss", crashing_loss)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupt_training(4):  # step 3 of 4, after the checkpoint at step 2
         tune.main(_flags(tmp_path / "cut", *extra, ranking=organism_ranking))
     assert (tmp_path / "cut" / "checkpoint").is_dir()
     _launched(2, _flags(tmp_path / "cut", *extra, ranking=organism_ranking))

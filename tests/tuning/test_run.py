@@ -1,6 +1,8 @@
 """SPT and SFT end to end on the organism: what trains, what stays, exports, resume, errors."""
 
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,6 @@ from sycolens.organism.config import PLANTED_HEADS
 from sycolens.prompts.chat import Message
 from sycolens.prompts.schema import Question
 from sycolens.training.config import TrainingConfig
-from sycolens.tuning import run as tuning_run
 from sycolens.tuning.config import LowRank, TuneConfig, TuneJob
 from sycolens.tuning.data import build_examples
 from sycolens.tuning.run import tune_model, tuning_roles
@@ -89,23 +90,12 @@ def test_the_exported_checkpoint_and_the_deltas_give_the_tuned_logits(
 
 
 def test_an_interrupted_run_resumes_to_the_same_deltas(
-    ranking: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ranking: Path, tmp_path: Path, interrupt_training: Callable[[int], AbstractContextManager[None]]
 ):
     tune_model(load_model("organism-mha"), _job(tmp_path / "whole", ranking), show_progress=False)
-    calls = {"n": 0}
-    real_loss = tuning_run.reply_loss
-
-    def crashing_loss(*args: object, **kwargs: object) -> torch.Tensor:
-        calls["n"] += 1
-        if calls["n"] == 4:  # step 3 of 4, after the checkpoint at step 2
-            raise KeyboardInterrupt
-        return real_loss(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(tuning_run, "reply_loss", crashing_loss)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupt_training(4):  # step 3 of 4, after the checkpoint at step 2
         tune_model(load_model("organism-mha"), _job(tmp_path / "cut", ranking), show_progress=False)
     assert (tmp_path / "cut" / "checkpoint").exists()
-    monkeypatch.setattr(tuning_run, "reply_loss", real_loss)
     tune_model(load_model("organism-mha"), _job(tmp_path / "cut", ranking), show_progress=False)
     whole = _deltas(tmp_path / "whole" / "deltas.safetensors")
     resumed = _deltas(tmp_path / "cut" / "deltas.safetensors")
@@ -182,24 +172,12 @@ def test_sft_of_float16_weights_under_float16_autocast_is_refused():
 
 
 def test_a_resume_folder_of_other_settings_is_refused(
-    ranking: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ranking: Path, tmp_path: Path, interrupt_training: Callable[[int], AbstractContextManager[None]]
 ):
-    def crash(*_args: object) -> torch.Tensor:
-        raise KeyboardInterrupt
-
     job = _job(tmp_path / "run", ranking, training=TrainingConfig(
         steps=4, learning_rate=1e-3, checkpoint_every=1))  # fmt: skip
-    real_loss = tuning_run.reply_loss
-    calls = {"n": 0}
-
-    def crash_second(*args: object, **kwargs: object) -> torch.Tensor:
-        calls["n"] += 1
-        return crash() if calls["n"] == 2 else real_loss(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(tuning_run, "reply_loss", crash_second)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupt_training(2):
         tune_model(load_model("organism-mha"), job, show_progress=False)
-    monkeypatch.setattr(tuning_run, "reply_loss", real_loss)
     other = _job(tmp_path / "run", ranking, seed=1)
     with pytest.raises(ValueError, match=r"holds a run with other settings"):
         tune_model(load_model("organism-mha"), other, show_progress=False)
