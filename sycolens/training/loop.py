@@ -71,7 +71,7 @@ def train(
         betas=config.betas,
         weight_decay=config.weight_decay,
     )
-    precision = MixedPrecision(config.autocast, trainable[0].device.type if trainable else "cpu")
+    precision = MixedPrecision(config.autocast, trainable[0].device.type)  # AdamW refused empty
     run_identity = {"training": _config_json(config), **identity}
     state = load_checkpoint(
         checkpoint_dir, parameters=named, optimizer=optimizer, identity=run_identity
