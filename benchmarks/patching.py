@@ -1,12 +1,14 @@
-"""Time one-pass `direct` patching against literal Algorithm 1, and batched `total` against
-one head per forward, side by side in one run on SmolLM2-135M-Instruct (CPU by default).
+"""Time one-pass `direct` patching against literal Algorithm 1, and the key/value-cache `total`
+effect at the answer position against one head per forward and TransformerLens's patching
+utility, side by side in one run on SmolLM2-135M-Instruct (CPU by default).
 
 The literal loop costs one full forward per head (270 heads on SmolLM2). Running all of it at
 32 pairs takes tens of minutes on 2 cores, so by default it is timed on `--literal-heads` heads
 spread over all layers and the per-head time is multiplied by the head count; the printout says
 so. `--literal-heads 0` runs every head.
 
-    python benchmarks/patching.py [--pairs 32] [--literal-heads 15] [--total-pairs 8]
+    python benchmarks/patching.py [--pairs 32] [--literal-heads 15] [--total-pairs 8] \
+        [--total-heads 18]
 """
 
 import argparse
@@ -14,17 +16,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import torch
+from transformer_lens import patching as tl_patching
+from transformers import AutoModelForCausalLM
 
 from sycolens.data.questions import load_bundled_questions
 from sycolens.heads import Head
 from sycolens.models import load_model
 from sycolens.models.load import LoadedModel
+from sycolens.models.sources import resolve_checkpoint
 from sycolens.patching.capture import capture_answer_activations
 from sycolens.patching.diagnose import DiagnoseConfig, all_heads, diagnose_heads
 from sycolens.patching.direct import direct_patched_logit_diffs
 from sycolens.patching.reference import literal_path_patching, one_head_total_patching
 from sycolens.patching.total import total_patched_logit_diffs
+from sycolens.prompts.batch import TokenBatch
 from sycolens.prompts.labels import resolve_label_tokens
 from sycolens.prompts.pairs import TokenizedPairs, build_pairs, tokenize_pairs
 
@@ -86,22 +93,84 @@ def main() -> None:
     print(f"  direct keeps {captured / 2**20:.2f} MiB of activations per side (last position only)")
 
     small, small_labels = tokenized_pairs(model, args.total_pairs)
-    subset = heads[:: max(1, len(heads) // args.total_heads)][: args.total_heads]
-    print(f"\n[batched total vs one head per forward] {len(small)} pairs, {len(subset)} heads")
-    batched, batched_s = timed(
-        lambda: total_patched_logit_diffs(
-            model, small, small_labels, subset, heads_per_forward=len(subset)
-        )
+    plain_model = AutoModelForCausalLM.from_pretrained(
+        resolve_checkpoint(args.model), attn_implementation="sdpa"
+    ).eval()
+    benchmark_total_at_answer(model, plain_model, small, small_labels, args.total_heads)
+
+
+def plain_forward(plain_model: Any, batch: TokenBatch) -> None:
+    """One forward of an unwrapped HF copy of the weights, SDPA attention: a user's model."""
+    plain_model(
+        input_ids=batch.tokens, attention_mask=batch.mask.long(), position_ids=batch.position_ids()
     )
-    looped, looped_s = timed(lambda: one_head_total_patching(model, small, small_labels, subset))
-    print(f"  batched ({len(subset)} heads per forward): {batched_s:8.2f} s")
-    print(f"  one head per forward: {looped_s:8.2f} s")
+
+
+def transformer_lens_answer_patch(
+    model: LoadedModel, pairs: TokenizedPairs, labels: Any, heads: list[Head]
+) -> torch.Tensor:
+    """TransformerLens's `generic_activation_patch` at the answer position, one forward per head.
+
+    Its index needs one position for both prompts, so the counterfactual batch is left-padded
+    to the reference's width; it passes no attention mask, so its values on padded rows differ
+    from the exact ones. Timed as the peer, not compared.
+    """
+    width = pairs.reference.tokens.shape[1]
+    counterfactual = pairs.counterfactual.tokens
+    padded = torch.nn.functional.pad(
+        counterfactual, (width - counterfactual.shape[1], 0), value=model.pad_token_id
+    )
+    _, cache = model.bridge.run_with_cache(padded)
+    index = pd.DataFrame(
+        {"layer": [h.layer for h in heads], "pos": width - 1, "head": [h.head for h in heads]}
+    )
+
+    def metric(logits: torch.Tensor) -> torch.Tensor:
+        return logits[:, -1, labels.syco_id] - logits[:, -1, labels.anti_id]
+
+    return tl_patching.generic_activation_patch(
+        model.bridge,
+        pairs.reference.tokens,
+        cache,
+        metric,
+        patch_setter=tl_patching.layer_pos_head_vector_patch_setter,
+        activation_name="z",
+        index_df=index,
+        reduce="none",
+    )
+
+
+def benchmark_total_at_answer(
+    model: LoadedModel, plain_model: Any, pairs: TokenizedPairs, labels: Any, n_sample: int
+) -> None:
+    """Total effect of every head at the answer position: key/value cache vs one head per
+    forward (timed on a sample of heads, per-head time x head count) vs TransformerLens."""
+    heads = all_heads(model)
+    sample = heads[:: max(1, len(heads) // n_sample)][:n_sample]
     print(
-        f"  speed-up batched vs loop: {looped_s / batched_s:8.2f}x; "
-        f"max |difference| {(batched - looped).abs().max():.2e}"
+        f"\n[total effect at the answer position] {len(pairs)} pairs, "
+        f"{pairs.reference.tokens.shape[1]} positions, {len(heads)} heads"
     )
-    check = [Head(layer, head) for layer, head in sample[:3]]
-    print(f"  (direct == literal checked in tests; sample heads {check})")
+    _, plain_s = timed(lambda: plain_forward(plain_model, pairs.reference))
+    cached, cached_s = timed(
+        lambda: total_patched_logit_diffs(model, pairs, labels, heads, heads_per_forward=len(heads))
+    )
+    looped, looped_sample_s = timed(lambda: one_head_total_patching(model, pairs, labels, sample))
+    _, peer_sample_s = timed(lambda: transformer_lens_answer_patch(model, pairs, labels, sample))
+    looped_s = looped_sample_s / len(sample) * len(heads)
+    peer_s = peer_sample_s / len(sample) * len(heads)
+    columns = [heads.index(head) for head in sample]
+    difference = (cached[:, columns] - looped).abs().max()
+    print(f"  plain HF forward (SDPA) of the reference batch: {plain_s:8.2f} s")
+    print(
+        f"  key/value cache, all heads (counterfactual capture included): {cached_s:8.2f} s "
+        f"= {cached_s / plain_s:.1f} plain forwards"
+    )
+    print(f"  one head per forward (extrapolated from {len(sample)} heads): {looped_s:8.1f} s")
+    print(f"  TransformerLens generic_activation_patch (same extrapolation): {peer_s:8.1f} s")
+    print(f"  total (answer position) vs one head per forward: {looped_s / cached_s:.1f}x")
+    print(f"  total (answer position) vs TransformerLens: {peer_s / cached_s:.1f}x")
+    print(f"  max |difference| from one head per forward on the sample: {difference:.2e}")
 
 
 if __name__ == "__main__":

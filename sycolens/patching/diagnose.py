@@ -2,7 +2,9 @@
 
 For each reference/counterfactual pair the model runs once on each prompt; `direct` mode then
 scores all heads with tensor algebra (`sycolens.patching.direct`), `total` mode with stacked
-patched forwards (`sycolens.patching.total`). A head's score on a pair is
+patched forwards: at the answer position only the answer token re-runs against the
+reference key/value cache (`sycolens.patching.answer_cache`), at all positions whole prompts
+(`sycolens.patching.total`). A head's score on a pair is
 s = (F(y_c) - F(y_o)) / F(y_o) for metric F, or LD(y_c) - LD(y_o) for the logit difference;
 the result holds the mean over pairs and its standard error.
 """
@@ -16,6 +18,7 @@ from tqdm.auto import tqdm
 
 from sycolens.heads import Head
 from sycolens.models.load import LoadedModel
+from sycolens.patching.answer_cache import answer_total_logit_diffs
 from sycolens.patching.capture import PairActivations, capture_pair_activations
 from sycolens.patching.config import DiagnoseConfig, MetricName
 from sycolens.patching.direct import direct_patched_logit_diffs
@@ -87,12 +90,21 @@ def _patched_logit_diffs(
             model, captured.reference, captured.counterfactual, labels
         )
         return patched.flatten(1)
+    if config.positions == "last":
+        return answer_total_logit_diffs(
+            model,
+            pairs.reference,
+            captured.counterfactual.z,
+            labels,
+            all_heads(model),
+            copies_per_forward=max(1, config.max_tokens_per_forward // len(pairs)),
+        )
     tokens_per_copy = pairs.reference.tokens.numel()
     return total_patched_logit_diffs(
         model,
         pairs,
         labels,
         all_heads(model),
-        positions=config.positions,
+        positions="all",
         heads_per_forward=max(1, config.max_tokens_per_forward // tokens_per_copy),
     )

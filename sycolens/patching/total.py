@@ -1,10 +1,12 @@
-"""Total-effect activation patching of many heads per forward, stacked along the batch.
+"""Total-effect activation patching of many heads per forward.
 
 Head n's `z` takes its counterfactual value and everything downstream is recomputed (what
-TransformerLens's patching utilities do, one forward per head). Here a forward carries
-`heads_per_forward` patched copies of the reference batch, one per head, so an L*H sweep takes
-L*H / heads_per_forward forwards. `positions="last"` patches the answer position only and works
-for any pair; `"all"` patches every position and needs equal-length pairs.
+TransformerLens's patching utilities do, one forward per head). `positions="last"` patches the
+answer position only and works for any pair: the copies re-run just the answer token against
+the reference key/value cache (`sycolens.patching.answer_cache`), so `heads_per_forward` copies
+cost that many tokens. `"all"` patches every position and needs equal-length pairs: a forward
+carries `heads_per_forward` patched copies of the whole reference batch, stacked along the
+batch, so an L*H sweep takes L*H / heads_per_forward forwards.
 """
 
 from collections.abc import Sequence
@@ -18,7 +20,8 @@ from torch import Tensor
 from sycolens.heads import Head
 from sycolens.models.forward import run_batch
 from sycolens.models.load import LoadedModel
-from sycolens.patching.capture import capture_every_layer, z_hook_name
+from sycolens.patching.answer_cache import answer_total_logit_diffs
+from sycolens.patching.capture import capture_answer_activations, capture_every_layer, z_hook_name
 from sycolens.patching.config import PatchPositions
 from sycolens.patching.metrics import label_logit_diff
 from sycolens.prompts.batch import TokenBatch
@@ -43,15 +46,17 @@ def total_patched_logit_diffs(
     heads_per_forward: int = 8,
 ) -> Float[Tensor, "batch n_patched"]:
     """Returns the label logit difference with each head in `heads` patched (total effect)."""
-    if positions == "all":
-        check_same_lengths(pairs)
+    if positions == "last":
+        z_answer = capture_answer_activations(model, pairs.counterfactual).z
+        return answer_total_logit_diffs(
+            model, pairs.reference, z_answer, labels, heads, copies_per_forward=heads_per_forward
+        )
+    check_same_lengths(pairs)
     z_counterfactual = capture_z(model, pairs.counterfactual)
     columns: list[Tensor] = []
     for start in range(0, len(heads), heads_per_forward):
         chunk = list(heads[start : start + heads_per_forward])
-        columns.append(
-            _patch_chunk(model, pairs.reference, z_counterfactual, chunk, positions, labels)
-        )
+        columns.append(_patch_chunk(model, pairs.reference, z_counterfactual, chunk, labels))
     return torch.cat(columns, dim=1)
 
 
@@ -60,10 +65,10 @@ def _patch_chunk(
     reference: TokenBatch,
     z_counterfactual: dict[int, Tensor],
     chunk: list[Head],
-    positions: PatchPositions,
     labels: LabelTokens,
 ) -> Float[Tensor, "batch chunk"]:
-    """Runs one forward over len(chunk) stacked copies, copy k patching head chunk[k]."""
+    """Runs one forward over len(chunk) stacked copies, copy k patching head chunk[k] at every
+    position."""
     n_rows = reference.tokens.shape[0]
     stacked = reference.repeat(len(chunk))
     by_layer: dict[int, list[tuple[int, int]]] = {}
@@ -74,11 +79,7 @@ def _patch_chunk(
         del hook
         source = z_counterfactual[layer]
         for copy, head in by_layer[layer]:
-            rows = slice(copy * n_rows, (copy + 1) * n_rows)
-            if positions == "last":
-                z[rows, -1, head] = source[:, -1, head]
-            else:
-                z[rows, :, head] = source[:, :, head]
+            z[copy * n_rows : (copy + 1) * n_rows, :, head] = source[:, :, head]
         return z
 
     hooks = [(z_hook_name(layer), partial(patch, layer)) for layer in by_layer]

@@ -6,7 +6,7 @@ import torch
 from sycolens.data.questions import load_bundled_questions
 from sycolens.heads import Head
 from sycolens.models import LoadedModel
-from sycolens.models.tiny import TinyFamily
+from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
 from sycolens.patching.capture import capture_answer_activations
 from sycolens.patching.config import DiagnoseConfig, PatchMode
 from sycolens.patching.diagnose import all_heads, diagnose_heads, pair_scores
@@ -64,7 +64,7 @@ def test_direct_mode_matches_literal_algorithm_1(
     torch.testing.assert_close(fast, slow, atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TINY_FAMILIES)
 def test_batched_total_mode_matches_one_head_per_forward(
     tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
 ):

@@ -1,0 +1,126 @@
+"""The key/value-cache total effect at the answer position against one head per forward."""
+
+from typing import Any
+
+import pytest
+import torch
+
+from sycolens.data.questions import load_bundled_questions
+from sycolens.data.selection import QuestionSource, select_questions
+from sycolens.heads import Head
+from sycolens.models import LoadedModel, load_model
+from sycolens.models.tiny import TinyFamily
+from sycolens.patching.answer_cache import answer_total_logit_diffs
+from sycolens.patching.capture import capture_answer_activations
+from sycolens.patching.diagnose import all_heads
+from sycolens.patching.reference import one_head_total_patching
+from sycolens.prompts.batch import pad_sequences
+from sycolens.prompts.labels import LabelTokens, resolve_label_tokens
+from sycolens.prompts.pairs import TokenizedPairs, build_pairs, tokenize_pairs
+
+
+def _organism_pairs(model: LoadedModel, n: int) -> tuple[TokenizedPairs, LabelTokens]:
+    questions = select_questions(QuestionSource(source="organism", n=n)).questions
+    prompt_pairs = build_pairs(questions)
+    pairs = tokenize_pairs(
+        prompt_pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=model.pad_token_id
+    )
+    return pairs, resolve_label_tokens(model.chat, prompt_pairs[0].reference)
+
+
+def _cached(
+    model: LoadedModel, pairs: TokenizedPairs, labels: LabelTokens, heads: list[Head], per: int
+) -> torch.Tensor:
+    z = capture_answer_activations(model, pairs.counterfactual).z
+    return answer_total_logit_diffs(
+        model, pairs.reference, z, labels, heads, copies_per_forward=per
+    )
+
+
+@pytest.mark.parametrize("name", ["organism-mha", "organism-gqa"])
+def test_cached_total_effect_equals_one_head_per_forward_on_the_organisms(name: str):
+    model = load_model(name)
+    pairs, labels = _organism_pairs(model, n=6)
+    assert len(set(pairs.reference.lengths)) > 1  # left padding is exercised
+    heads = all_heads(model)
+    fast = _cached(model, pairs, labels, heads, per=5)
+    slow = one_head_total_patching(model, pairs, labels, heads)
+    assert slow.std() > 0.1  # the planted heads really move the metric
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=0)
+
+
+def test_each_pair_alone_gets_the_scores_it_gets_in_a_padded_batch(
+    tiny_models: dict[TinyFamily, LoadedModel],
+):
+    model = tiny_models["llama-gqa"]
+    prompt_pairs = build_pairs(load_bundled_questions()[:4])
+    pairs = tokenize_pairs(prompt_pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=0)
+    labels = resolve_label_tokens(model.chat, prompt_pairs[0].reference)
+    heads = all_heads(model)
+    batched = _cached(model, pairs, labels, heads, per=len(heads))
+    alone = torch.cat(
+        [_cached(model, pairs.select(slice(i, i + 1)), labels, heads, 4) for i in range(4)]
+    )
+    torch.testing.assert_close(batched, alone, atol=1e-5, rtol=0)
+
+
+def test_flash_attention_is_refused_with_the_fix(tiny_models: dict[TinyFamily, LoadedModel]):
+    model = tiny_models["llama"]
+    config: Any = model.hf_model.config
+    kept = config._attn_implementation
+    pairs, labels = _bundled_pairs(model)
+    config._attn_implementation = "flash_attention_2"
+    try:
+        with pytest.raises(ValueError, match=r"attn_implementation='sdpa'"):
+            _answer_only(model, pairs, labels)
+    finally:
+        config._attn_implementation = kept
+
+
+def test_prompts_past_a_sliding_window_are_refused(tiny_models: dict[TinyFamily, LoadedModel]):
+    model = tiny_models["mistral"]
+    config: Any = model.hf_model.config
+    pairs, labels = _bundled_pairs(model)
+    kept = config.sliding_window
+    assert kept > pairs.reference.tokens.shape[1]
+    _answer_only(model, pairs, labels)  # a window that holds the prompts is fine
+    config.sliding_window = 8
+    try:
+        with pytest.raises(ValueError, match=r"sliding window of 8 tokens"):
+            _answer_only(model, pairs, labels)
+    finally:
+        config.sliding_window = kept
+
+
+def _answer_only(model: LoadedModel, pairs: TokenizedPairs, labels: LabelTokens) -> None:
+    """Runs the cached patching alone, with zero counterfactual `z` (no capture forward)."""
+    z = torch.zeros(len(pairs), model.n_layers, model.n_heads, model.bridge.cfg.d_head)
+    answer_total_logit_diffs(model, pairs.reference, z, labels, [Head(0, 0)], copies_per_forward=1)
+
+
+def _bundled_pairs(model: LoadedModel) -> tuple[TokenizedPairs, LabelTokens]:
+    prompt_pairs = build_pairs(load_bundled_questions()[:2])
+    pairs = tokenize_pairs(prompt_pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=0)
+    return pairs, resolve_label_tokens(model.chat, prompt_pairs[0].reference)
+
+
+@pytest.mark.smollm2
+def test_cached_total_effect_on_smollm2(smollm2: LoadedModel):
+    prompt_pairs = build_pairs(load_bundled_questions()[:3])
+    pairs = tokenize_pairs(
+        prompt_pairs, smollm2.chat, n_ctx=smollm2.n_ctx, pad_token_id=smollm2.pad_token_id
+    )
+    labels = resolve_label_tokens(smollm2.chat, prompt_pairs[0].reference, syco_word="I")
+    heads = [Head(0, 0), Head(17, 7), Head(21, 1), Head(29, 8)]
+    fast = _cached(smollm2, pairs, labels, heads, per=3)
+    slow = one_head_total_patching(smollm2, pairs, labels, heads)
+    torch.testing.assert_close(fast, slow, atol=1e-4, rtol=0)
+
+
+def test_one_token_prompts_are_refused(tiny_models: dict[TinyFamily, LoadedModel]):
+    model = tiny_models["llama"]
+    _, labels = _bundled_pairs(model)
+    one_token = pad_sequences([[5], [6]], pad_token_id=0)
+    z = torch.zeros(2, model.n_layers, model.n_heads, model.bridge.cfg.d_head)
+    with pytest.raises(ValueError, match=r"one token long"):
+        answer_total_logit_diffs(model, one_token, z, labels, [Head(0, 0)], copies_per_forward=1)
