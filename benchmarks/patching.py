@@ -94,7 +94,7 @@ def main() -> None:
 
     small, small_labels = tokenized_pairs(model, args.total_pairs)
     plain_model = AutoModelForCausalLM.from_pretrained(
-        resolve_checkpoint(args.model), attn_implementation="sdpa"
+        resolve_checkpoint(args.model), attn_implementation="sdpa", use_safetensors=True
     ).eval()
     benchmark_total_at_answer(model, plain_model, small, small_labels, args.total_heads)
 
@@ -108,7 +108,7 @@ def plain_forward(plain_model: Any, batch: TokenBatch) -> None:
 
 def transformer_lens_answer_patch(
     model: LoadedModel, pairs: TokenizedPairs, labels: Any, heads: list[Head]
-) -> torch.Tensor:
+) -> None:
     """TransformerLens's `generic_activation_patch` at the answer position, one forward per head.
 
     Its index needs one position for both prompts, so the counterfactual batch is left-padded
@@ -128,7 +128,7 @@ def transformer_lens_answer_patch(
     def metric(logits: torch.Tensor) -> torch.Tensor:
         return logits[:, -1, labels.syco_id] - logits[:, -1, labels.anti_id]
 
-    return tl_patching.generic_activation_patch(
+    tl_patching.generic_activation_patch(
         model.bridge,
         pairs.reference.tokens,
         cache,
@@ -151,6 +151,7 @@ def benchmark_total_at_answer(
         f"\n[total effect at the answer position] {len(pairs)} pairs, "
         f"{pairs.reference.tokens.shape[1]} positions, {len(heads)} heads"
     )
+    plain_forward(plain_model, pairs.reference)  # warm-up
     _, plain_s = timed(lambda: plain_forward(plain_model, pairs.reference))
     cached, cached_s = timed(
         lambda: total_patched_logit_diffs(model, pairs, labels, heads, heads_per_forward=len(heads))

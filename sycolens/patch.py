@@ -33,6 +33,7 @@ from sycolens.patching.config import (
     DiagnosisJob,
     check_diagnosis_job,
 )
+from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE
 
 if TYPE_CHECKING:
     from sycolens.patching.run import Diagnosis
@@ -60,7 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_label_arguments(parser)
     parser.add_argument("--mode", choices=["direct", "total"], default=defaults.mode)
     parser.add_argument("--metric", choices=["F", "logit_diff"], default=defaults.metric)
-    parser.add_argument("--positions", choices=["last", "all"], default=defaults.positions)
+    parser.add_argument(
+        "--positions",
+        choices=["last", "all"],
+        default=defaults.positions,
+        help="total mode: patch the answer position (any pair) or every position (pairs "
+        "aligned token by token; see --counterfactual)",
+    )
+    parser.add_argument(
+        "--counterfactual",
+        metavar="TEXT",
+        default=COUNTERFACTUAL_CHALLENGE,
+        help="the agreeing challenge patched in (default: the paper's); --positions all checks "
+        "that it aligns with the doubt for the model's tokenizer and proposes phrasings that do",
+    )
     parser.add_argument(
         "--order",
         choices=HEAD_ORDERS,
@@ -89,6 +103,7 @@ def _config_from(args: argparse.Namespace) -> PatchConfig:
             order=args.order,
         ),
         top_k=args.top_k,
+        counterfactual=args.counterfactual,
     )
     check_diagnosis_job(job)
     return PatchConfig(

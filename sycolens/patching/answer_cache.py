@@ -7,10 +7,12 @@ only the answer token against that cache. The copies ride as extra positions of 
 all carry the answer position's id, and a 4D mask lets each see the cached prompt and itself
 alone, so all copies share one cache instead of copying it per head. A forward of n copies
 costs n tokens, not n prompts. Layers below the patched one recompute reference values (exact,
-and every family runs through its own HF forward), and only the two label logits are formed.
+and every family runs through its own forward), and only the two label logits are formed. The
+bridge's attention applies the 4D mask whatever kernel the model was loaded with.
 `sycolens.patching.reference.one_head_total_patching` is the slow, obviously correct reference.
 """
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,16 +20,24 @@ import torch
 from einops import einsum
 from jaxtyping import Bool, Float
 from torch import Tensor
+from transformers import DynamicCache
 
 from sycolens.heads import Head
-from sycolens.models.head_access import HeadOutputHook, hooked_head_outputs
+from sycolens.models.head_access import HeadLayout, HeadOutputHook, hooked_head_outputs
 from sycolens.models.load import LoadedModel
 from sycolens.patching.direct import label_unembedding
 from sycolens.prompts.batch import TokenBatch
 from sycolens.prompts.labels import LabelTokens
 
-# Attention kernels that take an arbitrary 4D additive mask (flash attention does not).
-MASKED_ATTENTION = ("eager", "sdpa")
+# A chunk's attention scores are held to what a forward of whole 256-token prompts holds.
+SCORES_PER_TOKEN = 256
+
+
+def copies_per_forward(max_tokens: int, n_rows: int, prompt_width: int) -> int:
+    """Returns how many patched copies one forward carries: the most n with
+    n_rows * n * (prompt_width + n) <= max_tokens * SCORES_PER_TOKEN, and at least 1."""
+    budget = max_tokens * SCORES_PER_TOKEN / n_rows
+    return max(1, int((-prompt_width + math.sqrt(prompt_width**2 + 4 * budget)) / 2))
 
 
 def answer_total_logit_diffs(
@@ -43,19 +53,22 @@ def answer_total_logit_diffs(
 
     `z_counterfactual` is every head's output at the counterfactual prompt's answer position.
     """
-    _check_model(model, reference)
+    _check_inputs(model, reference, z_counterfactual, heads, copies_per_forward)
     hf_model: Any = model.hf_model
     batch = reference.to(model.device)
     positions = batch.position_ids()
     z_source = z_counterfactual.to(model.device)
     columns: list[Tensor] = []
     with torch.no_grad():
-        cache = hf_model(
+        # A config-free cache: a sliding-window layer would refuse the crops below.
+        cache = DynamicCache()
+        hf_model.base_model(
             input_ids=batch.tokens[:, :-1],
             attention_mask=batch.mask[:, :-1].long(),
             position_ids=positions[:, :-1],
+            past_key_values=cache,
             use_cache=True,
-        ).past_key_values
+        )
         for start in range(0, len(heads), copies_per_forward):
             chunk = list(heads[start : start + copies_per_forward])
             n_copies = len(chunk)
@@ -74,8 +87,8 @@ def answer_total_logit_diffs(
 
 
 def _copies_mask(
-    prefix_mask: Bool[Tensor, "batch prefix"], n_copies: int, dtype: torch.dtype
-) -> Float[Tensor, "batch 1 n_copies key"]:
+    prefix_mask: Bool[Tensor, "batch prefix_pos"], n_copies: int, dtype: torch.dtype
+) -> Float[Tensor, "batch 1 n_copies src_pos"]:
     """Returns the additive mask letting copy k see the prompt's real tokens and itself only."""
     batch, prefix = prefix_mask.shape
     sees_prompt = prefix_mask[:, None, None, :].expand(batch, 1, n_copies, prefix)
@@ -93,7 +106,9 @@ def _patch_hooks(
     for copy, (layer, head) in enumerate(chunk):
         by_layer.setdefault(layer, []).append((copy, head))
 
-    def patch(z: Tensor, layer: int) -> Tensor:
+    def patch(
+        z: Float[Tensor, "batch n_copies n_heads d_head"], layer: int
+    ) -> Float[Tensor, "batch n_copies n_heads d_head"]:
         for copy, head in by_layer[layer]:
             z[:, copy, head] = z_source[:, layer, head].to(z.dtype)
         return z
@@ -111,19 +126,33 @@ def _label_logit_diff(
 
 
 def _dtype(model: LoadedModel) -> torch.dtype:
+    """Returns the weights' dtype, which the additive mask must match."""
     return next(model.hf_model.parameters()).dtype
 
 
-def _check_model(model: LoadedModel, reference: TokenBatch) -> None:
-    """Refuses attention kernels without 4D masks and prompts past a sliding window."""
-    config: Any = model.hf_model.config
-    kernel = config._attn_implementation
-    if kernel not in MASKED_ATTENTION:
+def _check_inputs(
+    model: LoadedModel,
+    reference: TokenBatch,
+    z_counterfactual: Tensor,
+    heads: Sequence[Head],
+    copies: int,
+) -> None:
+    """Refuses inputs that would fail deep inside the forward, naming the fix."""
+    if copies < 1:
+        raise ValueError(f"copies_per_forward must be >= 1, got {copies}.")
+    if not heads:
+        raise ValueError("No heads to patch. Fix: pass at least one (layer, head).")
+    layout = HeadLayout.of(model.hf_model)
+    for head in heads:
+        layout.check_head(head)
+    expected = (reference.tokens.shape[0], layout.n_layers, layout.n_heads, layout.d_head)
+    if tuple(z_counterfactual.shape) != expected:
         raise ValueError(
-            f"{model.model_id} runs attention with {kernel!r}, which takes no custom 4D mask, "
-            "so the patched copies cannot share the key/value cache. Fix: load it with "
-            "attn_implementation='sdpa' (or 'eager')."
+            f"z_counterfactual has shape {tuple(z_counterfactual.shape)}, expected {expected} "
+            "(one row per reference prompt). Fix: pass the counterfactual prompts' "
+            "answer-position z of the same pairs (capture_answer_activations(...).z)."
         )
+    config: Any = model.hf_model.config
     longest = reference.tokens.shape[1]
     window = getattr(config, "sliding_window", None)
     # Mistral slides in every layer when `sliding_window` is set; Qwen2 lists its layer types.

@@ -8,10 +8,11 @@ the library: `DiagnoseConfig` is how to patch, `DiagnosisJob` adds what to patch
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sycolens.data.selection import QuestionSource, check_question_source
+from sycolens.data.selection import QuestionSource, check_question_source, select_questions
 from sycolens.models.sources import ModelShape, read_model_shape
 from sycolens.models.spec import ModelSpec
 from sycolens.prompts.label_spec import LabelSpec
+from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE
 
 PatchMode = Literal["direct", "total"]
 MetricName = Literal["F", "logit_diff"]
@@ -52,7 +53,8 @@ class DiagnoseConfig:
 class DiagnosisJob:
     """Everything one diagnosis needs: model, questions, labels, how to patch, how many heads.
 
-    `top_k=None` keeps min(32, all heads) as the exported top heads.
+    `top_k=None` keeps min(32, all heads) as the exported top heads. `counterfactual` is the
+    agreeing challenge patched in (the paper's by default).
     """
 
     model: ModelSpec = field(default_factory=ModelSpec)
@@ -62,20 +64,40 @@ class DiagnosisJob:
     labels: LabelSpec = field(default_factory=LabelSpec)
     diagnose: DiagnoseConfig = field(default_factory=DiagnoseConfig)
     top_k: int | None = None
+    counterfactual: str = COUNTERFACTUAL_CHALLENGE
 
     def __post_init__(self) -> None:
         if self.top_k is not None and self.top_k < 1:
             raise ValueError(f"--top-k must be >= 1, got {self.top_k}. Fix --top-k.")
+        if not self.counterfactual.strip() or self.counterfactual == REFERENCE_CHALLENGE:
+            raise ValueError(
+                f"--counterfactual {self.counterfactual!r} must be an agreeing challenge that "
+                f"differs from the reference {REFERENCE_CHALLENGE!r}. Fix: e.g. --counterfactual "
+                f"{COUNTERFACTUAL_CHALLENGE!r}."
+            )
 
 
 def check_diagnosis_job(job: DiagnosisJob) -> None:
     """Checks the questions, the model and top-k before any weights load.
 
     Reads only the question source's name or file and the model's config (reading the config
-    also refuses a model source that cannot load).
+    also refuses a model source that cannot load); `--positions all` also reads the tokenizer,
+    to check that every pair aligns.
     """
     check_question_source(job.questions.source)
     resolve_top_k(job.top_k, job.model.name, read_model_shape(job.model.name))
+    if job.diagnose.positions == "all":
+        # Imported here: torch and transformers load only when a check needs the tokenizer.
+        from sycolens.models.tokenizer import load_chat_formatter
+        from sycolens.prompts.alignment import check_alignment
+
+        check_alignment(
+            load_chat_formatter(job.model.name),
+            select_questions(job.questions).questions,
+            REFERENCE_CHALLENGE,
+            job.counterfactual,
+            job.model.name,
+        )
 
 
 def resolve_top_k(top_k: int | None, model_name: str, shape: ModelShape) -> int:

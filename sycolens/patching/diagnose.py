@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from sycolens.heads import Head
 from sycolens.models.load import LoadedModel
-from sycolens.patching.answer_cache import answer_total_logit_diffs
+from sycolens.patching.answer_cache import answer_total_logit_diffs, copies_per_forward
 from sycolens.patching.capture import PairActivations, capture_pair_activations
 from sycolens.patching.config import DiagnoseConfig, MetricName
 from sycolens.patching.direct import direct_patched_logit_diffs
@@ -97,7 +97,9 @@ def _patched_logit_diffs(
             captured.counterfactual.z,
             labels,
             all_heads(model),
-            copies_per_forward=max(1, config.max_tokens_per_forward // len(pairs)),
+            copies_per_forward=copies_per_forward(
+                config.max_tokens_per_forward, len(pairs), pairs.reference.tokens.shape[1]
+            ),
         )
     tokens_per_copy = pairs.reference.tokens.numel()
     return total_patched_logit_diffs(

@@ -22,8 +22,9 @@ from sycolens.patching.export import RankingContext, ranking_document
 from sycolens.patching.label_choice import LabelChoice, choose_labels
 from sycolens.patching.ranking_file import toward_counterfactual
 from sycolens.patching.scores import HeadScores
+from sycolens.prompts.alignment import check_alignment
 from sycolens.prompts.pairs import PromptPair, build_pairs, tokenize_pairs
-from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE
+from sycolens.prompts.schema import REFERENCE_CHALLENGE
 
 
 class LabelQualityWarning(UserWarning):
@@ -55,7 +56,11 @@ def diagnose_model(
     shape = ModelShape(n_layers=model.n_layers, n_heads=model.n_heads)
     top_k = resolve_top_k(job.top_k, model.model_id, shape)
     selection = select_questions(job.questions)
-    prompt_pairs = build_pairs(selection.questions)
+    if job.diagnose.positions == "all":
+        check_alignment(
+            model.chat, selection.questions, REFERENCE_CHALLENGE, job.counterfactual, model.model_id
+        )
+    prompt_pairs = build_pairs(selection.questions, counterfactual_challenge=job.counterfactual)
     pairs = tokenize_pairs(
         prompt_pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=model.pad_token_id
     )
@@ -80,7 +85,7 @@ def diagnose_model(
         questions=selection.summary(),
         prompts_sha256=_prompts_sha256(prompt_pairs),
         reference_challenge=REFERENCE_CHALLENGE,
-        counterfactual_challenge=COUNTERFACTUAL_CHALLENGE,
+        counterfactual_challenge=job.counterfactual,
         labels=labels.summary(),
         metric=job.diagnose.metric,
         mode=job.diagnose.mode,

@@ -1,5 +1,6 @@
 """The key/value-cache total effect at the answer position against one head per forward."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,11 @@ from sycolens.data.selection import QuestionSource, select_questions
 from sycolens.heads import Head
 from sycolens.models import LoadedModel, load_model
 from sycolens.models.tiny import TinyFamily
-from sycolens.patching.answer_cache import answer_total_logit_diffs
+from sycolens.patching.answer_cache import (
+    SCORES_PER_TOKEN,
+    answer_total_logit_diffs,
+    copies_per_forward,
+)
 from sycolens.patching.capture import capture_answer_activations
 from sycolens.patching.diagnose import all_heads
 from sycolens.patching.reference import one_head_total_patching
@@ -64,26 +69,19 @@ def test_each_pair_alone_gets_the_scores_it_gets_in_a_padded_batch(
     torch.testing.assert_close(batched, alone, atol=1e-5, rtol=0)
 
 
-def test_flash_attention_is_refused_with_the_fix(tiny_models: dict[TinyFamily, LoadedModel]):
-    model = tiny_models["llama"]
-    config: Any = model.hf_model.config
-    kept = config._attn_implementation
-    pairs, labels = _bundled_pairs(model)
-    config._attn_implementation = "flash_attention_2"
-    try:
-        with pytest.raises(ValueError, match=r"attn_implementation='sdpa'"):
-            _answer_only(model, pairs, labels)
-    finally:
-        config._attn_implementation = kept
-
-
 def test_prompts_past_a_sliding_window_are_refused(tiny_models: dict[TinyFamily, LoadedModel]):
     model = tiny_models["mistral"]
     config: Any = model.hf_model.config
     pairs, labels = _bundled_pairs(model)
     kept = config.sliding_window
-    assert kept > pairs.reference.tokens.shape[1]
-    _answer_only(model, pairs, labels)  # a window that holds the prompts is fine
+    longest = pairs.reference.tokens.shape[1]
+    config.sliding_window = longest  # the prompts fit; prompt plus copies do not
+    try:
+        heads = all_heads(model)
+        fast = _cached(model, pairs, labels, heads, per=len(heads))
+        torch.testing.assert_close(fast, one_head_total_patching(model, pairs, labels, heads))
+    finally:
+        config.sliding_window = kept
     config.sliding_window = 8
     try:
         with pytest.raises(ValueError, match=r"sliding window of 8 tokens"):
@@ -94,8 +92,64 @@ def test_prompts_past_a_sliding_window_are_refused(tiny_models: dict[TinyFamily,
 
 def _answer_only(model: LoadedModel, pairs: TokenizedPairs, labels: LabelTokens) -> None:
     """Runs the cached patching alone, with zero counterfactual `z` (no capture forward)."""
-    z = torch.zeros(len(pairs), model.n_layers, model.n_heads, model.bridge.cfg.d_head)
-    answer_total_logit_diffs(model, pairs.reference, z, labels, [Head(0, 0)], copies_per_forward=1)
+    answer_total_logit_diffs(
+        model, pairs.reference, _zeros(model, pairs), labels, [Head(0, 0)], copies_per_forward=1
+    )
+
+
+@pytest.mark.parametrize(
+    ("heads", "per", "z_rows", "message"),
+    [
+        ([Head(0, 0)], 0, None, r"copies_per_forward must be >= 1, got 0"),
+        ([], 1, None, r"No heads to patch"),
+        ([Head(0, 99)], 1, None, r"Head \(0, 99\) is out of range"),
+        ([Head(0, 0)], 1, 1, r"z_counterfactual has shape \(1, "),
+    ],
+)
+def test_bad_inputs_name_the_fix(
+    tiny_models: dict[TinyFamily, LoadedModel],
+    heads: list[Head],
+    per: int,
+    z_rows: int | None,
+    message: str,
+):
+    model = tiny_models["llama"]
+    pairs, labels = _bundled_pairs(model)
+    z = None
+    if z_rows is not None:
+        z = torch.zeros(z_rows, model.n_layers, model.n_heads, model.bridge.cfg.d_head)
+    with pytest.raises(ValueError, match=message):
+        answer_total_logit_diffs(
+            model,
+            pairs.reference,
+            z if z is not None else _zeros(model, pairs),
+            labels,
+            heads,
+            copies_per_forward=per,
+        )
+
+
+def _zeros(model: LoadedModel, pairs: TokenizedPairs) -> torch.Tensor:
+    return torch.zeros(len(pairs), model.n_layers, model.n_heads, model.bridge.cfg.d_head)
+
+
+def test_copies_per_forward_holds_the_attention_scores_to_the_budget():
+    for rows, width in [(8, 63), (8, 2000), (1, 256), (64, 4000)]:
+        n = copies_per_forward(16384, rows, width)
+        budget = 16384 * SCORES_PER_TOKEN
+        assert rows * n * (width + n) <= budget or n == 1
+        assert rows * (n + 1) * (width + n + 1) > budget
+    assert copies_per_forward(1, 64, 4000) == 1
+
+
+def test_bfloat16_weights_match_one_head_per_forward(tiny_checkpoints: dict[TinyFamily, Path]):
+    model = load_model(str(tiny_checkpoints["llama-gqa"]), dtype=torch.bfloat16)
+    pairs, labels = _bundled_pairs(model)
+    heads = all_heads(model)
+    fast = _cached(model, pairs, labels, heads, per=3)
+    slow = one_head_total_patching(model, pairs, labels, heads)
+    assert fast.dtype == torch.bfloat16
+    torch.testing.assert_close(fast.float(), slow.float(), atol=0.05, rtol=0.02)
 
 
 def _bundled_pairs(model: LoadedModel) -> tuple[TokenizedPairs, LabelTokens]:

@@ -40,6 +40,10 @@ def _run_cli(
     return config, diagnosis
 
 
+# Tokenizes, in the organism's word-level vocabulary, to as many tokens as the paper's doubt.
+ORGANISM_ALIGNED = "Yes, I do think that's right. Are you sure?"
+
+
 def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., None]):
     flags_reach_config(
         patch.parse_args,
@@ -55,6 +59,7 @@ def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., Non
             "--mode": ("total", "job.diagnose.mode", "total"),
             "--metric": ("logit_diff", "job.diagnose.metric", "logit_diff"),
             "--positions": ("all", "job.diagnose.positions", "all"),
+            "--counterfactual": (ORGANISM_ALIGNED, "job.counterfactual", ORGANISM_ALIGNED),
             "--batch-size": ("3", "job.diagnose.batch_size", 3),
             "--order": ("magnitude", "job.diagnose.order", "magnitude"),
             "--top-k": ("5", "job.top_k", 5),

@@ -6,11 +6,16 @@ import torch
 from sycolens.data.questions import load_bundled_questions
 from sycolens.heads import Head
 from sycolens.models import LoadedModel
+from sycolens.models.head_access import HeadLayout
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
 from sycolens.patching.capture import capture_answer_activations
 from sycolens.patching.config import DiagnoseConfig, PatchMode
 from sycolens.patching.diagnose import all_heads, diagnose_heads, pair_scores
-from sycolens.patching.direct import direct_patched_logit_diffs, label_logit_diff_from_residual
+from sycolens.patching.direct import (
+    direct_patched_logit_diffs,
+    label_logit_diff_from_residual,
+    output_weights,
+)
 from sycolens.patching.metrics import label_logit_diff, label_probabilities, sycophancy_ratio
 from sycolens.patching.reference import literal_path_patching, one_head_total_patching
 from sycolens.patching.total import total_patched_logit_diffs
@@ -151,3 +156,16 @@ def test_direct_mode_matches_literal_on_smollm2(smollm2: LoadedModel):
     fast = torch.stack([fast[:, layer, head] for layer, head in heads], dim=1)
     slow = literal_path_patching(smollm2, pairs, labels, heads)
     torch.testing.assert_close(fast, slow, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_output_weight_views_equal_the_bridges_W_O(
+    tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
+):
+    model = tiny_models[family]
+    views = output_weights(model)
+    torch.testing.assert_close(torch.stack(views), model.bridge.W_O, atol=0, rtol=0)
+    name = f"{HeadLayout.of(model.hf_model).module_name(0, 'output')}.weight"
+    weight = model.hf_model.get_parameter(name)
+    # Views of the weights themselves, so tuning in place is seen and no copy is kept.
+    assert views[0].untyped_storage().data_ptr() == weight.untyped_storage().data_ptr()
