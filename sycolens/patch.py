@@ -136,8 +136,8 @@ def write_outputs(config: PatchConfig, diagnosis: "Diagnosis") -> list[Path]:
     return [path for path in (config.out, config.heads_by_layer_out, config.html) if path]
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    config = parse_args(argv)
+def run(config: PatchConfig) -> "Diagnosis":
+    """Diagnoses, writes the outputs and prints the summary; returns the diagnosis."""
     from sycolens.patching.run import run_diagnosis
 
     diagnosis = run_diagnosis(config.job)
@@ -160,6 +160,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{diagnosis.scores.share_of_heads_for(0.5):.1%} of heads carry 50% of the |effect|.")
     for path in written:
         print(f"wrote {path}")
+    return diagnosis
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run(parse_args(argv))
 
 
 if __name__ == "__main__":

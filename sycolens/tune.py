@@ -4,16 +4,17 @@ Example:
     python -m sycolens.tune --model smollm2-135m-instruct --heads heads.json --mode spt \
         --k 32 --steps 60 --out run/
 
-SPT trains only the per-head slices of W_Q, W_K, W_V and W_O of the ranking's top-k heads (W_Q
-and W_O on grouped-query models; --train-shared-kv adds key/value), everything else frozen;
---random-heads trains k random heads instead (the control); SFT trains every parameter through
-the same loop and data. Training data: the paper's Table 11 conversations from --questions
-(Table 12 phrasings). Defaults are sycolens' small-model preset; --paper-preset takes Table 13
-(SFT) or 14 (SPT) values for a family and size (e.g. llama-7b). An interrupted run resumes when
-started again with the same flags. Outputs in --out: deltas.safetensors (SPT), model/ (a plain
-HF checkpoint), tune.json (config, heads, training question ids, loss per step, samples/s).
-Evaluate with `python -m sycolens.evaluate --deltas run/deltas.safetensors` (or `--tuned
-run/model`): the training questions are left out automatically.
+SPT trains only the per-head slices of W_Q, W_K, W_V and W_O of the ranking's top-k heads (W_Q and
+W_O on grouped-query models; --train-shared-kv adds key/value), everything else frozen;
+--random-heads trains k random heads instead (the control; given --heads too, heads outside the
+ranking's top k, so the control shares none of the heads it is compared with); SFT trains every
+parameter through the same loop and data. Training data: the paper's Table 11 conversations from
+--questions (Table 12 phrasings). Defaults are sycolens' small-model preset; --paper-preset takes
+Table 13 (SFT) or 14 (SPT) values for a family and size (e.g. llama-7b). An interrupted run resumes
+when started again with the same flags. Outputs in --out: deltas.safetensors (SPT), model/ (a plain
+HF checkpoint), tune.json (config, heads, training question ids, loss per step, samples/s). Evaluate
+with `python -m sycolens.evaluate --deltas run/deltas.safetensors` (or `--tuned run/model`): the
+training questions are left out automatically.
 
 Merge delta sets made over one base (the paper's C.7), e.g. a sycophancy SPT with a math SPT:
     python -m sycolens.tune merge syco/deltas.safetensors math/deltas.safetensors \
@@ -28,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sycolens.cli_args import (
     add_model_arguments,
@@ -58,6 +59,10 @@ _AUTOCAST_DTYPES: dict[str | None, AutocastDtype] = {"bf16": "bfloat16", "fp16":
 _Value = TypeVar("_Value", int, float)
 
 
+if TYPE_CHECKING:
+    from sycolens.tuning.run import TuneResult
+
+
 @dataclass(frozen=True, kw_only=True)
 class TuneCliConfig:
     """One `python -m sycolens.tune` run: the tuning job (its outputs go to `job.out`)."""
@@ -85,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=("spt", "sft"), default="spt")
     parser.add_argument("--heads", type=Path, help="head ranking JSON (python -m sycolens.patch)")
     parser.add_argument("--random-heads", type=int, nargs="?", const=0, metavar="SEED",
-                        help="SPT on k random heads drawn with SEED (default 0)")  # fmt: skip
+                        help="SPT on k random heads drawn with SEED (default 0); with --heads, "
+                        "drawn from outside the ranking's top k")  # fmt: skip
     parser.add_argument("--k", type=int, help="heads to tune (default: the preset's)")
     parser.add_argument("--roles", help=f"comma-separated subset of {','.join(HEAD_ROLES)}")
     parser.add_argument("--train-shared-kv", action="store_true",
@@ -166,8 +172,6 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
             "SPT needs --heads heads.json (from `python -m sycolens.patch`), or --random-heads "
             "for the random-heads control."
         )
-    if is_random and args.heads is not None:
-        raise ValueError("--random-heads draws its own heads: drop --heads, or --random-heads.")
     if args.heads is not None and not args.heads.is_file():
         raise FileNotFoundError(f"Head ranking {args.heads} does not exist. Fix --heads.")
     training = TrainingConfig(
@@ -195,7 +199,7 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
     )
     job = TuneJob(
         model=model_spec_from(args),
-        ranking=None if is_random else args.heads,
+        ranking=args.heads,
         questions=question_source_from(args),
         tune=tune,
         out=args.out,
@@ -252,12 +256,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv[:1] == [MERGE]:
         _merge(parse_merge_args(argv[1:]))
         return
-    config = parse_args(argv)
+    run(parse_args(argv))
+
+
+def run(config: TuneCliConfig) -> "TuneResult":
+    """Tunes, writes the run folder and prints the summary; returns the result."""
     from sycolens.tuning.run import run_tuning
 
     result = run_tuning(config.job)
     if not result.wrote_outputs:
-        return  # another process of a data-parallel run reports
+        return result  # another process of a data-parallel run reports
     document = result.document
     heads = ", ".join(f"({layer},{head})" for layer, head in result.heads) or "all parameters"
     print(f"{document['mode'].upper()} on {heads}: {result.n_trainable:,} trainable parameters")
@@ -268,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"samples/s; trained on {len(document['question_ids'])} questions"
     )
     print(f"wrote {config.job.out}")
+    return result
 
 
 def _merge(config: MergeCliConfig) -> None:

@@ -70,7 +70,6 @@ def test_presets_fill_what_is_not_given(tmp_path: Path):
         (["--mode", "sft", "--paper-preset", "llama-70b", "--batch-size", "0"],
          r"batch_size must be >= 1"),
         (["--random-heads", "--model", "no-such-model"], r"Unknown model 'no-such-model'"),
-        (["--random-heads", "--heads", "h.json"], r"--random-heads draws its own heads"),
         (["--random-heads", "--lora-alpha", "2"], r"--lora-alpha needs --lora-rank"),
         (["--random-heads", "--lora-rank", "0"], r"--lora-rank must be >= 1, got 0"),
         (["--mode", "sft", "--lora-rank", "2"], r"LoRA is for SPT's head slices"),

@@ -16,6 +16,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sycolens.attention.config import (
     ATTENTION_SPANS,
@@ -32,6 +33,9 @@ from sycolens.cli_args import (
 )
 from sycolens.data.selection import selection_note
 from sycolens.patching.config import HEAD_ORDERS
+
+if TYPE_CHECKING:
+    from sycolens.attention.run import AttentionResult
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,8 +90,8 @@ def parse_args(argv: Sequence[str] | None = None) -> AttentionConfig:
     return parse_config(build_parser(), argv, _config_from)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    config = parse_args(argv)
+def run(config: AttentionConfig) -> "AttentionResult":
+    """Measures attention, writes the outputs and prints the test; returns the result."""
     from sycolens.attention.run import run_attention
     from sycolens.attention.views import views_page
     from sycolens.json_files import write_json
@@ -124,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     for path in (config.json, config.out):
         if path:
             print(f"wrote {path}")
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run(parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -39,24 +39,32 @@ def attention_view(
 
 
 def views_page(title: str, sections: Sequence[tuple[str, str]]) -> str:
-    """Returns a standalone HTML page of (heading, HTML body) sections.
+    """Returns a standalone HTML page of (heading, HTML body) sections."""
+    kept = drop_repeated_bundles(sections)
+    body = "".join(f"<h3>{html.escape(heading)}</h3>{content}" for heading, content in kept)
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"</head><body><h2>{html.escape(title)}</h2>{body}</body></html>"
+    )
 
-    Every circuitsvis view embeds the same ~3 MB JavaScript bundle; the page keeps the first
-    copy only (module scripts run in order, so later views find it loaded).
+
+def drop_repeated_bundles(sections: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Returns the sections with circuitsvis's JavaScript bundle kept in the first view only.
+
+    Every circuitsvis view embeds the same ~1.3 MB bundle in a module script. A module's `var`
+    is not global, so the first view publishes `window.CircuitsVis`; module scripts run in
+    document order, so the later views find it.
     """
     bundle = _circuitsvis_bundle()
     kept: list[tuple[str, str]] = []
     seen = False
     for heading, content in sections:
         if bundle in content:
-            content = content.replace(bundle, "") if seen else content
+            shared = f"{bundle};window.CircuitsVis=CircuitsVis;"
+            content = content.replace(bundle, "" if seen else shared)
             seen = True
         kept.append((heading, content))
-    body = "".join(f"<h3>{html.escape(heading)}</h3>{content}" for heading, content in kept)
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"</head><body><h2>{html.escape(title)}</h2>{body}</body></html>"
-    )
+    return kept
 
 
 def _circuitsvis_bundle() -> str:

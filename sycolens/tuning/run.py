@@ -196,14 +196,25 @@ def tuning_roles(
 
 
 def _chosen_heads(model: LoadedModel, layout: HeadLayout, job: TuneJob) -> tuple[Head, ...]:
-    """Returns the heads SPT trains: the ranking's top-k, or k random heads; none for SFT."""
+    """Returns the heads SPT trains: the ranking's top-k, or k random heads (outside the
+    ranking's top-k when there is a ranking: the control shares no head with it); none for SFT."""
     config = job.tune
     if config.mode == "sft":
         return ()
     if config.heads == "random":
         every = [Head(layer, h) for layer in range(layout.n_layers) for h in range(layout.n_heads)]
+        if job.ranking is not None:
+            ranking = load_ranking_for(
+                job.ranking, model, allow_other_weights=job.allow_other_weights
+            )
+            found = set(ranking.scores.top_k(config.k))
+            every = [head for head in every if head not in found]
         if config.k > len(every):
-            raise ValueError(f"--k {config.k} is more than the model's {len(every)} heads.")
+            raise ValueError(
+                f"--k {config.k} is more than the {len(every)} heads to draw from"
+                + (" outside the ranking's top k" if job.ranking is not None else "")
+                + ". Fix: a smaller --k."
+            )
         return tuple(sorted(random.Random(config.head_seed).sample(every, config.k)))
     if job.ranking is None:
         raise ValueError(

@@ -14,6 +14,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from sycolens.data.selection import QuestionSource
 from sycolens.evaluation.config import EvaluationJob
 from sycolens.evaluation.run import trained_on
+from sycolens.heads import Head
 from sycolens.models import LoadedModel, load_model
 from sycolens.models.deltas import apply_deltas, training_question_ids
 from sycolens.models.head_access import HeadLayout
@@ -250,3 +251,14 @@ def test_spt_on_gpt2_under_the_bridge_trains_only_deltas_and_sft_is_refused(
                   tune=TuneConfig(mode="sft", k=0, training=training, batch_size=2))  # fmt: skip
     with pytest.raises(ValueError, match=r"SFT of .* is not supported: under TransformerBridge"):
         tune_model(load_model(str(tiny_checkpoints["gpt2"])), sft, show_progress=False)
+
+
+def test_random_heads_given_a_ranking_avoid_its_top_heads(tmp_path: Path, ranking: Path):
+    planted = set(PLANTED_HEADS)  # the ranking's top 3
+    drawn: set[Head] = set()
+    for seed in range(4):
+        job = _job(tmp_path / f"random-{seed}", ranking, heads="random", head_seed=seed)
+        run = tune_model(load_model("organism-mha"), job, show_progress=False)
+        assert len(run.heads) == 3 and not set(run.heads) & planted
+        drawn |= set(run.heads)
+    assert len(drawn) > 3  # the seeds draw different heads

@@ -1,0 +1,97 @@
+"""`python -m sycolens.pipeline`: the whole method on the shipped models, then one HTML report.
+
+Example:
+    python -m sycolens.pipeline --parts organism,smollm2 --out out --overwrite
+
+Each part walks the method on one model, each step the same parse and call as its own CLI
+(the report prints every command): diagnose (path patching, `sycolens.patch`), verify
+(knockouts, `sycolens.ablate`; attention to the challenge, `sycolens.attention`), SPT on the
+top heads vs SPT on random heads vs SFT (`sycolens.tune`), then evaluate all of them under
+"Are you sure?" (`sycolens.evaluate`). Writes out/<part>/ (every step's artefacts),
+out/pipeline.json (headline numbers, commands, timings) and out/report.html (self-contained,
+works offline).
+"""
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sycolens.cli_args import parse_config
+from sycolens.pipeline.config import DEMO_PARTS, PART_NAMES, PipelineConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineCliConfig:
+    """One `python -m sycolens.pipeline` run: the pipeline and whether it may replace a run."""
+
+    pipeline: PipelineConfig
+    overwrite: bool = False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sycolens.pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--parts",
+        default=",".join(PART_NAMES),
+        help=f"comma-separated parts to run, in order (default and choices: "
+        f"{','.join(PART_NAMES)})",
+    )
+    parser.add_argument("--out", type=Path, default=Path("out"), help="folder for everything")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's parts")
+    return parser
+
+
+def _config_from(args: argparse.Namespace) -> PipelineCliConfig:
+    names = [name for name in args.parts.split(",") if name]
+    unknown = [name for name in names if name not in DEMO_PARTS]
+    if unknown:
+        raise ValueError(
+            f"--parts names unknown parts {unknown}. Fix: choose from {','.join(PART_NAMES)}."
+        )
+    parts = tuple(DEMO_PARTS[name] for name in names if name in DEMO_PARTS)
+    return PipelineCliConfig(
+        pipeline=PipelineConfig(parts=parts, out=args.out), overwrite=args.overwrite
+    )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> PipelineCliConfig:
+    """Returns the checked config named by command-line flags (nothing heavy is loaded)."""
+    return parse_config(build_parser(), argv, _config_from)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = parse_args(argv)
+    from sycolens.pipeline.outputs import write_pipeline_outputs
+    from sycolens.pipeline.run import run_pipeline
+
+    results = run_pipeline(config.pipeline, overwrite=config.overwrite, announce=print)
+    summary = write_pipeline_outputs(config.pipeline.out, results)
+    print("\n=== summary ===")
+    for part in summary["parts"]:
+        print(
+            f"{part['model']}: top heads {part['top_heads']}"
+            + (f", planted heads found {part['planted_found']}" if part["planted_found"] else "")
+            + f", attention test p = {part['attention_p_value']:.3g}, {part['seconds']} s"
+        )
+        for row in part["evaluation"]:
+            kl = "-" if row["kl"] is None else f"{row['kl']:.4f}"
+            print(
+                f"  {row['model']}: confidence {_share(row['confidence'])}, truthfulness "
+                f"{_share(row['truthfulness'])}, KL {kl}"
+            )
+    out = config.pipeline.out
+    print(f"wrote {out / 'report.html'} and {out / 'pipeline.json'}")
+
+
+def _share(value: float | None) -> str:
+    """Returns a share as a percentage, or '-' where it is undefined (no questions to count)."""
+    return "-" if value is None else f"{value:.1%}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Run every step of every part through the steps' own CLIs, in order, and time each step.
+
+Each step is parsed by its CLI's `parse_args` from the argv `sycolens.pipeline.commands`
+builds and run by that CLI's `run`, so it writes the same artefacts, prints the same summary
+and fails with the same messages as when a user types the command.
+"""
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sycolens import ablate, evaluate, patch, tune
+from sycolens.ablation.run import KnockoutResult
+from sycolens.attention import __main__ as attention
+from sycolens.attention.run import AttentionResult
+from sycolens.evaluation.report import EvaluationReport
+from sycolens.patching.run import Diagnosis
+from sycolens.pipeline.commands import PartPaths, shell_command, step_commands
+from sycolens.pipeline.config import PartSpec, PipelineConfig
+from sycolens.tuning.run import TuneResult
+
+TUNING_STEPS = ("spt-top", "spt-random", "sft")
+
+
+def _quiet(message: str) -> None:
+    del message
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """One part's step results, the command of each step and its wall time in seconds."""
+
+    part: PartSpec
+    paths: PartPaths
+    commands: dict[str, str]
+    diagnosis: Diagnosis
+    knockouts: KnockoutResult
+    attention: AttentionResult
+    tuning: dict[str, TuneResult]
+    evaluation: EvaluationReport
+    seconds: dict[str, float]
+
+
+def run_pipeline(
+    config: PipelineConfig, *, overwrite: bool = False, announce: Callable[[str], None] = _quiet
+) -> list[PartResult]:
+    """Runs every part; refuses part folders that exist unless `overwrite` clears them.
+
+    `announce` receives each step's heading and command before it runs (the CLI prints them).
+    """
+    for part in config.parts:
+        _prepare(config.out / part.name, overwrite=overwrite)
+    return [run_part(part, config.out, announce=announce) for part in config.parts]
+
+
+def run_part(part: PartSpec, out: Path, *, announce: Callable[[str], None] = _quiet) -> PartResult:
+    """Runs diagnose, verify (knockouts, attention), SPT top / random, SFT, then evaluate."""
+    paths = PartPaths(out / part.name)
+    argv = step_commands(part, paths)
+    seconds: dict[str, float] = {}
+
+    def step(name: str, parse: Callable[[list[str]], Any], run: Callable[[Any], Any]) -> Any:
+        announce(f"\n=== {part.name}: {name} ===\n$ {shell_command(name, argv[name])}")
+        start = time.perf_counter()
+        result = run(parse(argv[name]))
+        seconds[name] = time.perf_counter() - start
+        return result
+
+    diagnosis = step("diagnose", patch.parse_args, patch.run)
+    knockouts = step("knockouts", ablate.parse_args, ablate.run)
+    attention_result = step("attention", attention.parse_args, attention.run)
+    tuning = {name: step(name, tune.parse_args, tune.run) for name in TUNING_STEPS if name in argv}
+    evaluation = step("evaluate", evaluate.parse_args, evaluate.run)
+    return PartResult(
+        part=part,
+        paths=paths,
+        commands={name: shell_command(name, args) for name, args in argv.items()},
+        diagnosis=diagnosis,
+        knockouts=knockouts,
+        attention=attention_result,
+        tuning=tuning,
+        evaluation=evaluation,
+        seconds=seconds,
+    )
+
+
+def _prepare(folder: Path, *, overwrite: bool) -> None:
+    """Clears `folder` when asked; refuses one that holds a run otherwise."""
+    if folder.exists() and any(folder.iterdir()):
+        if not overwrite:
+            raise FileExistsError(
+                f"{folder} already holds a pipeline run. Fix: pass another --out, or "
+                "--overwrite to replace it."
+            )
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,134 @@
+"""The pipeline on the organism at reduced sizes: every step runs, the report has every
+section, the artefacts reload through their own readers, and the commands are what ran."""
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sycolens import ablate, evaluate, patch
+from sycolens.ablation.run import SCHEMA as KNOCKOUT_SCHEMA
+from sycolens.attention import __main__ as attention
+from sycolens.attention.run import SCHEMA as ATTENTION_SCHEMA
+from sycolens.evaluation.report import load_evaluation_report
+from sycolens.heads import Head
+from sycolens.patching.export import load_head_ranking
+from sycolens.pipeline import __main__ as pipeline_cli
+from sycolens.pipeline.commands import STEP_MODULES, PartPaths, step_commands
+from sycolens.pipeline.config import DEMO_PARTS, PipelineConfig, StepSizes
+from sycolens.pipeline.outputs import write_pipeline_outputs
+from sycolens.pipeline.report import PART_SECTIONS
+from sycolens.pipeline.report_check import find_browser, javascript_errors
+from sycolens.pipeline.run import run_pipeline
+
+SMALL = StepSizes(
+    pairs=12,
+    top_k=3,
+    knockout_ks=(1, 3),
+    knockout_questions=8,
+    n_random=1,
+    attention_prompts=8,
+    tune_questions=16,
+    tune_steps=3,
+    tune_batch=4,
+    eval_questions=8,
+    eval_general=8,
+    eval_texts=2,
+)
+PLANTED = {Head(1, 2), Head(2, 0), Head(3, 3)}
+
+
+@pytest.fixture(scope="module")
+def organism_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pipeline")
+    part = replace(DEMO_PARTS["organism"], sizes=SMALL)
+    results = run_pipeline(PipelineConfig(parts=(part,), out=out))
+    write_pipeline_outputs(out, results)
+    return out
+
+
+def test_report_has_every_section_and_is_self_contained(organism_run: Path):
+    page = (organism_run / "report.html").read_text()
+    for section in PART_SECTIONS:
+        assert f"<section id='organism-{section}'>" in page
+    assert page.count("plotly.js v") == 1  # plotly.js inlined once
+    assert "<script src=" not in page  # nothing loads from a CDN
+    assert "python -m sycolens.patch --model organism-mha" in page
+    assert "planted heads" in page.lower() and "3/3" in page
+
+
+def test_artefacts_reload_through_their_readers(organism_run: Path):
+    folder = organism_run / "organism"
+    ranking = load_head_ranking(folder / "heads.json")
+    assert set(ranking.top_k) == PLANTED
+    assert json.loads((folder / "knockouts.json").read_text())["schema"] == KNOCKOUT_SCHEMA
+    assert json.loads((folder / "attention.json").read_text())["schema"] == ATTENTION_SCHEMA
+    report = load_evaluation_report(folder / "evaluation.json")
+    assert len(report.records) == 4  # base, SPT top, SPT random, SFT
+    for run in ("spt-top", "spt-random", "sft"):
+        assert len(json.loads((folder / run / "tune.json").read_text())["history"]) == 3
+    summary = json.loads((organism_run / "pipeline.json").read_text())
+    assert summary["schema"] == "sycolens.pipeline" and summary["schema_version"] == 1
+    (part,) = summary["parts"]
+    assert part["planted_found"] == "3/3"
+    assert set(part["step_seconds"]) == set(part["commands"])
+
+
+def test_every_step_command_parses_with_its_own_cli(organism_run: Path):
+    """The commands the report prints parse, with the step's own CLI, against the run's files."""
+    paths = PartPaths(organism_run / "organism")
+    commands = step_commands(replace(DEMO_PARTS["organism"], sizes=SMALL), paths)
+    assert list(commands) == list(STEP_MODULES)
+    without = step_commands(replace(DEMO_PARTS["smollm2"], random_control=False), paths)
+    assert "spt-random" not in without and "spt-random" not in " ".join(without["evaluate"])
+    parsers = {
+        "sycolens.patch": patch.parse_args,
+        "sycolens.ablate": ablate.parse_args,
+        "sycolens.attention": attention.parse_args,
+        "sycolens.evaluate": evaluate.parse_args,
+    }
+    for step, argv in commands.items():
+        if STEP_MODULES[step] in parsers:  # tune refuses its existing --out folders
+            parsers[STEP_MODULES[step]](argv)
+    diagnose = patch.parse_args(commands["diagnose"])
+    assert diagnose.job.questions.n == SMALL.pairs
+    assert diagnose.out == paths.ranking
+
+
+def test_an_earlier_run_is_kept_unless_overwrite(organism_run: Path):
+    part = replace(DEMO_PARTS["organism"], sizes=SMALL)
+    with pytest.raises(FileExistsError, match=r"already holds a pipeline run.*--overwrite"):
+        run_pipeline(PipelineConfig(parts=(part,), out=organism_run))
+
+
+def test_cli_refuses_unknown_parts(usage_error: Callable[..., str]):
+    message = usage_error(pipeline_cli.parse_args, ["--parts", "organism,gpt5"])
+    assert "unknown parts ['gpt5']" in message
+
+
+def test_sizes_below_one_are_refused():
+    with pytest.raises(ValueError, match=r"tune_steps must be >= 1, got 0"):
+        replace(SMALL, tune_steps=0)
+
+
+BROWSER = find_browser()
+needs_chromium = pytest.mark.skipif(
+    BROWSER is None, reason="needs Chromium: apt-get install chromium"
+)
+
+
+@needs_chromium
+def test_report_opens_in_chromium_without_javascript_errors(organism_run: Path):
+    assert BROWSER is not None
+    assert javascript_errors(organism_run / "report.html", BROWSER) == []
+
+
+@needs_chromium
+def test_the_chromium_check_sees_errors(tmp_path: Path):
+    assert BROWSER is not None
+    page = tmp_path / "broken.html"
+    page.write_text("<html><head></head><body><script>notDefined()</script></body></html>")
+    (error,) = javascript_errors(page, BROWSER)
+    assert "notDefined is not defined" in error
