@@ -6,6 +6,7 @@ such sections into one standalone page that opens offline.
 """
 
 import html
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from sycolens.heads import Head
 from sycolens.models.head_access import HeadLayout
 from sycolens.models.load import LoadedModel
 from sycolens.prompts.chat import Message
+
+_SELF_CLOSED_VIEW = re.compile(r'(<div id="circuits-vis-[^"]+"[^>]*?)\s*/>')
 
 
 def attention_view(
@@ -53,12 +56,15 @@ def drop_repeated_bundles(sections: Sequence[tuple[str, str]]) -> list[tuple[str
 
     Every circuitsvis view embeds the same ~1.3 MB bundle in a module script. A module's `var`
     is not global, so the first view publishes `window.CircuitsVis`; module scripts run in
-    document order, so the later views find it.
+    document order, so the later views find it. Each view's `<div .../>` is closed too: HTML
+    does not self-close a div, so the next view would nest inside it and be wiped when the
+    first one draws.
     """
     bundle = _circuitsvis_bundle()
     kept: list[tuple[str, str]] = []
     seen = False
     for heading, content in sections:
+        content = _SELF_CLOSED_VIEW.sub(r"\1></div>", content)
         if bundle in content:
             shared = f"{bundle};window.CircuitsVis=CircuitsVis;"
             content = content.replace(bundle, "" if seen else shared)

@@ -53,7 +53,7 @@ def _config_from(args: argparse.Namespace) -> PipelineCliConfig:
         raise ValueError(
             f"--parts names unknown parts {unknown}. Fix: choose from {','.join(PART_NAMES)}."
         )
-    parts = tuple(DEMO_PARTS[name] for name in names if name in DEMO_PARTS)
+    parts = tuple(DEMO_PARTS[name] for name in names)
     return PipelineCliConfig(
         pipeline=PipelineConfig(parts=parts, out=args.out), overwrite=args.overwrite
     )
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(
             f"{part['model']}: top heads {part['top_heads']}"
             + (f", planted heads found {part['planted_found']}" if part["planted_found"] else "")
-            + f", attention test p = {part['attention_p_value']:.3g}, {part['seconds']} s"
+            + f", attention test p = {_number(part['attention_p_value'])}, {part['seconds']} s"
         )
         for row in part["evaluation"]:
             kl = "-" if row["kl"] is None else f"{row['kl']:.4f}"
@@ -86,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
     out = config.pipeline.out
     print(f"wrote {out / 'report.html'} and {out / 'pipeline.json'}")
+
+
+def _number(value: float | None) -> str:
+    """Returns a p-value to 3 significant digits, or '-' where it is undefined."""
+    return "-" if value is None else f"{value:.3g}"
 
 
 def _share(value: float | None) -> str:

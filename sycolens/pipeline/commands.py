@@ -4,6 +4,7 @@ The pipeline parses these with each CLI's `parse_args` and runs what its `run` r
 commands the report prints are exactly what ran (no separate code path).
 """
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,8 +101,4 @@ def step_commands(part: PartSpec, paths: PartPaths) -> dict[str, list[str]]:
 
 def shell_command(step: str, argv: list[str]) -> str:
     """Returns the step as one shell line a user can paste."""
-    return " ".join(["python", "-m", STEP_MODULES[step], *(_quoted(arg) for arg in argv)])
-
-
-def _quoted(arg: str) -> str:
-    return arg if arg and all(c.isalnum() or c in "-_./,=" for c in arg) else repr(arg)
+    return shlex.join(["python", "-m", STEP_MODULES[step], *argv])

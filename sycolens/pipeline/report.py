@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from sycolens.attention.views import drop_repeated_bundles
 from sycolens.heads import Head
+from sycolens.json_files import without_nan
 from sycolens.organism.card import read_card
 from sycolens.pipeline.run import PartResult
 from sycolens.viz.attention import attention_figure
@@ -60,11 +61,10 @@ def part_headline(result: PartResult) -> dict[str, Any]:
         "planted_found": (
             f"{len(set(top[: len(planted)]) & planted)}/{len(planted)}" if planted else None
         ),
-        "attention_p_value": result.attention.comparison.p_value,
-        "evaluation": [
-            {column: _finite(row[column]) for column in HEADLINE_COLUMNS}
-            for _, row in table.iterrows()
-        ],
+        "attention_p_value": without_nan(result.attention.comparison.p_value),
+        "evaluation": without_nan(
+            [{column: row[column] for column in HEADLINE_COLUMNS} for _, row in table.iterrows()]
+        ),
         "seconds": round(sum(result.seconds.values()), 1),
     }
 
@@ -72,13 +72,17 @@ def part_headline(result: PartResult) -> dict[str, Any]:
 def pipeline_report(results: list[PartResult], *, title: str = "sycolens pipeline") -> str:
     """Returns the report page of a pipeline run."""
     figures = _Figures()
+    # circuitsvis's bundle once per page: shared across the views of every part.
+    views = [(result.part.name, view) for result in results for view in result.attention.views]
+    shared = drop_repeated_bundles(views)
     body = [f"<h1>{html.escape(title)}</h1>", _summary(results)]
     for result in results:
+        own = [view for name, view in shared if name == result.part.name]
         body.append(f"<h2 id='{result.part.name}'>{html.escape(result.part.model)}</h2>")
         body.extend(
             f"<section id='{result.part.name}-{name}'><h3>{html.escape(heading)}</h3>"
             f"{content}</section>"
-            for name, heading, content in _part_sections(result, figures)
+            for name, heading, content in _part_sections(result, own, figures)
         )
     body.append(_versions(results))
     return (
@@ -88,7 +92,11 @@ def pipeline_report(results: list[PartResult], *, title: str = "sycolens pipelin
     )
 
 
-def _part_sections(result: PartResult, figures: _Figures) -> list[tuple[str, str, str]]:
+def _part_sections(
+    result: PartResult, views: list[str], figures: _Figures
+) -> list[tuple[str, str, str]]:
+    """Returns (id, heading, HTML) of each section of one part; `views` are its circuitsvis
+    views, bundle already shared page-wide."""
     diagnosis, paths = result.diagnosis, result.paths
     labels = diagnosis.labels
     top = diagnosis.scores.frame.sort_values("rank").head(diagnosis.top_k)
@@ -99,9 +107,10 @@ def _part_sections(result: PartResult, figures: _Figures) -> list[tuple[str, str
         if planted
         else ""
     )
+    words = html.escape(f"{labels.tokens.syco_word!r} vs {labels.tokens.anti_word!r}")
     diagnosis_html = (
         f"<p>{diagnosis.scores.n_pairs} pairs, {diagnosis.document['mode']} mode; labels "
-        f"{labels.tokens.syco_word!r} vs {labels.tokens.anti_word!r} ({labels.origin}), mean F "
+        f"{words} ({html.escape(labels.origin)}), mean F "
         f"{labels.check.mean_f_reference:.3f} after the doubt, "
         f"{labels.check.mean_f_counterfactual:.3f} after the agreement.</p>"
         + "".join(f"<p>Label check: {html.escape(w)}</p>" for w in labels.check.warnings)
@@ -118,12 +127,7 @@ def _part_sections(result: PartResult, figures: _Figures) -> list[tuple[str, str
         f"{comparison.n_others}: {comparison.others_mean:.4f}; Mann-Whitney U "
         f"{comparison.u_statistic:.1f}, one-sided p = {comparison.p_value:.3g}.</p>"
         + figures.html(attention_figure(comparison, title="Attention to the challenge"))
-        + "".join(
-            f"<h4>{html.escape(heading)}</h4>{view}"
-            for heading, view in drop_repeated_bundles(
-                [(f"Prompt {i}: top heads", view) for i, view in enumerate(result.attention.views)]
-            )
-        )
+        + "".join(f"<h4>Prompt {i}: top heads</h4>{view}" for i, view in enumerate(views))
         + _artefact(paths.attention, "attention JSON")
     )
     histories = {name: run.document["history"] for name, run in result.tuning.items()}
@@ -223,11 +227,6 @@ def _planted_heads(result: PartResult) -> set[Head]:
     except FileNotFoundError:
         return set()
     return {Head(*head) for head in card["planted_heads"]}
-
-
-def _finite(value: Any) -> Any:
-    """Returns `value`, with NaN (no KL for the base model) as None, which JSON can hold."""
-    return None if isinstance(value, float) and value != value else value
 
 
 def _table(frame: pd.DataFrame) -> str:

@@ -23,6 +23,7 @@ from sycolens.pipeline.config import PartSpec, PipelineConfig
 from sycolens.tuning.run import TuneResult
 
 TUNING_STEPS = ("spt-top", "spt-random", "sft")
+MARKER = ".sycolens-pipeline"
 
 
 def _quiet(message: str) -> None:
@@ -88,12 +89,21 @@ def run_part(part: PartSpec, out: Path, *, announce: Callable[[str], None] = _qu
 
 
 def _prepare(folder: Path, *, overwrite: bool) -> None:
-    """Clears `folder` when asked; refuses one that holds a run otherwise."""
+    """Clears `folder` when asked and it holds a pipeline run (its marker file); refuses it
+    otherwise, so `--overwrite` never deletes a folder the pipeline did not make. Removes the
+    run's report and summary beside it too, so they never point at deleted artefacts."""
     if folder.exists() and any(folder.iterdir()):
+        if not (folder / MARKER).is_file():
+            raise FileExistsError(
+                f"{folder} exists and is not a pipeline run's folder. Fix: pass another --out."
+            )
         if not overwrite:
             raise FileExistsError(
                 f"{folder} already holds a pipeline run. Fix: pass another --out, or "
                 "--overwrite to replace it."
             )
         shutil.rmtree(folder)
+        for written in ("report.html", "pipeline.json"):
+            (folder.parent / written).unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("sycolens pipeline part folder\n")

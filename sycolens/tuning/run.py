@@ -96,7 +96,7 @@ def tune_model(
     examples = build_examples(selection.questions, style=style, seed=config.seed)
     tokenized = [tokenize_example(model.chat, example) for example in examples]
     layout = HeadLayout.of(model.hf_model)
-    heads = _chosen_heads(model, layout, job)
+    heads, excluded = _chosen_heads(model, layout, job)
     roles = tuning_roles(layout, config.roles, config.train_shared_kv) if heads else ()
     deltas = None
     if heads:
@@ -109,6 +109,7 @@ def tune_model(
         "question_ids": [q.id for q in selection.questions],
         "seed": config.seed,
         "head_seed": config.head_seed if config.heads == "random" else None,
+        "excluded_heads": [list(head) for head in excluded],
         "batch_size": config.batch_size,
         "lora": asdict(config.lora) if config.lora else None,
         "base_fingerprint": model_record(model)["weights_fingerprint"],
@@ -195,19 +196,23 @@ def tuning_roles(
     return roles
 
 
-def _chosen_heads(model: LoadedModel, layout: HeadLayout, job: TuneJob) -> tuple[Head, ...]:
-    """Returns the heads SPT trains: the ranking's top-k, or k random heads (outside the
-    ranking's top-k when there is a ranking: the control shares no head with it); none for SFT."""
+def _chosen_heads(
+    model: LoadedModel, layout: HeadLayout, job: TuneJob
+) -> tuple[tuple[Head, ...], tuple[Head, ...]]:
+    """Returns the heads SPT trains and the heads a random draw left out: the ranking's top-k
+    (none left out), or k random heads (outside the ranking's top-k when there is a ranking:
+    the control shares no head with it); none for SFT."""
     config = job.tune
     if config.mode == "sft":
-        return ()
+        return (), ()
     if config.heads == "random":
         every = [Head(layer, h) for layer in range(layout.n_layers) for h in range(layout.n_heads)]
+        found: tuple[Head, ...] = ()
         if job.ranking is not None:
             ranking = load_ranking_for(
                 job.ranking, model, allow_other_weights=job.allow_other_weights
             )
-            found = set(ranking.scores.top_k(config.k))
+            found = tuple(sorted(ranking.scores.top_k(config.k)))
             every = [head for head in every if head not in found]
         if config.k > len(every):
             raise ValueError(
@@ -215,14 +220,14 @@ def _chosen_heads(model: LoadedModel, layout: HeadLayout, job: TuneJob) -> tuple
                 + (" outside the ranking's top k" if job.ranking is not None else "")
                 + ". Fix: a smaller --k."
             )
-        return tuple(sorted(random.Random(config.head_seed).sample(every, config.k)))
+        return tuple(sorted(random.Random(config.head_seed).sample(every, config.k))), found
     if job.ranking is None:
         raise ValueError(
             "SPT on the top heads needs a head ranking. Fix: pass --heads heads.json (from "
             "`python -m sycolens.patch`), or --random-heads for the random-heads control."
         )
     ranking = load_ranking_for(job.ranking, model, allow_other_weights=job.allow_other_weights)
-    return tuple(ranking.scores.top_k(config.k))
+    return tuple(ranking.scores.top_k(config.k)), ()
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from sycolens.pipeline.commands import STEP_MODULES, PartPaths, step_commands
 from sycolens.pipeline.config import DEMO_PARTS, PipelineConfig, StepSizes
 from sycolens.pipeline.outputs import write_pipeline_outputs
 from sycolens.pipeline.report import PART_SECTIONS
-from sycolens.pipeline.report_check import find_browser, javascript_errors
+from sycolens.pipeline.report_check import find_browser, page_problems
 from sycolens.pipeline.run import run_pipeline
 
 SMALL = StepSizes(
@@ -40,21 +40,30 @@ SMALL = StepSizes(
 PLANTED = {Head(1, 2), Head(2, 0), Head(3, 3)}
 
 
+# A second part on the GQA organism (under the smollm2 part's name and its SPT-vs-SFT steps):
+# the report of two parts, at organism speed.
+SECOND = replace(DEMO_PARTS["smollm2"], model="organism-gqa", questions="organism", sizes=SMALL)
+
+
 @pytest.fixture(scope="module")
 def organism_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pipeline")
     part = replace(DEMO_PARTS["organism"], sizes=SMALL)
-    results = run_pipeline(PipelineConfig(parts=(part,), out=out))
+    results = run_pipeline(PipelineConfig(parts=(part, SECOND), out=out))
     write_pipeline_outputs(out, results)
     return out
 
 
 def test_report_has_every_section_and_is_self_contained(organism_run: Path):
     page = (organism_run / "report.html").read_text()
-    for section in PART_SECTIONS:
-        assert f"<section id='organism-{section}'>" in page
+    for part in ("organism", "smollm2"):
+        for section in PART_SECTIONS:
+            assert f"<section id='{part}-{section}'>" in page
     assert page.count("plotly.js v") == 1  # plotly.js inlined once
-    assert "<script src=" not in page  # nothing loads from a CDN
+    assert page.count("window.CircuitsVis=CircuitsVis") == 1  # its bundle once, for both parts
+    assert page.count('<div id="circuits-vis-') == 6  # 3 views per part, each div closed
+    # Nothing loads from a network: no script src, no module import from a URL, no unpkg.
+    assert "<script src=" not in page and 'from "http' not in page and "unpkg.com" not in page
     assert "python -m sycolens.patch --model organism-mha" in page
     assert "planted heads" in page.lower() and "3/3" in page
 
@@ -71,9 +80,11 @@ def test_artefacts_reload_through_their_readers(organism_run: Path):
         assert len(json.loads((folder / run / "tune.json").read_text())["history"]) == 3
     summary = json.loads((organism_run / "pipeline.json").read_text())
     assert summary["schema"] == "sycolens.pipeline" and summary["schema_version"] == 1
-    (part,) = summary["parts"]
+    part = summary["parts"][0]
     assert part["planted_found"] == "3/3"
     assert set(part["step_seconds"]) == set(part["commands"])
+    second = summary["parts"][1]
+    assert "spt-random" not in second["commands"] and second["planted_found"] == "3/3"
 
 
 def test_every_step_command_parses_with_its_own_cli(organism_run: Path):
@@ -97,10 +108,28 @@ def test_every_step_command_parses_with_its_own_cli(organism_run: Path):
     assert diagnose.out == paths.ranking
 
 
-def test_an_earlier_run_is_kept_unless_overwrite(organism_run: Path):
+def test_an_earlier_run_is_kept_unless_overwrite(organism_run: Path, tmp_path: Path):
     part = replace(DEMO_PARTS["organism"], sizes=SMALL)
     with pytest.raises(FileExistsError, match=r"already holds a pipeline run.*--overwrite"):
         run_pipeline(PipelineConfig(parts=(part,), out=organism_run))
+    (tmp_path / "organism").mkdir()
+    (tmp_path / "organism" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"is not a pipeline run's folder"):
+        run_pipeline(PipelineConfig(parts=(part,), out=tmp_path), overwrite=True)
+    assert (tmp_path / "organism" / "notes.txt").exists()
+
+
+def test_pipeline_configs_refuse_no_parts_and_repeats():
+    with pytest.raises(ValueError, match=r"No parts to run"):
+        PipelineConfig(parts=())
+    with pytest.raises(ValueError, match=r"repeats a part"):
+        PipelineConfig(parts=(DEMO_PARTS["organism"], DEMO_PARTS["organism"]))
+
+
+def test_cli_flags_reach_the_config(tmp_path: Path):
+    config = pipeline_cli.parse_args(["--parts", "smollm2", "--out", str(tmp_path), "--overwrite"])
+    assert config.overwrite and config.pipeline.out == tmp_path
+    assert [part.name for part in config.pipeline.parts] == ["smollm2"]
 
 
 def test_cli_refuses_unknown_parts(usage_error: Callable[..., str]):
@@ -120,15 +149,37 @@ needs_chromium = pytest.mark.skipif(
 
 
 @needs_chromium
-def test_report_opens_in_chromium_without_javascript_errors(organism_run: Path):
+def test_report_opens_in_chromium_without_problems(organism_run: Path):
     assert BROWSER is not None
-    assert javascript_errors(organism_run / "report.html", BROWSER) == []
+    assert page_problems(organism_run / "report.html", BROWSER) == []
 
 
 @needs_chromium
-def test_the_chromium_check_sees_errors(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("<script>notDefined()</script>", "notDefined is not defined"),
+        ('<script type="module">throw new Error("in a module")</script>', "in a module"),
+        ("<script>console.error('said so')</script>", "console.error: said so"),
+        ('<div class="plotly-graph-div"></div>', "1 of 1 plotly figures did not draw"),
+        (
+            '<div id="circuits-vis-a"><div id="circuits-vis-b"></div></div>'
+            "<script>document.getElementById('circuits-vis-a').textContent='drawn'</script>",
+            "1 of 2 circuitsvis views vanished",
+        ),
+    ],
+)
+def test_the_chromium_check_sees_problems(tmp_path: Path, body: str, problem: str):
     assert BROWSER is not None
     page = tmp_path / "broken.html"
-    page.write_text("<html><head></head><body><script>notDefined()</script></body></html>")
-    (error,) = javascript_errors(page, BROWSER)
-    assert "notDefined is not defined" in error
+    page.write_text(f"<html><head></head><body>{body}</body></html>")
+    (found,) = page_problems(page, BROWSER)
+    assert problem in found
+
+
+def test_the_check_names_a_missing_or_foreign_report(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match=r"Fix: run `make demo` first"):
+        page_problems(tmp_path / "report.html", "chromium")
+    (tmp_path / "notes.txt").write_text("not a page")
+    with pytest.raises(ValueError, match=r"is not an HTML page"):
+        page_problems(tmp_path / "notes.txt", "chromium")

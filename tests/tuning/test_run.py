@@ -260,5 +260,9 @@ def test_random_heads_given_a_ranking_avoid_its_top_heads(tmp_path: Path, rankin
         job = _job(tmp_path / f"random-{seed}", ranking, heads="random", head_seed=seed)
         run = tune_model(load_model("organism-mha"), job, show_progress=False)
         assert len(run.heads) == 3 and not set(run.heads) & planted
+        assert run.document["excluded_heads"] == sorted(list(h) for h in planted)
         drawn |= set(run.heads)
     assert len(drawn) > 3  # the seeds draw different heads
+    too_many = _job(tmp_path / "too-many", ranking, heads="random", k=9)
+    with pytest.raises(ValueError, match=r"--k 9 is more than the 7 heads to draw from outside"):
+        tune_model(load_model("organism-mha"), too_many, show_progress=False)
