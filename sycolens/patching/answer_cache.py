@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from einops import einsum
 from jaxtyping import Bool, Float
 from torch import Tensor
 from transformers import DynamicCache
@@ -25,7 +24,7 @@ from transformers import DynamicCache
 from sycolens.heads import Head
 from sycolens.models.head_access import HeadLayout, HeadOutputHook, hooked_head_outputs
 from sycolens.models.load import LoadedModel
-from sycolens.patching.direct import label_unembedding
+from sycolens.patching.direct import label_logit_diff_from_normed
 from sycolens.prompts.batch import TokenBatch
 from sycolens.prompts.labels import LabelTokens
 
@@ -82,7 +81,7 @@ def answer_total_logit_diffs(
                     use_cache=True,
                 ).last_hidden_state
             cache.crop(-n_copies)
-            columns.append(_label_logit_diff(model, hidden, labels))
+            columns.append(label_logit_diff_from_normed(model, hidden, labels))
     return torch.cat(columns, dim=1)
 
 
@@ -114,15 +113,6 @@ def _patch_hooks(
         return z
 
     return [(layer, lambda z, layer=layer: patch(z, layer)) for layer in by_layer]
-
-
-def _label_logit_diff(
-    model: LoadedModel, hidden: Float[Tensor, "batch n_copies d_model"], labels: LabelTokens
-) -> Float[Tensor, "batch n_copies"]:
-    """Returns logit(syco) - logit(anti) from final hidden states, two unembedding rows only."""
-    rows, bias = label_unembedding(model, labels)
-    logits = einsum(hidden, rows, "batch copy d_model, label d_model -> batch copy label") + bias
-    return logits[..., 0] - logits[..., 1]
 
 
 def _dtype(model: LoadedModel) -> torch.dtype:

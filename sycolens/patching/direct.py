@@ -80,8 +80,16 @@ def label_logit_diff_from_residual(
     labels: LabelTokens,
 ) -> Float[Tensor, "*batch"]:
     """Returns logit(syco) - logit(anti) after the model's own final norm and unembedding."""
+    return label_logit_diff_from_normed(model, model.bridge.ln_final(residual), labels)
+
+
+def label_logit_diff_from_normed(
+    model: LoadedModel,
+    normed: Float[Tensor, "*batch d_model"],
+    labels: LabelTokens,
+) -> Float[Tensor, "*batch"]:
+    """Returns logit(syco) - logit(anti) from final-norm outputs: two unembedding rows only."""
     rows, bias = label_unembedding(model, labels)
-    normed = model.bridge.ln_final(residual)
     logits = einsum(normed, rows, "... d_model, label d_model -> ... label") + bias
     return logits[..., 0] - logits[..., 1]
 

@@ -53,14 +53,11 @@ def part_headline(result: PartResult) -> dict[str, Any]:
     """Returns the part's headline numbers: top heads, planted heads found, evaluation rows."""
     scores = result.diagnosis.scores
     top = scores.top_k(result.diagnosis.top_k)
-    planted = _planted_heads(result)
     table = result.evaluation.table()
     return {
         "model": result.part.model,
         "top_heads": [list(head) for head in top],
-        "planted_found": (
-            f"{len(set(top[: len(planted)]) & planted)}/{len(planted)}" if planted else None
-        ),
+        "planted_found": _planted_found(result, _planted_heads(result)),
         "attention_p_value": without_nan(result.attention.comparison.p_value),
         "evaluation": without_nan(
             [{column: row[column] for column in HEADLINE_COLUMNS} for _, row in table.iterrows()]
@@ -103,7 +100,7 @@ def _part_sections(
     planted = _planted_heads(result)
     planted_note = (
         f"<p>Planted heads {sorted(tuple(head) for head in planted)}: "
-        f"{part_headline(result)['planted_found']} among the top {len(planted)}.</p>"
+        f"{_planted_found(result, planted)} among the top {len(planted)}.</p>"
         if planted
         else ""
     )
@@ -227,6 +224,14 @@ def _planted_heads(result: PartResult) -> set[Head]:
     except FileNotFoundError:
         return set()
     return {Head(*head) for head in card["planted_heads"]}
+
+
+def _planted_found(result: PartResult, planted: set[Head]) -> str | None:
+    """Returns how many planted heads the ranking's top len(planted) holds, as "found/planted"."""
+    if not planted:
+        return None
+    top = result.diagnosis.scores.top_k(len(planted))
+    return f"{len(set(top) & planted)}/{len(planted)}"
 
 
 def _table(frame: pd.DataFrame) -> str:
