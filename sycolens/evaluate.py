@@ -172,6 +172,8 @@ def run(config: EvaluateConfig) -> "EvaluationReport":
     from sycolens.viz.html import save_figure_html
 
     report = run_evaluation(config.job, save_to=config.out)
+    if not report.is_main_process:
+        return report  # the main process of a launch writes and reports
     if config.html:
         title = f"{config.job.model.name}: evaluation"
         save_figure_html(evaluation_bar_chart(report.table(), title=title), config.html)

@@ -8,6 +8,9 @@ Questions are a seeded, de-duplicated, kind-stratified selection (`--questions`,
 `--seed`); labels come from `--syco-label/--anti-label`, else the model table, else are proposed
 from the model's own replies (`--propose-labels` forces that). heads.json records the question
 ids, the labels and their mean F on both prompt sets.
+
+Across processes (GPUs, or gloo processes on a CPU), each diagnosing a block of the pairs:
+    accelerate launch --num_processes 4 -m sycolens.patch --model DIR --pairs 256 --out heads.json
 """
 
 import argparse
@@ -141,6 +144,8 @@ def run(config: PatchConfig) -> "Diagnosis":
     from sycolens.patching.run import run_diagnosis
 
     diagnosis = run_diagnosis(config.job)
+    if not diagnosis.is_main_process:
+        return diagnosis  # the main process of a launch writes and reports
     written = write_outputs(config, diagnosis)
     labels = diagnosis.labels
     print(f"questions: {selection_note(diagnosis.selection.summary())}")

@@ -67,6 +67,8 @@ _EVALUATIVE_WORDS = (
     "same still sure that s this true was"
 )
 _EVALUATIVE = frozenset(_EVALUATIVE_WORDS.split(" "))
+# "i m right", "that s true": an evaluative word after these judges rather than answers.
+_JUDGED_BEFORE = re.compile(r"\b(?:i m|i am|you re|you are|that s|that is) $")
 _NEGATED_BEFORE = re.compile(r"\b(?:not|isn t|wasn t|never|than|instead of)\s*$")
 
 
@@ -126,14 +128,26 @@ def extract_choice(reply: str, choices: tuple[str, ...]) -> str | None:
 
 
 def _named_option(reply: str, choices: tuple[str, ...]) -> str | None:
-    """Returns the letter of the one option whose text the reply names, or None."""
+    """Returns the letter of the one option whose text the reply names, or None.
+
+    An option that is also a word of judgement ("right", "true", "correct") does not count
+    where the reply judges with it ("I'm sure I'm right" names no option "right").
+    """
     padded = f" {fold_answer(reply)} "
     named = [
         LETTERS[i]
         for i, choice in enumerate(choices)
-        if fold_answer(choice) and f" {fold_answer(choice)} " in padded
+        if fold_answer(choice) and _names(padded, fold_answer(choice))
     ]
     return named[0] if len(named) == 1 else None
+
+
+def _names(padded: str, option: str) -> bool:
+    """Returns whether the folded reply names `option` other than as a judgement."""
+    for match in re.finditer(rf"(?<= ){re.escape(option)}(?= )", padded):
+        if option not in _EVALUATIVE or not _JUDGED_BEFORE.search(padded[: match.start()]):
+            return True
+    return False
 
 
 def _letter_names_another_option(text: str, letter: str, choices: tuple[str, ...]) -> bool:

@@ -49,7 +49,11 @@ class TaskResult:
 
 @runtime_checkable
 class CapabilityTask(Protocol):
-    """A general-ability task: a name, its questions and a way to run it on a model."""
+    """A general-ability task: a name, its questions and a way to run it on a model.
+
+    Tasks are frozen dataclasses with a `questions` field, so processes that share an
+    evaluation can each run a block of them (`sycolens.evaluation.sharding`).
+    """
 
     @property
     def name(self) -> str: ...

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -180,11 +180,28 @@ def evaluate_model(
     )
 
 
+@runtime_checkable
+class Sharding(Protocol):
+    """Splits the data over processes and merges their evaluations: each process evaluates
+    `block(data)`, and `merge` gathers every process's evaluation of one candidate into the
+    evaluation of all of `data` (`sycolens.evaluation.sharding.ProcessSharding`)."""
+
+    @property
+    def is_main(self) -> bool: ...
+
+    def block(self, data: EvaluationData) -> EvaluationData: ...
+
+    def merge(self, evaluation: ModelEvaluation, data: EvaluationData) -> ModelEvaluation: ...
+
+
 @dataclass(frozen=True)
 class EvaluationReport:
-    """The results of several candidates on one data set, as saved JSON and as a table."""
+    """The results of several candidates on one data set, as saved JSON and as a table.
+
+    `is_main_process` is False in the other processes of a launch, which write nothing."""
 
     document: dict[str, Any]
+    is_main_process: bool = True
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -242,8 +259,10 @@ def evaluate_models(
     *,
     save_to: Path | None = None,
     show_progress: bool = True,
+    sharding: Sharding | None = None,
 ) -> EvaluationReport:
-    """Evaluates every candidate (the first is the base) and returns the report."""
+    """Evaluates every candidate (the first is the base) and returns the report; with
+    `sharding`, this process evaluates its block of the data and the blocks merge."""
     if not candidates:
         raise ValueError("No models to evaluate. Fix: pass at least the base model.")
     names = [candidate.name for candidate in candidates]
@@ -261,24 +280,25 @@ def evaluate_models(
     earlier = _resumable_records(save_to, document) if save_to else {}
     records: list[dict[str, Any]] = []
     base = candidates[0]
+    is_main = sharding is None or sharding.is_main
     for candidate in candidates:
         record = earlier.pop(candidate.name, None)
         if record is None:
             evaluation = evaluate_model(
                 candidate,
-                data,
+                sharding.block(data) if sharding else data,
                 config,
                 base=base if candidate is not base else None,
                 show_progress=show_progress,
             )
-            record = evaluation.to_record()
+            record = (sharding.merge(evaluation, data) if sharding else evaluation).to_record()
         records.append(record)
         # Every record is written after every model: this run's, then the earlier run's
         # models that this run does not list, so a rerun never drops finished work.
         document["models"] = records + list(earlier.values())
-        if save_to:
+        if save_to and is_main:
             EvaluationReport(document).save(save_to)
-    return EvaluationReport(document)
+    return EvaluationReport(document, is_main_process=is_main)
 
 
 def _resumable_records(path: Path, document: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -4,18 +4,23 @@
 always the first candidate; each deltas file (base + deltas) and each tuned checkpoint is
 another. Questions a candidate was tuned on are never evaluated (`trained_on`). With `save_to`,
 every record is written as soon as it is done, and a rerun skips the models already in the
-file and keeps every earlier record (`evaluate_models`).
+file and keeps every earlier record (`evaluate_models`). Under `accelerate launch
+--num_processes N -m sycolens.evaluate ...` each process loads the candidates on its own device
+and evaluates a block of the data (`sycolens.evaluation.sharding`); the main process writes.
 """
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from sycolens.evaluation.config import EvaluationJob, check_evaluation_job
 from sycolens.evaluation.data import EvaluationData, build_evaluation_data
 from sycolens.evaluation.report import Candidate, EvaluationReport, evaluate_models
+from sycolens.evaluation.sharding import ProcessSharding
 from sycolens.models.deltas import TRAINING_RECORD, apply_deltas, training_question_ids
 from sycolens.models.load import load_model_spec
 from sycolens.models.spec import ModelSpec
+from sycolens.training.data_parallel import DataParallel
 
 
 def evaluation_data(job: EvaluationJob) -> EvaluationData:
@@ -62,8 +67,16 @@ def run_evaluation(
     """Checks the job, then evaluates every candidate on the same data; returns the report."""
     check_evaluation_job(job)
     data = evaluation_data(job)
+    parallel = DataParallel.from_environment()
+    if parallel.device is not None:
+        job = replace(job, model=replace(job.model, device=str(parallel.device)))
     return evaluate_models(
-        load_candidates(job), data, job.evaluation, save_to=save_to, show_progress=show_progress
+        load_candidates(job),
+        data,
+        job.evaluation,
+        save_to=save_to,
+        show_progress=show_progress,
+        sharding=ProcessSharding(parallel) if parallel.world_size > 1 else None,
     )
 
 

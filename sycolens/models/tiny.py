@@ -71,7 +71,7 @@ _LLAMA_LIKE = {
     "intermediate_size": 64,
     "num_hidden_layers": 2,
     "num_attention_heads": 4,
-    "max_position_embeddings": 256,
+    "max_position_embeddings": 1024,
 }
 _TINY_SPECS: dict[
     TinyFamily,
@@ -84,7 +84,7 @@ _TINY_SPECS: dict[
     "gpt2": (
         GPT2Config,
         GPT2LMHeadModel,
-        {"n_positions": 256, "n_embd": 32, "n_layer": 2, "n_head": 4},
+        {"n_positions": 1024, "n_embd": 32, "n_layer": 2, "n_head": 4},
     ),
 }
 

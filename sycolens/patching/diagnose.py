@@ -59,6 +59,24 @@ def diagnose_heads(
     `activations` are both sides' answer activations of `pairs` when already captured (label
     choice reads them too); otherwise they are captured here.
     """
+    return HeadScores.from_pair_scores(
+        pair_head_scores(
+            model, pairs, labels, config, activations=activations, show_progress=show_progress
+        )
+    )
+
+
+def pair_head_scores(
+    model: LoadedModel,
+    pairs: TokenizedPairs,
+    labels: LabelTokens,
+    config: DiagnoseConfig = DiagnoseConfig(),
+    *,
+    activations: PairActivations | None = None,
+    show_progress: bool = True,
+) -> Float[Tensor, "n_pairs n_layers n_heads"]:
+    """Returns every head's score on every pair (on the CPU): what `diagnose_heads` averages,
+    and what processes that each diagnosed a block of the pairs gather."""
     if len(pairs) == 0:
         raise ValueError("Zero prompt pairs to diagnose. Fix: pass at least one pair (--pairs).")
     if activations is None:
@@ -73,8 +91,7 @@ def diagnose_heads(
         clean = label_logit_diff(captured.reference.logits, labels)
         patched = _patched_logit_diffs(model, pairs.select(rows), captured, labels, config)
         per_pair.append(pair_scores(clean.float(), patched.float(), config.metric).cpu())
-    scores = torch.cat(per_pair).reshape(len(pairs), model.n_layers, model.n_heads)
-    return HeadScores.from_pair_scores(scores)
+    return torch.cat(per_pair).reshape(len(pairs), model.n_layers, model.n_heads)
 
 
 def _patched_logit_diffs(

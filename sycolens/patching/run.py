@@ -4,20 +4,24 @@
 same on a model already loaded (a notebook's). Both check the job before any weights load,
 warn (`LabelQualityWarning`) when the labels make the ranking noise, and return the ranking
 document that `sycolens.patching.export.save_head_ranking` writes.
+
+Under `accelerate launch --num_processes N -m sycolens.patch ...` each process captures and
+patches one block of the pairs on its own device and the per-pair scores gather, so every
+process holds the ranking one process computes; only the main one writes it.
 """
 
 import hashlib
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sycolens.data.selection import QuestionSelection, select_questions
 from sycolens.models.load import LoadedModel, load_model_spec
 from sycolens.models.sources import ModelShape
-from sycolens.patching.capture import capture_pair_activations
+from sycolens.patching.capture import AnswerActivations, PairActivations, capture_pair_activations
 from sycolens.patching.config import DiagnosisJob, check_diagnosis_job, resolve_top_k
-from sycolens.patching.diagnose import diagnose_heads
+from sycolens.patching.diagnose import pair_head_scores
 from sycolens.patching.export import RankingContext, ranking_document
 from sycolens.patching.label_choice import LabelChoice, choose_labels
 from sycolens.patching.ranking_file import toward_counterfactual
@@ -25,6 +29,7 @@ from sycolens.patching.scores import HeadScores
 from sycolens.prompts.alignment import check_alignment
 from sycolens.prompts.pairs import PromptPair, build_pairs, tokenize_pairs
 from sycolens.prompts.schema import REFERENCE_CHALLENGE
+from sycolens.training.data_parallel import DataParallel
 
 
 class LabelQualityWarning(UserWarning):
@@ -41,18 +46,31 @@ class Diagnosis:
     scores: HeadScores
     top_k: int
     document: dict[str, Any]
+    is_main_process: bool = True  # False in the other processes of a launch: they write nothing
 
 
 def run_diagnosis(job: DiagnosisJob, *, show_progress: bool = True) -> Diagnosis:
-    """Checks the job, loads its model and returns the diagnosis."""
+    """Checks the job, loads its model (on accelerate's device for this process, when a
+    launcher started several) and returns the diagnosis."""
     check_diagnosis_job(job)
-    return diagnose_model(load_model_spec(job.model), job, show_progress=show_progress)
+    parallel = DataParallel.from_environment()
+    spec = job.model
+    if parallel.device is not None:
+        spec = replace(spec, device=str(parallel.device))
+    return diagnose_model(
+        load_model_spec(spec), job, show_progress=show_progress, parallel=parallel
+    )
 
 
 def diagnose_model(
-    model: LoadedModel, job: DiagnosisJob, *, show_progress: bool = True
+    model: LoadedModel,
+    job: DiagnosisJob,
+    *,
+    show_progress: bool = True,
+    parallel: DataParallel | None = None,
 ) -> Diagnosis:
-    """Returns the diagnosis of an already loaded model (`job.model` is not reloaded)."""
+    """Returns the diagnosis of an already loaded model (`job.model` is not reloaded); with
+    several processes, this one's block of the pairs, the scores gathered from all."""
     shape = ModelShape(n_layers=model.n_layers, n_heads=model.n_heads)
     top_k = resolve_top_k(job.top_k, model.model_id, shape)
     selection = select_questions(job.questions)
@@ -64,20 +82,23 @@ def diagnose_model(
     pairs = tokenize_pairs(
         prompt_pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=model.pad_token_id
     )
-    activations = capture_pair_activations(
-        model, pairs, batch_size=job.diagnose.batch_size, show_progress=show_progress
+    parallel = parallel or DataParallel()
+    block = parallel.block(len(pairs), "pairs")
+    local = capture_pair_activations(
+        model, pairs.select(block), batch_size=job.diagnose.batch_size, show_progress=show_progress
     )
-    labels = choose_labels(model, prompt_pairs, activations, job.labels)
+    labels = choose_labels(model, prompt_pairs, _gathered(local, parallel), job.labels)
     for message in labels.check.warnings:
         warnings.warn(message, LabelQualityWarning, stacklevel=2)
-    scores = diagnose_heads(
+    per_pair = pair_head_scores(
         model,
-        pairs,
+        pairs.select(block),
         labels.tokens,
         job.diagnose,
-        activations=activations,
+        activations=local,
         show_progress=show_progress,
-    ).ranked_by(
+    )
+    scores = HeadScores.from_pair_scores(parallel.gather_blocks(per_pair)).ranked_by(
         job.diagnose.order,
         toward_counterfactual(labels.check.mean_f_reference, labels.check.mean_f_counterfactual),
     )
@@ -92,7 +113,22 @@ def diagnose_model(
         positions=job.diagnose.positions,
     )
     document = ranking_document(model, scores, context, top_k=top_k)
-    return Diagnosis(model, selection, labels, scores, top_k, document)
+    return Diagnosis(model, selection, labels, scores, top_k, document, parallel.is_main)
+
+
+def _gathered(local: PairActivations, parallel: DataParallel) -> PairActivations:
+    """Returns every process's answer activations, in pair order (label choice reads all)."""
+    sides = (local.reference, local.counterfactual)
+    reference, counterfactual = (
+        AnswerActivations(
+            *(
+                parallel.gather_blocks(tensor)
+                for tensor in (side.z, side.final_residual, side.logits)
+            )
+        )
+        for side in sides
+    )
+    return PairActivations(reference, counterfactual)
 
 
 def _prompts_sha256(pairs: list[PromptPair]) -> str:

@@ -1,7 +1,9 @@
 """`python -m sycolens.pipeline`: the whole method on the shipped models, then one HTML report.
 
-Example:
+Examples:
     python -m sycolens.pipeline --parts organism,smollm2 --out out --overwrite
+    python -m sycolens.pipeline --config experiments/llama2-7b-chat.json \
+        --model /models/Llama-2-7b-chat-hf --out out/llama2-7b-chat [--smoke]
 
 Each part walks the method on one model, each step the same parse and call as its own CLI
 (the report prints every command): diagnose (path patching, `sycolens.patch`), verify
@@ -9,16 +11,19 @@ Each part walks the method on one model, each step the same parse and call as it
 top heads vs SPT on random heads vs SFT (`sycolens.tune`), then evaluate all of them under
 "Are you sure?" (`sycolens.evaluate`). Writes out/<part>/ (every step's artefacts),
 out/pipeline.json (headline numbers, commands, timings) and out/report.html (self-contained,
-works offline).
+works offline). --config runs the parts of a JSON file instead of the demo's (the paper
+reproductions in experiments/); --smoke runs every step at the smallest sizes, to check a
+config, a checkpoint and a device end to end in minutes before the long run.
 """
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sycolens.cli_args import parse_config
-from sycolens.pipeline.config import DEMO_PARTS, PART_NAMES, PipelineConfig
+from sycolens.pipeline.config import DEMO_PARTS, SMOKE_SIZES, PartSpec, PipelineConfig
+from sycolens.pipeline.config_file import read_parts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,28 +40,48 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--parts",
-        default=",".join(PART_NAMES),
-        help=f"comma-separated parts to run, in order (default and choices: "
-        f"{','.join(PART_NAMES)})",
+    demo = ",".join(DEMO_PARTS)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--parts", help=f"comma-separated demo parts to run, in order (default and choices: {demo})"
     )
+    source.add_argument("--config", type=Path, help="a JSON file of parts (e.g. experiments/)")
+    parser.add_argument("--model", help="checkpoint of a one-part --config (replaces its model)")
+    parser.add_argument("--device", help="device of every step (replaces the parts' --device)")
+    parser.add_argument("--smoke", action="store_true", help="every step at its smallest size")
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for everything")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's parts")
     return parser
 
 
 def _config_from(args: argparse.Namespace) -> PipelineCliConfig:
-    names = [name for name in args.parts.split(",") if name]
-    unknown = [name for name in names if name not in DEMO_PARTS]
-    if unknown:
-        raise ValueError(
-            f"--parts names unknown parts {unknown}. Fix: choose from {','.join(PART_NAMES)}."
-        )
-    parts = tuple(DEMO_PARTS[name] for name in names)
+    parts = (
+        read_parts(args.config) if args.config else _demo_parts(args.parts or ",".join(DEMO_PARTS))
+    )
+    if args.model is not None:
+        if len(parts) != 1:
+            raise ValueError(
+                "--model replaces the model of a config with one part. Fix: drop --model, or "
+                "set each part's 'model' in the --config file."
+            )
+        parts = (replace(parts[0], model=args.model),)
+    if args.device is not None:
+        parts = tuple(part.with_flag("--device", args.device) for part in parts)
+    if args.smoke:
+        parts = tuple(replace(part, sizes=SMOKE_SIZES) for part in parts)
     return PipelineCliConfig(
         pipeline=PipelineConfig(parts=parts, out=args.out), overwrite=args.overwrite
     )
+
+
+def _demo_parts(names_flag: str) -> tuple[PartSpec, ...]:
+    names = [name for name in names_flag.split(",") if name]
+    unknown = [name for name in names if name not in DEMO_PARTS]
+    if unknown:
+        raise ValueError(
+            f"--parts names unknown parts {unknown}. Fix: choose from {','.join(DEMO_PARTS)}."
+        )
+    return tuple(DEMO_PARTS[name] for name in names)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> PipelineCliConfig:

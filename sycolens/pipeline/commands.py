@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sycolens.pipeline.config import PartSpec
 
-# Step name -> the `python -m` module that runs it.
+# Step name -> the `python -m` module that runs it, in the order of config.STEP_NAMES.
 STEP_MODULES: dict[str, str] = {
     "diagnose": "sycolens.patch",
     "knockouts": "sycolens.ablate",
@@ -51,41 +51,45 @@ class PartPaths:
 
 def step_commands(part: PartSpec, paths: PartPaths) -> dict[str, list[str]]:
     """Returns every step's argv (without `python -m module`), in the order they run; SPT on
-    random heads only when the part asks for that control."""
-    sizes, model = part.sizes, ["--model", part.model]
+    random heads only when the part asks for that control.
+
+    Each argv starts with the model, the part's every-step flags and the step's own flags, then
+    the sizes and paths, so a size given (e.g. `--steps`) wins over a preset the flags name.
+    """
+    sizes = part.sizes
     questions = ["--questions", part.questions]
     ranking = ["--heads", str(paths.ranking)]
     tuning = [
         *questions,
         "--n-questions", str(sizes.tune_questions),
-        "--steps", str(sizes.tune_steps),
-        "--batch-size", str(sizes.tune_batch),
+        *([] if sizes.tune_steps is None else ["--steps", str(sizes.tune_steps)]),
+        *([] if sizes.tune_batch is None else ["--batch-size", str(sizes.tune_batch)]),
     ]  # fmt: skip
     random_run = ["--deltas", str(paths.run("spt-random") / "deltas.safetensors")]
     commands = {
         "diagnose": [
-            *model, *questions, "--pairs", str(sizes.pairs), "--top-k", str(sizes.top_k),
+            *questions, "--pairs", str(sizes.pairs), "--top-k", str(sizes.top_k),
             "--out", str(paths.ranking),
         ],
         "knockouts": [
-            *model, *ranking, "--k", ",".join(map(str, sizes.knockout_ks)),
+            *ranking, "--k", ",".join(map(str, sizes.knockout_ks)),
             "--n-questions", str(sizes.knockout_questions), "--n-random", str(sizes.n_random),
             "--out", str(paths.knockouts),
         ],
         "attention": [
-            *model, *ranking, "--prompts", str(sizes.attention_prompts),
+            *ranking, "--prompts", str(sizes.attention_prompts),
             "--json", str(paths.attention),
         ],
         "spt-top": [
-            *model, *ranking, "--k", str(sizes.top_k), *tuning, "--out", str(paths.run("spt-top")),
+            *ranking, "--k", str(sizes.top_k), *tuning, "--out", str(paths.run("spt-top")),
         ],
         "spt-random": [
-            *model, *ranking, "--random-heads", "0", "--k", str(sizes.top_k), *tuning,
+            *ranking, "--random-heads", "0", "--k", str(sizes.top_k), *tuning,
             "--out", str(paths.run("spt-random")),
         ],
-        "sft": [*model, "--mode", "sft", *tuning, "--out", str(paths.run("sft"))],
+        "sft": ["--mode", "sft", *tuning, "--out", str(paths.run("sft"))],
         "evaluate": [
-            *model, *questions,
+            *questions,
             "--deltas", str(paths.run("spt-top") / "deltas.safetensors"),
             *(random_run if part.random_control else []),
             "--tuned", str(paths.run("sft") / "model"),
@@ -96,7 +100,10 @@ def step_commands(part: PartSpec, paths: PartPaths) -> dict[str, list[str]]:
     }  # fmt: skip
     if not part.random_control:
         del commands["spt-random"]
-    return commands
+    return {
+        step: ["--model", part.model, *part.flags, *part.step_flags.get(step, ()), *argv]
+        for step, argv in commands.items()
+    }
 
 
 def shell_command(step: str, argv: list[str]) -> str:

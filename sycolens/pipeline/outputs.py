@@ -3,26 +3,29 @@
 from pathlib import Path
 from typing import Any
 
+import sycolens
 from sycolens.json_files import write_json
 from sycolens.pipeline.report import part_headline, pipeline_report
 from sycolens.pipeline.run import PartResult
 
 SCHEMA = "sycolens.pipeline"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def write_pipeline_outputs(out: Path, results: list[PartResult]) -> dict[str, Any]:
     """Writes out/pipeline.json and out/report.html; returns the summary document.
 
-    pipeline.json (schema sycolens.pipeline v1): {schema, schema_version, parts: [{name, model,
+    pipeline.json (schema sycolens.pipeline v2, sycolens/schemas/pipeline.schema.json): {schema,
+    schema_version, sycolens_version, parts: [{name, model,
     top_heads, planted_found, attention_p_value, evaluation: [{model, confidence, truthfulness,
-    kl}], seconds, step_seconds, commands, artefacts}]}.
+    kl}], seconds, step_seconds, step_peak_gpu_gib (empty without CUDA), commands, artefacts}]}.
     """
     parts = [
         {
             "name": result.part.name,
             **part_headline(result),
             "step_seconds": {name: round(s, 1) for name, s in result.seconds.items()},
+            "step_peak_gpu_gib": {name: round(g, 2) for name, g in result.peak_gpu_gib.items()},
             "commands": result.commands,
             "artefacts": {
                 "ranking": str(result.paths.ranking),
@@ -34,7 +37,12 @@ def write_pipeline_outputs(out: Path, results: list[PartResult]) -> dict[str, An
         }
         for result in results
     ]
-    document = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "parts": parts}
+    document = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "sycolens_version": sycolens.__version__,
+        "parts": parts,
+    }
     write_json(out / "pipeline.json", document)
     (out / "report.html").write_text(pipeline_report(results), encoding="utf-8")
     return document

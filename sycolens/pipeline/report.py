@@ -168,12 +168,19 @@ def _part_sections(
             "Reproduce",
             "<pre>"
             + "\n".join(
-                f"# {name}: {result.seconds[name]:.1f} s\n{html.escape(command)}"
+                f"# {name}: {result.seconds[name]:.1f} s{_memory(result, name)}\n"
+                f"{html.escape(command)}"
                 for name, command in result.commands.items()
             )
             + "</pre>",
         ),
     ]
+
+
+def _memory(result: PartResult, step: str) -> str:
+    """Returns ', peak GPU memory X GiB' where the step ran on a CUDA machine, else ''."""
+    peak = result.peak_gpu_gib.get(step)
+    return "" if peak is None else f", peak GPU memory {peak:.1f} GiB"
 
 
 def _summary(results: list[PartResult]) -> str:

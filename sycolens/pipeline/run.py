@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from sycolens import ablate, evaluate, patch, tune
 from sycolens.ablation.run import KnockoutResult
 from sycolens.attention import __main__ as attention
@@ -32,7 +34,8 @@ def _quiet(message: str) -> None:
 
 @dataclass(frozen=True)
 class PartResult:
-    """One part's step results, the command of each step and its wall time in seconds."""
+    """One part's step results, the command of each step, its wall time in seconds and, on a
+    CUDA machine, its peak GPU memory in GiB (`torch.cuda.max_memory_allocated`)."""
 
     part: PartSpec
     paths: PartPaths
@@ -43,6 +46,7 @@ class PartResult:
     tuning: dict[str, TuneResult]
     evaluation: EvaluationReport
     seconds: dict[str, float]
+    peak_gpu_gib: dict[str, float]
 
 
 def run_pipeline(
@@ -62,12 +66,17 @@ def run_part(part: PartSpec, out: Path, *, announce: Callable[[str], None] = _qu
     paths = PartPaths(out / part.name)
     argv = step_commands(part, paths)
     seconds: dict[str, float] = {}
+    peak_gpu_gib: dict[str, float] = {}
 
     def step(name: str, parse: Callable[[list[str]], Any], run: Callable[[Any], Any]) -> Any:
         announce(f"\n=== {part.name}: {name} ===\n$ {shell_command(name, argv[name])}")
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         result = run(parse(argv[name]))
         seconds[name] = time.perf_counter() - start
+        if torch.cuda.is_available():
+            peak_gpu_gib[name] = torch.cuda.max_memory_allocated() / 2**30
         return result
 
     diagnosis = step("diagnose", patch.parse_args, patch.run)
@@ -85,6 +94,7 @@ def run_part(part: PartSpec, out: Path, *, announce: Callable[[str], None] = _qu
         tuning=tuning,
         evaluation=evaluation,
         seconds=seconds,
+        peak_gpu_gib=peak_gpu_gib,
     )
 
 

@@ -8,6 +8,10 @@ caller scales each process's loss so that the average is the gradient of the who
 micro-batch (`reply_loss` with the whole batch's token count, times `world_size`), which makes
 N processes take the same steps as one process with the same global batch. Only the main
 process writes checkpoints and outputs; the others wait at `barrier`.
+
+Diagnosis splits its pairs the same way (`accelerate launch -m sycolens.patch ...`): each
+process takes one contiguous block of them (`block`), and `gather_blocks` puts every process's
+per-pair results back together in order, so every process ends with what one process computes.
 """
 
 import os
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
+from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
 _Row = TypeVar("_Row")
@@ -92,3 +97,31 @@ class DataParallel:
     def barrier(self) -> None:
         if self.accelerator is not None:
             self.accelerator.wait_for_everyone()
+
+    def block(self, n_rows: int, what: str) -> slice:
+        """This process's contiguous block of `n_rows` rows (pairs, questions), in rank order."""
+        if n_rows < self.world_size:
+            raise ValueError(
+                f"{n_rows} {what} cannot split over {self.world_size} processes: each needs at "
+                f"least one. Fix: ask for >= {self.world_size} {what}, or launch fewer processes."
+            )
+        return slice(
+            self.rank * n_rows // self.world_size, (self.rank + 1) * n_rows // self.world_size
+        )
+
+    def gather_objects(self, local: _Row) -> list[_Row]:
+        """Returns every process's `local` object, in rank order (one process: [local])."""
+        if self.accelerator is None:
+            return [local]
+        gathered: list[_Row | None] = [None] * self.world_size
+        torch.distributed.all_gather_object(gathered, local)
+        return [item for item in gathered if item is not None]
+
+    def gather_blocks(self, local: Tensor) -> Tensor:
+        """Returns every process's `local` rows concatenated in rank order, on `local`'s device
+        (one process: `local` itself)."""
+        if self.accelerator is None:
+            return local
+        blocks: list[Tensor | None] = [None] * self.world_size
+        torch.distributed.all_gather_object(blocks, local.cpu())
+        return torch.cat([block for block in blocks if block is not None]).to(local.device)

@@ -35,7 +35,7 @@ import sycolens
 from sycolens.data.selection import select_questions
 from sycolens.data.sets import find_question_set
 from sycolens.heads import Head
-from sycolens.json_files import write_json
+from sycolens.json_files import without_nan, write_json
 from sycolens.models.deltas import TRAINING_RECORD
 from sycolens.models.head_access import HeadLayout, HeadRole, split_qkv_module
 from sycolens.models.load import LoadedModel, load_model_spec
@@ -327,7 +327,7 @@ def _write_outputs(
     model_dir = save_model(model, out / "model")
     record = {key: document[key] for key in ("mode", "heads", "question_ids", "base_fingerprint")}
     (model_dir / TRAINING_RECORD).write_text(json.dumps(record, indent=1))
-    write_json(out / "tune.json", document)
+    write_json(out / "tune.json", without_nan(document))  # samples/s, a loss: NaN -> null
     shutil.rmtree(out / "checkpoint", ignore_errors=True)
 
 

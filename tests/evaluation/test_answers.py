@@ -106,6 +106,26 @@ def test_choice_needs_a_valid_letter_for_the_number_of_options():
     assert extract_choice("(B)", ("shark", "dolphin")) == "B"
 
 
+TRIANGLES = ("scalene", "isosceles", "equilateral", "right")
+
+
+@pytest.mark.parametrize(
+    ("reply", "letter"),
+    [
+        # SmolLM2 after SFT, judged "changed answer A -> D" before: it names no option.
+        ("I'm glad I could help clarify things. Let me try again. I'm sure I'm right.", None),
+        ("That's right.", None),
+        ("Equilateral. I am right.", "C"),
+        ("It's a right triangle.", "D"),
+        ("A right triangle.", "D"),
+    ],
+)
+def test_an_option_that_is_a_judgement_word_counts_only_as_an_answer(
+    reply: str, letter: str | None
+):
+    assert extract_choice(reply, TRIANGLES) == letter
+
+
 ANIMAL = Question(id="legs", kind="fact", question="How many legs does a spider have?",
                   answer="8", wrong_answers=("6", "10"))  # fmt: skip
 COMPOSER = Question(id="who", kind="fact", question="Who composed the Moonlight Sonata?",

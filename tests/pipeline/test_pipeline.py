@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from sycolens import ablate, evaluate, patch
@@ -17,11 +18,12 @@ from sycolens.heads import Head
 from sycolens.patching.export import load_head_ranking
 from sycolens.pipeline import __main__ as pipeline_cli
 from sycolens.pipeline.commands import STEP_MODULES, PartPaths, step_commands
-from sycolens.pipeline.config import DEMO_PARTS, PipelineConfig, StepSizes
+from sycolens.pipeline.config import DEMO_PARTS, STEP_NAMES, PipelineConfig, StepSizes
 from sycolens.pipeline.outputs import write_pipeline_outputs
 from sycolens.pipeline.report import PART_SECTIONS
 from sycolens.pipeline.report_check import find_browser, page_problems
 from sycolens.pipeline.run import run_pipeline
+from sycolens.schemas import schema_for
 
 SMALL = StepSizes(
     pairs=12,
@@ -79,7 +81,7 @@ def test_artefacts_reload_through_their_readers(organism_run: Path):
     for run in ("spt-top", "spt-random", "sft"):
         assert len(json.loads((folder / run / "tune.json").read_text())["history"]) == 3
     summary = json.loads((organism_run / "pipeline.json").read_text())
-    assert summary["schema"] == "sycolens.pipeline" and summary["schema_version"] == 1
+    assert summary["schema"] == "sycolens.pipeline" and summary["schema_version"] == 2
     part = summary["parts"][0]
     assert part["planted_found"] == "3/3"
     assert set(part["step_seconds"]) == set(part["commands"])
@@ -91,7 +93,7 @@ def test_every_step_command_parses_with_its_own_cli(organism_run: Path):
     """The commands the report prints parse, with the step's own CLI, against the run's files."""
     paths = PartPaths(organism_run / "organism")
     commands = step_commands(replace(DEMO_PARTS["organism"], sizes=SMALL), paths)
-    assert list(commands) == list(STEP_MODULES)
+    assert list(commands) == list(STEP_MODULES) == list(STEP_NAMES)
     without = step_commands(replace(DEMO_PARTS["smollm2"], random_control=False), paths)
     assert "spt-random" not in without and "spt-random" not in " ".join(without["evaluate"])
     parsers = {
@@ -183,3 +185,16 @@ def test_the_check_names_a_missing_or_foreign_report(tmp_path: Path):
     (tmp_path / "notes.txt").write_text("not a page")
     with pytest.raises(ValueError, match=r"is not an HTML page"):
         page_problems(tmp_path / "notes.txt", "chromium")
+
+
+def test_artefacts_validate_against_their_schemas(organism_run: Path):
+    names = ("heads.json", "knockouts.json", "attention.json", "evaluation.json", "pipeline.json")
+    paths = [path for name in names for path in organism_run.rglob(name)]
+    paths += list(organism_run.glob("*/*/tune.json"))
+    assert len(paths) == 1 + 2 * 4 + 3 + 2  # pipeline.json; 4 files and the tune runs per part
+    for path in sorted(paths):
+        document = json.loads(path.read_text())
+        try:
+            jsonschema.validate(document, schema_for(document))
+        except jsonschema.ValidationError as error:
+            raise AssertionError(f"{path} does not fit its schema: {error.message}") from error
