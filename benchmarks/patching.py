@@ -16,13 +16,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
 import torch
-from transformer_lens import patching as tl_patching
+from peers import plain_forward, transformer_lens_answer_patch
 from transformers import AutoModelForCausalLM
 
 from sycolens.data.questions import load_bundled_questions
-from sycolens.heads import Head
 from sycolens.models import load_model
 from sycolens.models.load import LoadedModel
 from sycolens.models.sources import resolve_checkpoint
@@ -31,7 +29,6 @@ from sycolens.patching.diagnose import DiagnoseConfig, all_heads, diagnose_heads
 from sycolens.patching.direct import direct_patched_logit_diffs
 from sycolens.patching.reference import literal_path_patching, one_head_total_patching
 from sycolens.patching.total import total_patched_logit_diffs
-from sycolens.prompts.batch import TokenBatch
 from sycolens.prompts.labels import resolve_label_tokens
 from sycolens.prompts.pairs import TokenizedPairs, build_pairs, tokenize_pairs
 
@@ -97,47 +94,6 @@ def main() -> None:
         resolve_checkpoint(args.model), attn_implementation="sdpa", use_safetensors=True
     ).eval()
     benchmark_total_at_answer(model, plain_model, small, small_labels, args.total_heads)
-
-
-def plain_forward(plain_model: Any, batch: TokenBatch) -> None:
-    """One forward of an unwrapped HF copy of the weights, SDPA attention: a user's model."""
-    plain_model(
-        input_ids=batch.tokens, attention_mask=batch.mask.long(), position_ids=batch.position_ids()
-    )
-
-
-def transformer_lens_answer_patch(
-    model: LoadedModel, pairs: TokenizedPairs, labels: Any, heads: list[Head]
-) -> None:
-    """TransformerLens's `generic_activation_patch` at the answer position, one forward per head.
-
-    Its index needs one position for both prompts, so the counterfactual batch is left-padded
-    to the reference's width; it passes no attention mask, so its values on padded rows differ
-    from the exact ones. Timed as the peer, not compared.
-    """
-    width = pairs.reference.tokens.shape[1]
-    counterfactual = pairs.counterfactual.tokens
-    padded = torch.nn.functional.pad(
-        counterfactual, (width - counterfactual.shape[1], 0), value=model.pad_token_id
-    )
-    _, cache = model.bridge.run_with_cache(padded)
-    index = pd.DataFrame(
-        {"layer": [h.layer for h in heads], "pos": width - 1, "head": [h.head for h in heads]}
-    )
-
-    def metric(logits: torch.Tensor) -> torch.Tensor:
-        return logits[:, -1, labels.syco_id] - logits[:, -1, labels.anti_id]
-
-    tl_patching.generic_activation_patch(
-        model.bridge,
-        pairs.reference.tokens,
-        cache,
-        metric,
-        patch_setter=tl_patching.layer_pos_head_vector_patch_setter,
-        activation_name="z",
-        index_df=index,
-        reduce="none",
-    )
 
 
 def benchmark_total_at_answer(

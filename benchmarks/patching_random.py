@@ -1,8 +1,14 @@
-"""Direct path patching on a random-weight Llama of any shape (default: Llama-2-7B), B x T tokens.
+"""Diagnosis on a random-weight Llama of any shape (default: Llama-2-7B), B x T tokens, against
+the plain model and the peer library, side by side in one run.
 
-Times, in one run: one plain forward; the whole `direct` diagnosis (two forwards + scoring);
-scoring all heads after the two cached forwards; and the literal per-head Algorithm 1 (timed on
-a sample of heads, per-head time x head count, as printed). Meant for a GPU:
+The baseline is one forward of an unwrapped plain-HF copy of the same weights with SDPA
+attention (what a user's model runs; the copy shares the weight tensors). Each row is a
+multiple of it: the same weights wrapped by TransformerBridge; the whole `direct` diagnosis
+(two forwards + scoring); scoring all heads after the forwards; the exact total effect of every
+head at the answer position from the key/value cache (counterfactual capture included); one
+head per forward; TransformerLens's `generic_activation_patch`; and the literal per-head
+Algorithm 1. The per-head loops are timed on a sample of heads and multiplied by the head count
+(as printed). Meant for a GPU:
 
     python benchmarks/patching_random.py --device cuda --dtype bfloat16      # 7B shape, B=8 T=256
 
@@ -16,9 +22,11 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
+from peers import plain_forward, transformer_lens_answer_patch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from sycolens.models.load import DTYPES, LoadedModel, wrap_hf_model
@@ -26,13 +34,16 @@ from sycolens.models.tiny import build_tiny_tokenizer
 from sycolens.patching.capture import capture_answer_activations
 from sycolens.patching.diagnose import DiagnoseConfig, all_heads, diagnose_heads
 from sycolens.patching.direct import direct_patched_logit_diffs
-from sycolens.patching.reference import literal_path_patching
+from sycolens.patching.reference import literal_path_patching, one_head_total_patching
+from sycolens.patching.total import total_patched_logit_diffs
 from sycolens.prompts.batch import TokenBatch
 from sycolens.prompts.labels import LabelTokens
 from sycolens.prompts.pairs import TokenizedPairs
 
 
-def random_llama(args: argparse.Namespace) -> LoadedModel:
+def random_llama(args: argparse.Namespace) -> tuple[LoadedModel, Any]:
+    """Returns the random model wrapped by the bridge, and an unwrapped SDPA copy that shares
+    its weight tensors (no second copy in memory)."""
     config = LlamaConfig(
         vocab_size=args.vocab,
         hidden_size=args.d_model,
@@ -45,12 +56,21 @@ def random_llama(args: argparse.Namespace) -> LoadedModel:
     with torch.device(args.device):
         hf_model: Any = LlamaForCausalLM(config)
     hf_model = hf_model.to(DTYPES[args.dtype]).eval()
+    with torch.device("meta"):
+        plain: Any = LlamaForCausalLM._from_config(config, attn_implementation="sdpa")  # pyright: ignore[reportPrivateUsage]
+    plain.load_state_dict(hf_model.state_dict(), assign=True)
+    for name, buffer in hf_model.named_buffers():  # rotary frequencies are not in the state
+        module, _, attribute = name.rpartition(".")
+        setattr(plain.get_submodule(module), attribute, buffer)
+    plain.eval()
     # Saved and reloaded: TransformerBridge reads the tokenizer's `name_or_path`.
     folder = tempfile.mkdtemp(prefix="sycolens-bench-")
     build_tiny_tokenizer().save_pretrained(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    return wrap_hf_model(hf_model, tokenizer, model_id="random-llama", checkpoint="random-llama",
-                         device=args.device, dtype=DTYPES[args.dtype])  # fmt: skip
+    wrapped = wrap_hf_model(hf_model, tokenizer, model_id="random-llama",
+                            checkpoint="random-llama", device=args.device,
+                            dtype=DTYPES[args.dtype])  # fmt: skip
+    return wrapped, plain
 
 
 def random_pairs(args: argparse.Namespace) -> TokenizedPairs:
@@ -84,13 +104,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     for name, default in [("layers", 32), ("d-model", 4096), ("heads", 32), ("kv-heads", 32),
                           ("d-mlp", 11008), ("vocab", 32000), ("batch", 8), ("seq", 256),
-                          ("literal-heads", 8)]:  # fmt: skip
+                          ("literal-heads", 8), ("total-heads", 16)]:  # fmt: skip
         parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    model = random_llama(args)
+    model, plain = random_llama(args)
     pairs = random_pairs(args)
     labels = LabelTokens(syco_word="a", anti_word="b", syco_id=11, anti_id=12,
                          syco_token="a", anti_token="b")  # fmt: skip
@@ -100,7 +120,10 @@ def main() -> None:
         f"random Llama: {args.layers} layers x {args.heads} heads ({args.kv_heads} KV), "
         f"d_model {args.d_model}, B={args.batch}, T={args.seq}, {args.device} {args.dtype}"
     )
-    forward_s = timed(lambda: model.hf_model(input_ids=batch.tokens), args.device)
+    same = plain(input_ids=batch.tokens).logits - model.hf_model(input_ids=batch.tokens).logits
+    print(f"  plain copy vs bridged model, max |logit difference|: {same.abs().max():.2e}")
+    plain_s = timed(lambda: plain_forward(plain, batch), args.device)
+    bridged_s = timed(lambda: model.hf_model(input_ids=batch.tokens), args.device)
     config = DiagnoseConfig(mode="direct", batch_size=args.batch)
     diagnose_s = timed(
         lambda: diagnose_heads(model, pairs, labels, config, show_progress=False), args.device
@@ -110,22 +133,46 @@ def main() -> None:
     scoring_s = timed(
         lambda: direct_patched_logit_diffs(model, reference, counterfactual, labels), args.device
     )
-    sample = heads[:: max(1, len(heads) // args.literal_heads)]
-    literal_sample_s = timed(
-        lambda: literal_path_patching(model, pairs, labels, sample), args.device, repeats=1
+    total_s = timed(
+        lambda: total_patched_logit_diffs(
+            model, pairs, labels, heads, heads_per_forward=len(heads)
+        ),
+        args.device,
+        repeats=1,
     )
-    literal_s = literal_sample_s / len(sample) * len(heads)
-    print(f"  one plain HF forward:                 {forward_s * 1e3:10.1f} ms")
-    print(
-        f"  direct diagnosis, end to end:         {diagnose_s * 1e3:10.1f} ms "
-        f"({diagnose_s / forward_s:.2f}x one forward)"
-    )
-    print(f"  scoring all {len(heads)} heads after forwards: {scoring_s * 1e3:10.1f} ms")
-    print(
-        f"  literal Algorithm 1, {len(heads)} heads:      {literal_s * 1e3:10.1f} ms "
-        f"(per-head time from {len(sample)} heads x {len(heads)})"
-    )
-    print(f"  speed-up direct vs literal:           {literal_s / diagnose_s:10.1f}x")
+    per_head = {
+        "one head per forward (total)": (
+            lambda sample: one_head_total_patching(model, pairs, labels, sample),
+            args.total_heads,
+        ),
+        "TransformerLens generic_activation_patch": (
+            lambda sample: transformer_lens_answer_patch(model, pairs, labels, sample),
+            args.total_heads,
+        ),
+        "literal Algorithm 1 (direct)": (
+            lambda sample: literal_path_patching(model, pairs, labels, sample),
+            args.literal_heads,
+        ),
+    }
+    looped: dict[str, float] = {}
+    for name, (run, n_sample) in per_head.items():
+        sample = heads[:: max(1, len(heads) // n_sample)][:n_sample]
+        seconds = timed(partial(run, sample), args.device, repeats=1)
+        looped[name] = seconds / len(sample) * len(heads)
+    rows = [
+        ("plain HF forward, SDPA (the baseline)", plain_s),
+        ("the same weights under TransformerBridge", bridged_s),
+        ("direct diagnosis, end to end", diagnose_s),
+        (f"direct scoring of all {len(heads)} heads after the forwards", scoring_s),
+        ("total at the answer position, key/value cache, all heads", total_s),
+        *((f"{name}, all heads (extrapolated)", seconds) for name, seconds in looped.items()),
+    ]
+    for name, seconds in rows:
+        print(f"  {name:<66} {seconds * 1e3:11.1f} ms = {seconds / plain_s:9.2f}x plain")
+    literal_s = looped["literal Algorithm 1 (direct)"]
+    print(f"  direct vs literal Algorithm 1: {literal_s / diagnose_s:.1f}x")
+    for name in ("one head per forward (total)", "TransformerLens generic_activation_patch"):
+        print(f"  total (answer position) vs {name}: {looped[name] / total_s:.1f}x")
     if args.device.startswith("cuda"):
         print(f"  peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 
