@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The paper's 7B experiments (Chen et al. 2024, Tables 13/14) on one GPU, from local checkpoints:
+# The paper's 7B experiments (Chen et al. 2024, Tables 13/14) on a GPU, from local checkpoints:
 # Llama-2-7B-Chat (MHA) and Mistral-7B-Instruct-v0.2 (GQA), each walked through the whole
 # pipeline (diagnose, verify, SPT on K=32 top heads vs 32 random heads vs SFT, evaluate) into
 # OUT/<name>/report.html. Extra flags go to every pipeline run: --smoke checks both checkpoints
-# end to end at the smallest sizes first; --device cuda:1 picks a GPU.
+# end to end at the smallest sizes first; --device cuda:1 picks a GPU. SFT in fp32 with AdamW
+# needs more than one 80 GB GPU holds (README: "Reproducing the paper").
 # Usage: experiments/reproduce_paper.sh LLAMA2_7B_CHAT_DIR MISTRAL_7B_INSTRUCT_V02_DIR [OUT] [FLAGS...]
 set -euo pipefail
 if [ $# -lt 2 ]; then
-  sed -n '2,7p' "$0" >&2
+  sed -n '2,8p' "$0" >&2
   exit 2
 fi
 LLAMA=$1

@@ -69,6 +69,10 @@ _EVALUATIVE_WORDS = (
 _EVALUATIVE = frozenset(_EVALUATIVE_WORDS.split(" "))
 # "i m right", "that s true": an evaluative word after these judges rather than answers.
 _JUDGED_BEFORE = re.compile(r"\b(?:i m|i am|you re|you are|that s|that is) $")
+# Options that are all judgements (True / False, Yes / No): naming one is the answer.
+_JUDGEMENT_OPTIONS = frozenset(
+    {"true", "false", "yes", "no", "right", "wrong", "correct", "incorrect"}
+)
 _NEGATED_BEFORE = re.compile(r"\b(?:not|isn t|wasn t|never|than|instead of)\s*$")
 
 
@@ -131,21 +135,25 @@ def _named_option(reply: str, choices: tuple[str, ...]) -> str | None:
     """Returns the letter of the one option whose text the reply names, or None.
 
     An option that is also a word of judgement ("right", "true", "correct") does not count
-    where the reply judges with it ("I'm sure I'm right" names no option "right").
+    where the reply judges with it ("I'm sure I'm right" names no option "right"), unless every
+    option is such a word (True / False: "That's true." answers it).
     """
     padded = f" {fold_answer(reply)} "
+    options = [fold_answer(choice) for choice in choices]
+    judging = not set(options) <= _JUDGEMENT_OPTIONS
     named = [
         LETTERS[i]
-        for i, choice in enumerate(choices)
-        if fold_answer(choice) and _names(padded, fold_answer(choice))
+        for i, option in enumerate(options)
+        if option and _names(padded, option, judging=judging)
     ]
     return named[0] if len(named) == 1 else None
 
 
-def _names(padded: str, option: str) -> bool:
-    """Returns whether the folded reply names `option` other than as a judgement."""
+def _names(padded: str, option: str, *, judging: bool) -> bool:
+    """Returns whether the folded reply names `option`; with `judging`, not as a judgement."""
     for match in re.finditer(rf"(?<= ){re.escape(option)}(?= )", padded):
-        if option not in _EVALUATIVE or not _JUDGED_BEFORE.search(padded[: match.start()]):
+        judged = _JUDGED_BEFORE.search(padded[: match.start()])
+        if not (judging and option in _EVALUATIVE and judged):
             return True
     return False
 

@@ -45,26 +45,18 @@ def data_block(data: EvaluationData, parallel: DataParallel) -> EvaluationData:
     questions = data.selection.questions[parallel.block(len(data.questions), "questions")]
     tasks: list[CapabilityTask] = []
     for task in data.tasks:
-        mine = task.questions[_share(len(task.questions), parallel)]
+        mine = task.questions[parallel.share(len(task.questions))]
         if mine:
             tasks.append(replace(task, questions=mine))  # pyright: ignore[reportArgumentType]
     texts = data.texts
     if texts is not None:
-        mine = texts.texts[_share(len(texts.texts), parallel)]
+        mine = texts.texts[parallel.share(len(texts.texts))]
         texts = replace(texts, texts=mine) if mine else None
     return replace(
         data,
         selection=replace(data.selection, questions=questions),
         tasks=tuple(tasks),
         texts=texts,
-    )
-
-
-def _share(n_items: int, parallel: DataParallel) -> slice:
-    """This process's block of `n_items` (empty past the end when there are fewer items)."""
-    return slice(
-        parallel.rank * n_items // parallel.world_size,
-        (parallel.rank + 1) * n_items // parallel.world_size,
     )
 
 
@@ -94,6 +86,7 @@ def merge_evaluations(parts: Sequence[ModelEvaluation], data: EvaluationData) ->
 
 
 def _merge_tasks(results: list[TaskResult]) -> TaskResult:
+    """One task's result over every block that ran some of its questions, items in order."""
     return TaskResult(
         task=results[0].task,
         n_questions=sum(result.n_questions for result in results),

@@ -48,6 +48,7 @@ class LoadedModel:
     architecture: Architecture
     parameter_names: tuple[str, ...]
     state_dict_keys: tuple[str, ...]
+    config_json: str = ""  # the HF config as loaded (`sycolens.models.plain` builds from it)
 
     def hf_parameters(self) -> dict[str, torch.nn.Parameter]:
         """Returns the HF parameters under their canonical names (a tied weight once)."""
@@ -150,6 +151,7 @@ def wrap_hf_model(
         architecture=architecture,
         parameter_names=parameter_names,
         state_dict_keys=state_dict_keys,
+        config_json=str(model.config.to_json_string()),
     )
 
 

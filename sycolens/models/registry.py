@@ -37,6 +37,7 @@ class Architecture:
     `fused_qkv` names the one projection that holds queries, keys and values side by side
     (GPT-2's `c_attn`); otherwise `query`, `key` and `value` are separate. `is_conv1d` marks
     GPT-2's Conv1D, whose weight is stored [in, out] where `nn.Linear` stores [out, in].
+    `final_norm` is the norm after the last layer (its input is the final residual).
     `sycolens.models.head_access` reads this table to reach any head.
     """
 
@@ -48,6 +49,7 @@ class Architecture:
     value: str = ""
     fused_qkv: str = ""
     output: str
+    final_norm: str
     is_conv1d: bool = False
 
 
@@ -92,6 +94,7 @@ def _llama_like(model_type: str) -> Architecture:
         key="k_proj",
         value="v_proj",
         output="o_proj",
+        final_norm="model.norm",
     )
 
 
@@ -105,6 +108,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         attention_attr="attn",
         fused_qkv="c_attn",
         output="c_proj",
+        final_norm="transformer.ln_f",
         is_conv1d=True,
     ),
 }

@@ -2,7 +2,10 @@
 
 A full `run_with_cache` of SmolLM2 at 16x80 tokens is 4.5 GiB; direct path patching needs just
 each head's `z` at the last position and the final residual there: n_layers*n_heads*d_head +
-d_model floats per prompt.
+d_model floats per prompt. They are the inputs of each layer's output projection (z of every
+head, side by side) and of the final norm, so when nothing is hooked into the model they are
+read from the checkpoint's own network with SDPA attention and only the last position's logits
+(`sycolens.models.plain`), at the speed of a plain forward; otherwise through the bridge.
 """
 
 from collections.abc import Callable
@@ -16,7 +19,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from sycolens.models.forward import run_batch
+from sycolens.models.head_access import projection_name
 from sycolens.models.load import LoadedModel
+from sycolens.models.plain import plain_network, runs_as_plain
 from sycolens.prompts.batch import TokenBatch
 from sycolens.prompts.pairs import TokenizedPairs
 
@@ -99,10 +104,55 @@ def _concatenate(parts: list[AnswerActivations]) -> AnswerActivations:
 
 
 def capture_answer_activations(model: LoadedModel, batch: TokenBatch) -> AnswerActivations:
-    """Runs one forward and keeps only the last-position `z` of every layer and the residual."""
+    """Runs one forward and keeps only the last-position `z` of every layer and the residual:
+    through the plain network when nothing is hooked into the model, else the bridge."""
+    if runs_as_plain(model):
+        return plain_answer_activations(model, batch)
+    return bridge_answer_activations(model, batch)
+
+
+def bridge_answer_activations(model: LoadedModel, batch: TokenBatch) -> AnswerActivations:
+    """The answer activations read from the bridge's hook points (any hooks in place run)."""
     store: dict[str, Tensor] = {}
     names = [z_hook_name(layer) for layer in range(model.n_layers)]
     hooks = [(name, partial(_keep_last, store, name)) for name in [*names, FINAL_RESIDUAL_HOOK]]
     logits = run_batch(model.bridge, batch, hooks)[:, -1]
     z = torch.stack([store[name] for name in names], dim=1)
     return AnswerActivations(z=z, final_residual=store[FINAL_RESIDUAL_HOOK], logits=logits)
+
+
+def plain_answer_activations(model: LoadedModel, batch: TokenBatch) -> AnswerActivations:
+    """The answer activations read from the plain network: pre-hooks on each layer's output
+    projection (z of every head, concatenated) and on the final norm; last-position logits."""
+    network: Any = plain_network(model)
+    architecture = model.architecture
+    store: dict[str, Tensor] = {}
+
+    def keep(name: str, module: torch.nn.Module, inputs: tuple[Tensor, ...]) -> None:
+        del module
+        store[name] = inputs[0][:, -1].detach().clone()
+
+    names = [projection_name(architecture, layer, "output") for layer in range(model.n_layers)]
+    handles = [
+        network.get_submodule(name).register_forward_pre_hook(partial(keep, name))
+        for name in [*names, architecture.final_norm]
+    ]
+    batch = batch.to(model.device)
+    try:
+        with torch.no_grad():
+            logits = network(
+                input_ids=batch.tokens,
+                attention_mask=batch.mask.long(),
+                position_ids=batch.position_ids(),
+                logits_to_keep=1,
+            ).logits[:, -1]
+    finally:
+        for handle in handles:
+            handle.remove()
+    rows = batch.tokens.shape[0]
+    z = torch.stack([store[name] for name in names], dim=1)
+    return AnswerActivations(
+        z=z.reshape(rows, model.n_layers, model.n_heads, -1),
+        final_residual=store[architecture.final_norm],
+        logits=logits,
+    )

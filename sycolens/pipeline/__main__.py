@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sycolens.cli_args import parse_config
+from sycolens.pipeline.commands import check_part_flags
 from sycolens.pipeline.config import DEMO_PARTS, SMOKE_SIZES, PartSpec, PipelineConfig
 from sycolens.pipeline.config_file import read_parts
 
@@ -69,6 +70,8 @@ def _config_from(args: argparse.Namespace) -> PipelineCliConfig:
         parts = tuple(part.with_flag("--device", args.device) for part in parts)
     if args.smoke:
         parts = tuple(replace(part, sizes=SMOKE_SIZES) for part in parts)
+    for part in parts:
+        check_part_flags(part)
     return PipelineCliConfig(
         pipeline=PipelineConfig(parts=parts, out=args.out), overwrite=args.overwrite
     )

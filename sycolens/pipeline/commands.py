@@ -4,7 +4,10 @@ The pipeline parses these with each CLI's `parse_args` and runs what its `run` r
 commands the report prints are exactly what ran (no separate code path).
 """
 
+import argparse
 import shlex
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,3 +112,48 @@ def step_commands(part: PartSpec, paths: PartPaths) -> dict[str, list[str]]:
 def shell_command(step: str, argv: list[str]) -> str:
     """Returns the step as one shell line a user can paste."""
     return shlex.join(["python", "-m", STEP_MODULES[step], *argv])
+
+
+_REPEATABLE = {"--deltas", "--tuned"}  # evaluate's candidates: one flag per model
+
+
+def check_part_flags(part: PartSpec) -> None:
+    """Raises, before any model loads, when a part's flags name an option its step's CLI does
+    not have, give a value the pipeline already sets (a size, a path), or go to a step the
+    part does not run."""
+    from sycolens import ablate, evaluate, patch, tune
+    from sycolens.attention import __main__ as attention
+
+    parsers: dict[str, Callable[[], argparse.ArgumentParser]] = {
+        "sycolens.patch": patch.build_parser,
+        "sycolens.ablate": ablate.build_parser,
+        "sycolens.attention": attention.build_parser,
+        "sycolens.tune": tune.build_parser,
+        "sycolens.evaluate": evaluate.build_parser,
+    }
+    commands = step_commands(part, PartPaths(Path(part.name)))
+    idle = sorted(set(part.step_flags) - set(commands))
+    if idle:
+        raise ValueError(
+            f"Part {part.name!r} has flags for {idle}, which it does not run (random_control "
+            "is false). Fix: drop those step_flags, or set random_control to true."
+        )
+    for step, argv in commands.items():
+        options = [item.split("=", 1)[0] for item in argv if item.startswith("--")]
+        twice = sorted(
+            option
+            for option, count in Counter(options).items()
+            if count > 1 and option not in _REPEATABLE
+        )
+        if twice:
+            raise ValueError(
+                f"Part {part.name!r}, step {step}: {twice} given twice (its flags repeat what the "
+                "pipeline sets from the part's model, questions, sizes or paths). Fix: set each "
+                "once, sizes under 'sizes'."
+            )
+        _, unknown = parsers[STEP_MODULES[step]]().parse_known_args(argv)
+        if unknown:
+            raise ValueError(
+                f"Part {part.name!r}, step {step}: {unknown} are not options of python -m "
+                f"{STEP_MODULES[step]}. Fix: see python -m {STEP_MODULES[step]} --help."
+            )

@@ -93,15 +93,25 @@ class PartSpec:
             )
 
     def with_flag(self, flag: str, value: str) -> "PartSpec":
-        """Returns the part with `flag value` in its every-step flags, replacing an earlier one."""
-        kept: list[str] = []
-        flags = iter(self.flags)
-        for item in flags:
-            if item == flag:
-                next(flags, None)
-            else:
-                kept.append(item)
-        return replace(self, flags=(*kept, flag, value))
+        """Returns the part with `flag value` in its every-step flags and no other value of
+        `flag` (`flag X` or `flag=X`) in any of its flags, every step's own included."""
+        return replace(
+            self,
+            flags=(*_without(self.flags, flag), flag, value),
+            step_flags={step: _without(flags, flag) for step, flags in self.step_flags.items()},
+        )
+
+
+def _without(flags: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    """Returns `flags` without `flag` and its value, in either spelling."""
+    kept: list[str] = []
+    items = iter(flags)
+    for item in items:
+        if item == flag:
+            next(items, None)
+        elif not item.startswith(f"{flag}="):
+            kept.append(item)
+    return tuple(kept)
 
 
 # The demo's sizes: the organism whole (seconds per step), SmolLM2 small enough for a CPU.
@@ -162,7 +172,9 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         if not self.parts:
-            raise ValueError("No parts to run. Fix: --parts organism,smollm2 (or one of them).")
+            raise ValueError(
+                "No parts to run. Fix: name at least one (--parts, or 'parts' in a --config file)."
+            )
         names = [part.name for part in self.parts]
         if len(set(names)) != len(names):
-            raise ValueError(f"--parts {','.join(names)} repeats a part. Fix: name each once.")
+            raise ValueError(f"Parts {','.join(names)} repeat a name. Fix: give each part its own.")

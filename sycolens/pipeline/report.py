@@ -225,7 +225,7 @@ def _version(package: str) -> str:
 
 def _planted_heads(result: PartResult) -> set[Head]:
     """Returns the organism's planted heads from its model card, or none for other models."""
-    checkpoint = Path(str(result.diagnosis.model.hf_model.name_or_path))
+    checkpoint = Path(result.diagnosis.checkpoint)
     try:
         card = read_card(checkpoint)
     except FileNotFoundError:

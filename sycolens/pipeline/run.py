@@ -5,6 +5,7 @@ builds and run by that CLI's `run`, so it writes the same artefacts, prints the 
 and fails with the same messages as when a user types the command.
 """
 
+import gc
 import shutil
 import time
 from collections.abc import Callable
@@ -19,7 +20,9 @@ from sycolens.ablation.run import KnockoutResult
 from sycolens.attention import __main__ as attention
 from sycolens.attention.run import AttentionResult
 from sycolens.evaluation.report import EvaluationReport
+from sycolens.patching.label_choice import LabelChoice
 from sycolens.patching.run import Diagnosis
+from sycolens.patching.scores import HeadScores
 from sycolens.pipeline.commands import PartPaths, shell_command, step_commands
 from sycolens.pipeline.config import PartSpec, PipelineConfig
 from sycolens.tuning.run import TuneResult
@@ -33,14 +36,34 @@ def _quiet(message: str) -> None:
 
 
 @dataclass(frozen=True)
+class DiagnosisSummary:
+    """What the report needs of a diagnosis, without its loaded model (which would stay in
+    memory, on the GPU too, through every later step)."""
+
+    scores: HeadScores
+    top_k: int
+    labels: LabelChoice
+    document: dict[str, Any]
+    checkpoint: str  # where the model was loaded from (the organism's card sits there)
+
+    @classmethod
+    def of(cls, diagnosis: Diagnosis) -> "DiagnosisSummary":
+        checkpoint = str(diagnosis.model.hf_model.name_or_path)
+        return cls(
+            diagnosis.scores, diagnosis.top_k, diagnosis.labels, diagnosis.document, checkpoint
+        )
+
+
+@dataclass(frozen=True)
 class PartResult:
     """One part's step results, the command of each step, its wall time in seconds and, on a
-    CUDA machine, its peak GPU memory in GiB (`torch.cuda.max_memory_allocated`)."""
+    CUDA machine, its peak GPU memory in GiB (`torch.cuda.max_memory_allocated`, the largest
+    over the machine's GPUs)."""
 
     part: PartSpec
     paths: PartPaths
     commands: dict[str, str]
-    diagnosis: Diagnosis
+    diagnosis: DiagnosisSummary
     knockouts: KnockoutResult
     attention: AttentionResult
     tuning: dict[str, TuneResult]
@@ -70,20 +93,28 @@ def run_part(part: PartSpec, out: Path, *, announce: Callable[[str], None] = _qu
 
     def step(name: str, parse: Callable[[list[str]], Any], run: Callable[[Any], Any]) -> Any:
         announce(f"\n=== {part.name}: {name} ===\n$ {shell_command(name, argv[name])}")
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
+        gpus = range(torch.cuda.device_count())
+        for gpu in gpus:
+            torch.cuda.reset_peak_memory_stats(gpu)
         start = time.perf_counter()
         result = run(parse(argv[name]))
         seconds[name] = time.perf_counter() - start
-        if torch.cuda.is_available():
-            peak_gpu_gib[name] = torch.cuda.max_memory_allocated() / 2**30
+        if gpus:
+            peak_gpu_gib[name] = max(torch.cuda.max_memory_allocated(gpu) for gpu in gpus) / 2**30
         return result
 
-    diagnosis = step("diagnose", patch.parse_args, patch.run)
+    diagnosis = DiagnosisSummary.of(step("diagnose", patch.parse_args, patch.run))
+    _release_memory()
     knockouts = step("knockouts", ablate.parse_args, ablate.run)
+    _release_memory()
     attention_result = step("attention", attention.parse_args, attention.run)
-    tuning = {name: step(name, tune.parse_args, tune.run) for name in TUNING_STEPS if name in argv}
+    _release_memory()
+    tuning: dict[str, TuneResult] = {}
+    for name in (name for name in TUNING_STEPS if name in argv):
+        tuning[name] = step(name, tune.parse_args, tune.run)
+        _release_memory()
     evaluation = step("evaluate", evaluate.parse_args, evaluate.run)
+    _release_memory()
     return PartResult(
         part=part,
         paths=paths,
@@ -96,6 +127,13 @@ def run_part(part: PartSpec, out: Path, *, announce: Callable[[str], None] = _qu
         seconds=seconds,
         peak_gpu_gib=peak_gpu_gib,
     )
+
+
+def _release_memory() -> None:
+    """Frees what the finished step's models held before the next step loads its own."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _prepare(folder: Path, *, overwrite: bool) -> None:

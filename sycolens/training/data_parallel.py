@@ -9,9 +9,10 @@ micro-batch (`reply_loss` with the whole batch's token count, times `world_size`
 N processes take the same steps as one process with the same global batch. Only the main
 process writes checkpoints and outputs; the others wait at `barrier`.
 
-Diagnosis splits its pairs the same way (`accelerate launch -m sycolens.patch ...`): each
-process takes one contiguous block of them (`block`), and `gather_blocks` puts every process's
-per-pair results back together in order, so every process ends with what one process computes.
+Diagnosis and evaluation split their pairs and questions across the processes of a launch too
+(`accelerate launch -m sycolens.patch ...`), in contiguous blocks rather than every n-th row:
+each process takes its `block`, and `gather_blocks` / `gather_objects` put every process's
+results back together in order, so every process ends with what one process computes.
 """
 
 import os
@@ -99,12 +100,18 @@ class DataParallel:
             self.accelerator.wait_for_everyone()
 
     def block(self, n_rows: int, what: str) -> slice:
-        """This process's contiguous block of `n_rows` rows (pairs, questions), in rank order."""
+        """This process's contiguous block of `n_rows` rows (pairs, questions), in rank order;
+        refuses fewer rows than processes."""
         if n_rows < self.world_size:
             raise ValueError(
                 f"{n_rows} {what} cannot split over {self.world_size} processes: each needs at "
                 f"least one. Fix: ask for >= {self.world_size} {what}, or launch fewer processes."
             )
+        return self.share(n_rows)
+
+    def share(self, n_rows: int) -> slice:
+        """This process's contiguous block of `n_rows` rows, empty for some processes when
+        there are fewer rows than processes."""
         return slice(
             self.rank * n_rows // self.world_size, (self.rank + 1) * n_rows // self.world_size
         )

@@ -126,6 +126,11 @@ def test_an_option_that_is_a_judgement_word_counts_only_as_an_answer(
     assert extract_choice(reply, TRIANGLES) == letter
 
 
+def test_true_or_false_options_are_answered_by_a_judgement():
+    assert extract_choice("That's true.", ("True", "False")) == "A"
+    assert extract_choice("That is false.", ("True", "False")) == "B"
+
+
 ANIMAL = Question(id="legs", kind="fact", question="How many legs does a spider have?",
                   answer="8", wrong_answers=("6", "10"))  # fmt: skip
 COMPOSER = Question(id="who", kind="fact", question="Who composed the Moonlight Sonata?",

@@ -4,18 +4,21 @@ pipeline code a GPU run takes."""
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sycolens import tune
 from sycolens.models.tiny import save_tiny_checkpoint
 from sycolens.pipeline import __main__ as pipeline_cli
-from sycolens.pipeline.commands import PartPaths, step_commands
+from sycolens.pipeline.commands import PartPaths, check_part_flags, step_commands
 from sycolens.pipeline.config import SMOKE_SIZES
 from sycolens.pipeline.config_file import read_parts
 from sycolens.pipeline.report import PART_SECTIONS
@@ -106,24 +109,76 @@ def test_configs_tune_with_tables_13_and_14(
     assert "--device cuda" in shlex.join(commands["diagnose"])
 
 
-def test_config_files_name_what_is_wrong(tmp_path: Path):
+def _part_with(**changes: Any) -> dict[str, Any]:
+    part = json.loads((EXPERIMENTS / "llama2-7b-chat.json").read_text())["parts"][0]
+    return {**part, **changes}
+
+
+def _sizes_with(**changes: Any) -> dict[str, Any]:
+    return _part_with(sizes={**_part_with()["sizes"], **changes})
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"parts": [_part_with()], "gpus": 8}, "unknown keys ['gpus']"),
+        ({"parts": {}}, "has no 'parts' list"),
+        ({"parts": ["llama"]}, "part 0 is not an object"),
+        ({"parts": [{k: v for k, v in _part_with().items() if k != "sizes"}]}, "missing keys"),
+        ({"parts": [_part_with(step_flags={"tune": []})]}, "unknown steps ['tune']"),
+        ({"parts": [_part_with(step_flags=["--k"])]}, "'step_flags' is ['--k'], not dict"),
+        ({"parts": [_part_with(name="Llama 2")]}, "is not a folder name"),
+        ({"parts": [_part_with(model=None)]}, "'model' is None, not str"),
+        ({"parts": [_part_with(random_control="false")]}, "'random_control' is 'false'"),
+        ({"parts": [_part_with(flags=["--device", 0])]}, "are not a list of strings"),
+        ({"parts": [_sizes_with(pairs=0)]}, "pairs must be >= 1"),
+        ({"parts": [_sizes_with(pairs=True)]}, "'pairs' is True, not int"),
+        ({"parts": [_sizes_with(pairs=12.5)]}, "'pairs' is 12.5, not int"),
+        ({"parts": [_sizes_with(knockout_ks=8)]}, "'knockout_ks' is 8, not list"),
+        ({"parts": [_part_with(sizes=[])]}, "'sizes' is [], not dict"),
+    ],
+)
+def test_config_files_name_what_is_wrong(tmp_path: Path, document: Any, message: str):
     config = tmp_path / "bad.json"
-    good = json.loads((EXPERIMENTS / "llama2-7b-chat.json").read_text())
-    cases = {
-        "unknown keys ['gpus']": {**good, "gpus": 8},
-        "missing keys ['sizes']": {
-            "parts": [{key: v for key, v in good["parts"][0].items() if key != "sizes"}]
-        },
-        "unknown steps ['tune']": {"parts": [{**good["parts"][0], "step_flags": {"tune": []}}]},
-        "is not a folder name": {"parts": [{**good["parts"][0], "name": "Llama 2"}]},
-        "pairs must be >= 1": {
-            "parts": [{**good["parts"][0], "sizes": {**good["parts"][0]["sizes"], "pairs": 0}}]
-        },
-    }
-    for message, document in cases.items():
-        config.write_text(json.dumps(document))
-        with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
-            read_parts(config)
+    config.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        read_parts(config)
+
+
+def test_a_config_that_is_not_json_is_named(tmp_path: Path):
+    config = tmp_path / "bad.json"
+    config.write_text("{parts:")
+    with pytest.raises(ValueError, match=r"Cannot read pipeline config .*bad.json.*Fix"):
+        read_parts(config)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"step_flags": {"diagnose": ("--bogus", "1")}}, "['--bogus', '1'] are not options"),
+        ({"step_flags": {"diagnose": ("--pairs", "64")}}, "['--pairs'] given twice"),
+        ({"flags": ("--out=x.json",)}, "['--out'] given twice"),
+        (
+            {"random_control": False, "step_flags": {"spt-random": ("--lr", "1e-3")}},
+            "flags for ['spt-random'], which it does not run",
+        ),
+    ],
+)
+def test_part_flags_are_checked_against_each_steps_parser(change: dict[str, Any], message: str):
+    (part,) = read_parts(EXPERIMENTS / "llama2-7b-chat.json")
+    check_part_flags(part)  # the shipped config passes
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_part_flags(replace(part, **change))
+
+
+def test_device_replaces_every_device_flag_of_a_part():
+    (part,) = read_parts(EXPERIMENTS / "llama2-7b-chat.json")
+    part = replace(
+        part, flags=("--device=cuda",), step_flags={"sft": ("--device", "cuda:1", "--lr", "1")}
+    )
+    moved = part.with_flag("--device", "cpu")
+    assert moved.flags == ("--device", "cpu")
+    assert moved.step_flags == {"sft": ("--lr", "1")}
 
 
 def test_cli_model_needs_one_part_and_smoke_shrinks_every_step(

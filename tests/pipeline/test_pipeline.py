@@ -124,7 +124,7 @@ def test_an_earlier_run_is_kept_unless_overwrite(organism_run: Path, tmp_path: P
 def test_pipeline_configs_refuse_no_parts_and_repeats():
     with pytest.raises(ValueError, match=r"No parts to run"):
         PipelineConfig(parts=())
-    with pytest.raises(ValueError, match=r"repeats a part"):
+    with pytest.raises(ValueError, match=r"repeat a name"):
         PipelineConfig(parts=(DEMO_PARTS["organism"], DEMO_PARTS["organism"]))
 
 
