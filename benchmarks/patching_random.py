@@ -133,12 +133,12 @@ def main() -> None:
     scoring_s = timed(
         lambda: direct_patched_logit_diffs(model, reference, counterfactual, labels), args.device
     )
+    total = total_patched_logit_diffs(model, pairs, labels, heads, heads_per_forward=len(heads))
     total_s = timed(
         lambda: total_patched_logit_diffs(
             model, pairs, labels, heads, heads_per_forward=len(heads)
         ),
         args.device,
-        repeats=1,
     )
     per_head = {
         "one head per forward (total)": (
@@ -169,6 +169,12 @@ def main() -> None:
     ]
     for name, seconds in rows:
         print(f"  {name:<66} {seconds * 1e3:11.1f} ms = {seconds / plain_s:9.2f}x plain")
+    sample = heads[:: max(1, len(heads) // args.total_heads)][: args.total_heads]
+    difference = total[:, [heads.index(head) for head in sample]] - one_head_total_patching(
+        model, pairs, labels, sample
+    )
+    print(f"  total vs one head per forward, max |difference| on the sample: "
+          f"{difference.abs().max():.2e} ({args.dtype})")  # fmt: skip
     literal_s = looped["literal Algorithm 1 (direct)"]
     print(f"  direct vs literal Algorithm 1: {literal_s / diagnose_s:.1f}x")
     for name in ("one head per forward (total)", "TransformerLens generic_activation_patch"):

@@ -35,7 +35,8 @@ def transformer_lens_answer_patch(
     padded = torch.nn.functional.pad(
         counterfactual, (width - counterfactual.shape[1], 0), value=model.pad_token_id
     )
-    _, cache = model.bridge.run_with_cache(padded)
+    reference = pairs.reference.tokens.to(model.device)
+    _, cache = model.bridge.run_with_cache(padded.to(model.device))
     index = pd.DataFrame(
         {"layer": [h.layer for h in heads], "pos": width - 1, "head": [h.head for h in heads]}
     )
@@ -45,7 +46,7 @@ def transformer_lens_answer_patch(
 
     tl_patching.generic_activation_patch(
         model.bridge,
-        pairs.reference.tokens,
+        reference,
         cache,
         metric,
         patch_setter=tl_patching.layer_pos_head_vector_patch_setter,

@@ -10,7 +10,10 @@ from sycolens.data.questions import load_bundled_questions
 from sycolens.data.selection import QuestionSource, select_questions
 from sycolens.heads import Head
 from sycolens.models import LoadedModel, load_model
-from sycolens.models.tiny import TinyFamily
+from sycolens.models.layer_calls import record_layer_calls
+from sycolens.models.plain import runs_as_plain
+from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
+from sycolens.patching import answer_cache
 from sycolens.patching.answer_cache import (
     SCORES_PER_TOKEN,
     answer_total_logit_diffs,
@@ -51,6 +54,44 @@ def test_cached_total_effect_equals_one_head_per_forward_on_the_organisms(name: 
     fast = _cached(model, pairs, labels, heads, per=5)
     slow = one_head_total_patching(model, pairs, labels, heads)
     assert slow.std() > 0.1  # the planted heads really move the metric
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+@pytest.mark.parametrize("path", ["layer by layer, plain network", "every layer, bridge"])
+def test_both_paths_equal_one_head_per_forward_on_every_family(
+    tiny_models: dict[TinyFamily, LoadedModel],
+    monkeypatch: pytest.MonkeyPatch,
+    family: TinyFamily,
+    path: str,
+):
+    model = tiny_models[family]
+    pairs, labels = _bundled_pairs(model)
+    heads = all_heads(model)[::-1]  # out of layer order: the results come back in this order
+    recorded: list[int] = []
+
+    def spy(layers: Any, run_forward: Any) -> Any:
+        calls = record_layer_calls(layers, run_forward)
+        recorded.append(len(calls))
+        return calls
+
+    monkeypatch.setattr(answer_cache, "record_layer_calls", spy)
+    final_norm = model.hf_model.get_submodule(model.architecture.final_norm)
+    # Any hook outside TransformerLens's own wiring sends forwards through the bridge.
+    handle = (
+        final_norm.register_forward_pre_hook(lambda _module, _args: None)
+        if path == "every layer, bridge"
+        else None
+    )
+    try:
+        assert runs_as_plain(model) == (handle is None)
+        fast = _cached(model, pairs, labels, heads, per=5)
+    finally:
+        if handle is not None:
+            handle.remove()
+    slow = one_head_total_patching(model, pairs, labels, heads)
+    assert bool(recorded) == (handle is None)  # the path named ran
+    assert slow.std() > 0
     torch.testing.assert_close(fast, slow, atol=1e-5, rtol=0)
 
 
