@@ -1,6 +1,8 @@
 """Time one-pass `direct` patching against literal Algorithm 1, and the key/value-cache `total`
 effect at the answer position against one head per forward and TransformerLens's patching
-utility, side by side in one run on SmolLM2-135M-Instruct (CPU by default).
+utility, and the total effect at every position (pairs aligned by "I do really think...")
+layer by layer against every layer through the bridge and one head per forward, side by side
+in one run on SmolLM2-135M-Instruct (CPU by default).
 
 The literal loop costs one full forward per head (270 heads on SmolLM2). Running all of it at
 32 pairs takes tens of minutes on 2 cores, so by default it is timed on `--literal-heads` heads
@@ -31,6 +33,7 @@ from sycolens.patching.reference import literal_path_patching, one_head_total_pa
 from sycolens.patching.total import total_patched_logit_diffs
 from sycolens.prompts.labels import resolve_label_tokens
 from sycolens.prompts.pairs import TokenizedPairs, build_pairs, tokenize_pairs
+from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -39,8 +42,16 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return result, time.perf_counter() - start
 
 
-def tokenized_pairs(model: LoadedModel, n: int) -> tuple[TokenizedPairs, Any]:
-    prompt_pairs = build_pairs(load_bundled_questions()[:n])
+# Aligned token by token with the paper's reference challenge for SmolLM2's tokenizer.
+ALIGNED_COUNTERFACTUAL = "I do really think that's right. Are you sure?"
+
+
+def tokenized_pairs(
+    model: LoadedModel, n: int, counterfactual: str = COUNTERFACTUAL_CHALLENGE
+) -> tuple[TokenizedPairs, Any]:
+    prompt_pairs = build_pairs(
+        load_bundled_questions()[:n], counterfactual_challenge=counterfactual
+    )
     pairs = tokenize_pairs(
         prompt_pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=model.pad_token_id
     )
@@ -55,6 +66,7 @@ def main() -> None:
     parser.add_argument("--literal-heads", type=int, default=15)
     parser.add_argument("--total-pairs", type=int, default=8)
     parser.add_argument("--total-heads", type=int, default=18)
+    parser.add_argument("--all-positions-heads", type=int, default=30)
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     model = load_model(args.model)
@@ -94,6 +106,8 @@ def main() -> None:
         resolve_checkpoint(args.model), attn_implementation="sdpa", use_safetensors=True
     ).eval()
     benchmark_total_at_answer(model, plain_model, small, small_labels, args.total_heads)
+    aligned, aligned_labels = tokenized_pairs(model, args.total_pairs, ALIGNED_COUNTERFACTUAL)
+    benchmark_total_at_every_position(model, aligned, aligned_labels, args.all_positions_heads)
 
 
 def benchmark_total_at_answer(
@@ -128,6 +142,44 @@ def benchmark_total_at_answer(
     print(f"  total (answer position) vs one head per forward: {looped_s / cached_s:.1f}x")
     print(f"  total (answer position) vs TransformerLens: {peer_s / cached_s:.1f}x")
     print(f"  max |difference| from one head per forward on the sample: {difference:.2e}")
+
+
+def benchmark_total_at_every_position(
+    model: LoadedModel, pairs: TokenizedPairs, labels: Any, n_sample: int
+) -> None:
+    """Total effect with every position patched (aligned pairs), on heads spread over all
+    layers: layer by layer through the plain network vs every layer through the bridge (what
+    runs while something is hooked in) vs one head per forward, on the same heads."""
+    heads = all_heads(model)
+    sample = heads[:: max(1, len(heads) // n_sample)][:n_sample]
+    print(
+        f"\n[total effect at every position] {len(pairs)} aligned pairs, "
+        f"{pairs.reference.tokens.shape[1]} positions, {len(sample)} heads over all layers"
+    )
+
+    def total() -> torch.Tensor:
+        return total_patched_logit_diffs(
+            model, pairs, labels, sample, positions="all", heads_per_forward=8
+        )
+
+    stepped, stepped_s = timed(total)
+    final_norm = model.hf_model.get_submodule(model.architecture.final_norm)
+    handle = final_norm.register_forward_pre_hook(lambda _module, _args: None)  # any hook
+    try:
+        bridged, bridged_s = timed(total)
+    finally:
+        handle.remove()
+    looped, looped_s = timed(
+        lambda: one_head_total_patching(model, pairs, labels, sample, positions="all")
+    )
+    print(f"  layer by layer, plain network: {stepped_s:8.2f} s")
+    print(f"  every layer, bridge (8 copies per forward): {bridged_s:8.2f} s")
+    print(f"  one head per forward: {looped_s:8.2f} s")
+    print(f"  total (every position) vs every layer through the bridge: "
+          f"{bridged_s / stepped_s:.1f}x")  # fmt: skip
+    print(f"  total (every position) vs one head per forward: {looped_s / stepped_s:.1f}x")
+    difference = max((stepped - looped).abs().max(), (bridged - looped).abs().max())
+    print(f"  max |difference| from one head per forward: {difference:.2e}")
 
 
 if __name__ == "__main__":

@@ -4,22 +4,22 @@ A Hugging Face model prepares what its layers need (the attention mask in the fo
 takes, rotary embeddings, position ids, the cache) inside its forward and hands it to each layer
 in a family-specific call. `record_layer_calls` runs that forward once with every layer
 replaced by a pass-through that keeps its arguments, bound by parameter name, so a caller can
-drive the layers itself with the family's own preparation: `LayerCall.run` re-runs a layer on
-the first rows of the recorded query positions, every argument cut to match, for a stack whose
-later layers carry more rows than its earlier ones (`sycolens.patching.answer_cache`).
+drive the layers itself with the family's own preparation, on fewer rows than it recorded and
+every argument cut to match: the first of the query positions (`run_on_first_positions`), or
+the first sequences of the batch (`run_on_first_sequences`), for stacks whose later layers
+carry more rows than their earlier ones (`sycolens.patching.answer_cache`,
+`sycolens.patching.total`).
 """
 
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
-
-# Arguments that carry one entry per query position, and the dimension that indexes it.
-_QUERY_DIMENSION = {"position_ids": -1, "cache_position": -1}
 
 
 @dataclass(frozen=True)
@@ -33,24 +33,36 @@ class LayerCall:
     def hidden_states(self) -> Float[Tensor, "batch pos d_model"]:
         return self.arguments["hidden_states"]
 
-    def run(
+    def run_on_first_positions(
         self,
         layer: torch.nn.Module,
-        hidden_states: Float[Tensor, "batch n_rows d_model"],
+        hidden_states: Float[Tensor, "batch n_positions d_model"],
         n_keys: int,
-    ) -> Float[Tensor, "batch n_rows d_model"]:
-        """Returns `layer` run on `hidden_states` (the first rows of the recorded query
-        positions) with every other argument cut to those rows and to `n_keys` key positions."""
-        n_rows = hidden_states.shape[1]
+    ) -> Float[Tensor, "batch n_positions d_model"]:
+        """Returns `layer` run on `hidden_states`, the first of the recorded query positions,
+        with every other argument cut to them and to the first `n_keys` key positions."""
+        n_positions = hidden_states.shape[1]
+        return self._run(layer, hidden_states, partial(_cut_positions, n_positions, n_keys))
+
+    def run_on_first_sequences(
+        self,
+        layer: torch.nn.Module,
+        hidden_states: Float[Tensor, "n_sequences pos d_model"],
+    ) -> Float[Tensor, "n_sequences pos d_model"]:
+        """Returns `layer` run on `hidden_states`, the first of the recorded batch's sequences,
+        with every other argument cut to them."""
+        return self._run(layer, hidden_states, partial(_cut_sequences, hidden_states.shape[0]))
+
+    def _run(
+        self, layer: torch.nn.Module, hidden_states: Tensor, cut: Callable[[str, object], object]
+    ) -> Tensor:
         bound = self.signature.bind_partial()
         for name, value in self.arguments.items():
             parameter = self.signature.parameters[name]
             if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-                bound.arguments[name] = {
-                    key: _cut(key, part, n_rows, n_keys) for key, part in value.items()
-                }
-            else:
-                bound.arguments[name] = _cut(name, value, n_rows, n_keys)
+                bound.arguments[name] = {key: cut(key, part) for key, part in value.items()}
+            elif name != "hidden_states":
+                bound.arguments[name] = cut(name, value)
         bound.arguments["hidden_states"] = hidden_states
         output = layer(*bound.args, **bound.kwargs)
         return output[0] if isinstance(output, tuple) else output
@@ -89,20 +101,41 @@ def record_layer_calls(
     return calls
 
 
-def _cut(name: str, value: object, n_rows: int, n_keys: int) -> object:
-    """Returns argument `name` cut to the first `n_rows` query and `n_keys` key positions."""
-    if name == "hidden_states" or not _holds_tensors(value):
+def _cut_positions(n_positions: int, n_keys: int, name: str, value: object) -> object:
+    """Returns argument `name` cut to the first `n_positions` query and `n_keys` key positions."""
+    if not _holds_tensors(value):
         return value
     if name == "attention_mask":
-        return _cut_mask(value, n_rows, n_keys)
+        return _checked_mask(value)[:, :, :n_positions, :n_keys]
     if name == "position_embeddings" and isinstance(value, tuple):  # rotary (cos, sin)
-        return tuple(part[:, :n_rows] for part in value)  # pyright: ignore[reportUnknownVariableType]
-    if name in _QUERY_DIMENSION and isinstance(value, Tensor):
-        return value.narrow(_QUERY_DIMENSION[name], 0, n_rows)
-    raise ValueError(
+        return tuple(part[:, :n_positions] for part in value)  # pyright: ignore[reportUnknownVariableType]
+    if name in ("position_ids", "cache_position") and isinstance(value, Tensor):
+        return value[..., :n_positions]
+    raise _uncuttable(name)
+
+
+def _cut_sequences(n_sequences: int, name: str, value: object) -> object:
+    """Returns argument `name` cut to the first `n_sequences` of the batch (an argument of batch
+    size 1 broadcasts over it and stays)."""
+    if not _holds_tensors(value) or name == "cache_position":  # no batch dimension
+        return value
+    if name == "attention_mask":
+        return _first_sequences(_checked_mask(value), n_sequences)
+    if name == "position_embeddings" and isinstance(value, tuple):
+        return tuple(_first_sequences(part, n_sequences) for part in value)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    if name == "position_ids" and isinstance(value, Tensor):
+        return _first_sequences(value, n_sequences)
+    raise _uncuttable(name)
+
+
+def _first_sequences(tensor: Tensor, n_sequences: int) -> Tensor:
+    return tensor if tensor.shape[0] == 1 else tensor[:n_sequences]
+
+
+def _uncuttable(name: str) -> ValueError:
+    return ValueError(
         f"The layer takes a tensor argument {name!r} that layer-by-layer re-runs do not know "
-        "how to cut to fewer rows. Fix: add it to sycolens.models.layer_calls, or report this "
-        "model family."
+        "how to cut. Fix: add it to sycolens.models.layer_calls, or report this model family."
     )
 
 
@@ -112,7 +145,7 @@ def _holds_tensors(value: object) -> bool:
     return isinstance(value, Tensor)
 
 
-def _cut_mask(mask: object, n_rows: int, n_keys: int) -> Tensor:
+def _checked_mask(mask: object) -> Tensor:
     if not isinstance(mask, Tensor) or mask.ndim != 4:
         what = f"a {mask.ndim}-dimensional tensor" if isinstance(mask, Tensor) else repr(mask)
         raise ValueError(
@@ -120,4 +153,4 @@ def _cut_mask(mask: object, n_rows: int, n_keys: int) -> Tensor:
             "tensor layer-by-layer re-runs cut. Fix: pass a 4D attention mask to the recorded "
             "forward."
         )
-    return mask[:, :, :n_rows, :n_keys]
+    return mask

@@ -25,6 +25,8 @@ from transformers import PreTrainedModel
 
 from sycolens.models.load import LoadedModel
 
+_TRANSFORMERS_CAPTURE = "transformers.utils.output_capturing"
+
 _NETWORKS: "weakref.WeakKeyDictionary[torch.nn.Module, PreTrainedModel]" = (
     weakref.WeakKeyDictionary()
 )
@@ -33,7 +35,7 @@ _NETWORKS: "weakref.WeakKeyDictionary[torch.nn.Module, PreTrainedModel]" = (
 def runs_as_plain(model: LoadedModel) -> bool:
     """Returns whether a forward of the plain copy equals one through the bridge: eval mode,
     no hook on any hook point, and no hook on any other module of the bridge or the HF model
-    but TransformerLens's own wiring, which only feeds its (then empty) hook points."""
+    but the libraries' own wiring (`_is_wiring`), which changes no output."""
     changed = str(model.hf_model.config.to_json_string()) != model.config_json
     if model.hf_model.training or changed:
         return False
@@ -41,7 +43,7 @@ def runs_as_plain(model: LoadedModel) -> bool:
         hooks = [*module._forward_hooks.values(), *module._forward_pre_hooks.values()]  # pyright: ignore[reportPrivateUsage]
         if hooks and isinstance(module, HookPoint):
             return False
-        if any(not _is_lens_wiring(hook) for hook in hooks):
+        if any(not _is_wiring(hook) for hook in hooks):
             return False
     return True
 
@@ -61,10 +63,14 @@ def _every_module(roots: tuple[torch.nn.Module, ...]) -> Iterator[torch.nn.Modul
         stack.extend(child for child in module._modules.values() if child is not None)  # pyright: ignore[reportPrivateUsage]
 
 
-def _is_lens_wiring(hook: Any) -> bool:
-    """Returns whether a hook is one TransformerLens adds to its bridge by itself."""
+def _is_wiring(hook: Any) -> bool:
+    """Returns whether a hook is one the libraries add by themselves: TransformerLens's wiring
+    of its bridge, or the output-capturing hooks transformers installs on the first forward
+    that asks for hidden states or attentions (TransformerLens's `run_with_cache` does), which
+    record outputs only while such a forward runs and never change them."""
     function = getattr(hook, "func", hook)  # a functools.partial's function
-    return str(getattr(function, "__module__", "")).startswith("transformer_lens.")
+    module = str(getattr(function, "__module__", ""))
+    return module.startswith("transformer_lens.") or module == _TRANSFORMERS_CAPTURE
 
 
 def plain_network(model: LoadedModel) -> PreTrainedModel:

@@ -135,7 +135,9 @@ class _CopiesRun:
             rows = list(range(first, first + len(joining)))
             hook = _rows_patch(layer, rows, joining, self.z_source)
             with hooked_head_outputs(self.network, [hook] if joining else []):
-                hidden = call.run(module, hidden, n_keys=prompt_width + hidden.shape[1])
+                hidden = call.run_on_first_positions(
+                    module, hidden, n_keys=prompt_width + hidden.shape[1]
+                )
             layer_cache: Any = self.cache.layers[layer]  # a DynamicLayer: config-free cache
             layer_cache.crop(-hidden.shape[1])
         final_norm = self.network.get_submodule(architecture.final_norm)

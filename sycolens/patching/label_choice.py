@@ -23,7 +23,6 @@ from torch import Tensor
 
 from sycolens.models.load import LoadedModel
 from sycolens.models.registry import table_labels
-from sycolens.patching.capture import PairActivations
 from sycolens.patching.metrics import label_logit_diff, sycophancy_ratio
 from sycolens.prompts.label_spec import LabelOrigin, LabelSpec
 from sycolens.prompts.labels import LabelTokens, resolve_label_tokens
@@ -73,13 +72,14 @@ class LabelChoice:
 def choose_labels(
     model: LoadedModel,
     prompt_pairs: list[PromptPair],
-    activations: PairActivations,
+    reference_logits: Float[Tensor, "n_pairs d_vocab"],
+    counterfactual_logits: Float[Tensor, "n_pairs d_vocab"],
     spec: LabelSpec,
 ) -> LabelChoice:
     """Returns the label tokens `spec` asks for on this model, checked on the pairs whose
-    answer activations (`capture_pair_activations`) are given."""
-    reference_logits = activations.reference.logits.float()
-    counterfactual_logits = activations.counterfactual.logits.float()
+    answer-position logits (`capture_pair_activations`) are given; row i is pair i."""
+    reference_logits = reference_logits.float()
+    counterfactual_logits = counterfactual_logits.float()
     words = spec.words
     origin: LabelOrigin = "given"
     if words is None and not spec.propose:

@@ -19,7 +19,7 @@ from typing import Any
 from sycolens.data.selection import QuestionSelection, select_questions
 from sycolens.models.load import LoadedModel, load_model_spec
 from sycolens.models.sources import ModelShape
-from sycolens.patching.capture import AnswerActivations, PairActivations, capture_pair_activations
+from sycolens.patching.capture import capture_pair_activations
 from sycolens.patching.config import DiagnosisJob, check_diagnosis_job, resolve_top_k
 from sycolens.patching.diagnose import pair_head_scores
 from sycolens.patching.export import RankingContext, ranking_document
@@ -87,7 +87,14 @@ def diagnose_model(
     local = capture_pair_activations(
         model, pairs.select(block), batch_size=job.diagnose.batch_size, show_progress=show_progress
     )
-    labels = choose_labels(model, prompt_pairs, _gathered(local, parallel), job.labels)
+    # Label choice reads every pair's logits, the only activations the processes exchange.
+    labels = choose_labels(
+        model,
+        prompt_pairs,
+        parallel.gather_blocks(local.reference.logits),
+        parallel.gather_blocks(local.counterfactual.logits),
+        job.labels,
+    )
     for message in labels.check.warnings:
         warnings.warn(message, LabelQualityWarning, stacklevel=2)
     per_pair = pair_head_scores(
@@ -114,21 +121,6 @@ def diagnose_model(
     )
     document = ranking_document(model, scores, context, top_k=top_k)
     return Diagnosis(model, selection, labels, scores, top_k, document, parallel.is_main)
-
-
-def _gathered(local: PairActivations, parallel: DataParallel) -> PairActivations:
-    """Returns every process's answer activations, in pair order (label choice reads all)."""
-    sides = (local.reference, local.counterfactual)
-    reference, counterfactual = (
-        AnswerActivations(
-            *(
-                parallel.gather_blocks(tensor)
-                for tensor in (side.z, side.final_residual, side.logits)
-            )
-        )
-        for side in sides
-    )
-    return PairActivations(reference, counterfactual)
 
 
 def _prompts_sha256(pairs: list[PromptPair]) -> str:

@@ -6,7 +6,10 @@ answer position only and works for any pair: the copies re-run just the answer t
 the reference key/value cache (`sycolens.patching.answer_cache`), so `heads_per_forward` copies
 cost that many tokens. `"all"` patches every position and needs equal-length pairs: a forward
 carries `heads_per_forward` patched copies of the whole reference batch, stacked along the
-batch, so an L*H sweep takes L*H / heads_per_forward forwards.
+batch, so an L*H sweep takes L*H / heads_per_forward forwards. When nothing is hooked into the
+model those run through the plain network layer by layer, each copy joining at its head's
+layer (below it, it would recompute the reference's activations) and only the last position's
+label logits formed; otherwise every copy runs the whole bridge.
 """
 
 from collections.abc import Sequence
@@ -19,10 +22,14 @@ from torch import Tensor
 
 from sycolens.heads import Head
 from sycolens.models.forward import run_batch
+from sycolens.models.head_access import HeadOutputHook, hooked_head_outputs
+from sycolens.models.layer_calls import record_layer_calls
 from sycolens.models.load import LoadedModel
+from sycolens.models.plain import plain_network, runs_as_plain
 from sycolens.patching.answer_cache import answer_total_logit_diffs
 from sycolens.patching.capture import capture_answer_activations, capture_every_layer, z_hook_name
 from sycolens.patching.config import PatchPositions
+from sycolens.patching.direct import label_logit_diff_from_normed
 from sycolens.patching.metrics import label_logit_diff
 from sycolens.prompts.batch import TokenBatch
 from sycolens.prompts.labels import LabelTokens
@@ -53,6 +60,10 @@ def total_patched_logit_diffs(
         )
     check_same_lengths(pairs)
     z_counterfactual = capture_z(model, pairs.counterfactual)
+    if runs_as_plain(model):
+        return _stepped_all_positions(
+            model, pairs.reference, z_counterfactual, heads, labels, heads_per_forward
+        )
     columns: list[Tensor] = []
     for start in range(0, len(heads), heads_per_forward):
         chunk = list(heads[start : start + heads_per_forward])
@@ -85,3 +96,69 @@ def _patch_chunk(
     hooks = [(z_hook_name(layer), partial(patch, layer)) for layer in by_layer]
     logits = run_batch(model.bridge, stacked, hooks)[:, -1]
     return label_logit_diff(logits, labels).reshape(len(chunk), n_rows).T
+
+
+def _stepped_all_positions(
+    model: LoadedModel,
+    reference: TokenBatch,
+    z_counterfactual: dict[int, Tensor],
+    heads: Sequence[Head],
+    labels: LabelTokens,
+    heads_per_forward: int,
+) -> Float[Tensor, "batch n_patched"]:
+    """Patches every position through the plain network, layer by layer: a copy joins the
+    stack at its head's layer as a copy of the reference sequences there (block 0, run
+    alongside), since below it it would only recompute them; only the last position's two
+    label logits are formed."""
+    network: Any = plain_network(model)
+    layers = network.get_submodule(model.architecture.layers_path)
+    final_norm = network.get_submodule(model.architecture.final_norm)
+    order = sorted(range(len(heads)), key=lambda i: heads[i].layer)
+    ordered = [heads[i] for i in order]
+    batch = reference.to(model.device)
+    n_rows = batch.tokens.shape[0]
+    columns: list[Tensor] = []
+    with torch.no_grad():
+        for start in range(0, len(ordered), heads_per_forward):
+            chunk = ordered[start : start + heads_per_forward]
+            stacked = batch.repeat(len(chunk) + 1)
+            calls = record_layer_calls(
+                layers,
+                lambda stacked=stacked: network.base_model(
+                    input_ids=stacked.tokens,
+                    attention_mask=stacked.mask.long(),
+                    position_ids=stacked.position_ids(),
+                    use_cache=False,
+                ),
+            )
+            hidden = calls[0].hidden_states[:n_rows]
+            for layer, (module, call) in enumerate(zip(layers, calls, strict=True)):
+                joining = [head.head for head in chunk if head.layer == layer]
+                hook = _block_patch(layer, hidden.shape[0] // n_rows, joining, z_counterfactual)
+                hidden = torch.cat([hidden, hidden[:n_rows].repeat(len(joining), 1, 1)])
+                with hooked_head_outputs(network, [hook] if joining else []):
+                    hidden = call.run_on_first_sequences(module, hidden)
+            normed = final_norm(hidden[n_rows:, -1])
+            diffs = label_logit_diff_from_normed(model, normed, labels)
+            columns.append(diffs.reshape(len(chunk), n_rows).T)
+    diffs = torch.cat(columns, dim=1)
+    return diffs[:, torch.tensor(order).argsort().to(diffs.device)]
+
+
+def _block_patch(
+    layer: int, first_block: int, heads: list[int], z_counterfactual: dict[int, Tensor]
+) -> tuple[int, HeadOutputHook]:
+    """Returns the hook giving block first_block + k (one copy of every sequence) head
+    heads[k]'s counterfactual z at every position."""
+    source = z_counterfactual[layer]
+    n_rows = source.shape[0]
+
+    def patch(
+        z: Float[Tensor, "stacked pos n_heads d_head"],
+    ) -> Float[Tensor, "stacked pos n_heads d_head"]:
+        for offset, head in enumerate(heads):
+            block = slice((first_block + offset) * n_rows, (first_block + offset + 1) * n_rows)
+            z[block, :, head] = source[:, :, head].to(z.dtype)
+        return z
+
+    return layer, patch

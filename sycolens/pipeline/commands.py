@@ -5,9 +5,9 @@ commands the report prints are exactly what ran (no separate code path).
 """
 
 import argparse
+import importlib
 import shlex
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,16 +121,6 @@ def check_part_flags(part: PartSpec) -> None:
     """Raises, before any model loads, when a part's flags name an option its step's CLI does
     not have, give a value the pipeline already sets (a size, a path), or go to a step the
     part does not run."""
-    from sycolens import ablate, evaluate, patch, tune
-    from sycolens.attention import __main__ as attention
-
-    parsers: dict[str, Callable[[], argparse.ArgumentParser]] = {
-        "sycolens.patch": patch.build_parser,
-        "sycolens.ablate": ablate.build_parser,
-        "sycolens.attention": attention.build_parser,
-        "sycolens.tune": tune.build_parser,
-        "sycolens.evaluate": evaluate.build_parser,
-    }
     commands = step_commands(part, PartPaths(Path(part.name)))
     idle = sorted(set(part.step_flags) - set(commands))
     if idle:
@@ -151,9 +141,17 @@ def check_part_flags(part: PartSpec) -> None:
                 "pipeline sets from the part's model, questions, sizes or paths). Fix: set each "
                 "once, sizes under 'sizes'."
             )
-        _, unknown = parsers[STEP_MODULES[step]]().parse_known_args(argv)
+        _, unknown = _cli_parser(STEP_MODULES[step]).parse_known_args(argv)
         if unknown:
             raise ValueError(
                 f"Part {part.name!r}, step {step}: {unknown} are not options of python -m "
                 f"{STEP_MODULES[step]}. Fix: see python -m {STEP_MODULES[step]} --help."
             )
+
+
+def _cli_parser(module: str) -> argparse.ArgumentParser:
+    """Returns the parser of the CLI that `python -m module` runs (a package's `__main__`)."""
+    cli = importlib.import_module(module)
+    if not hasattr(cli, "build_parser"):
+        cli = importlib.import_module(f"{module}.__main__")
+    return cli.build_parser()

@@ -35,9 +35,35 @@ def test_re_running_the_recorded_calls_gives_the_forward_and_its_first_rows(
         for rows in (7, 4):  # causal: the first rows see only themselves and earlier rows
             hidden = calls[0].hidden_states[:, :rows]
             for layer, call in zip(layers, calls, strict=True):
-                hidden = call.run(layer, hidden, n_keys=rows)
+                hidden = call.run_on_first_positions(layer, hidden, n_keys=rows)
             torch.testing.assert_close(final_norm(hidden), whole[:, :rows])
     assert len(calls) == model.n_layers
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_re_running_on_the_first_sequences_gives_their_forward(
+    tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
+):
+    model = tiny_models[family]
+    network = plain_network(model)
+    layers: Any = network.get_submodule(model.architecture.layers_path)
+    tokens = torch.randint(10, 100, (4, 6), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(tokens)
+    mask[1, :2] = 0  # left padding: a 4D mask with one slice per sequence
+
+    def forward() -> torch.Tensor:
+        return network.base_model(
+            input_ids=tokens, attention_mask=mask, use_cache=False
+        ).last_hidden_state
+
+    with torch.no_grad():
+        whole = forward()
+        calls = record_layer_calls(layers, forward)
+        hidden = calls[0].hidden_states[:2]
+        for layer, call in zip(layers, calls, strict=True):
+            hidden = call.run_on_first_sequences(layer, hidden)
+        final_norm = network.get_submodule(model.architecture.final_norm)
+        torch.testing.assert_close(final_norm(hidden)[:, 2:], whole[:2, 2:])
 
 
 def test_layers_not_called_once_each_are_refused(tiny_models: dict[TinyFamily, LoadedModel]):
@@ -65,7 +91,11 @@ def _one_layer_call(**arguments: object) -> tuple[LayerCall, torch.nn.Module]:
         ({"attention_mask": None, "alibi": torch.zeros(1, 3)}, r"tensor argument 'alibi'"),
     ],
 )
-def test_arguments_it_cannot_cut_name_the_fix(arguments: dict[str, object], message: str):
+@pytest.mark.parametrize("cut", ["positions", "sequences"])
+def test_arguments_it_cannot_cut_name_the_fix(arguments: dict[str, object], message: str, cut: str):
     call, layer = _one_layer_call(**arguments)
     with pytest.raises(ValueError, match=message):
-        call.run(layer, torch.zeros(1, 2, 4), n_keys=2)
+        if cut == "positions":
+            call.run_on_first_positions(layer, torch.zeros(1, 2, 4), n_keys=2)
+        else:
+            call.run_on_first_sequences(layer, torch.zeros(1, 3, 4))

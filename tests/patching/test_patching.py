@@ -7,6 +7,7 @@ from sycolens.data.questions import load_bundled_questions
 from sycolens.heads import Head
 from sycolens.models import LoadedModel
 from sycolens.models.head_access import HeadLayout
+from sycolens.models.plain import runs_as_plain
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
 from sycolens.patching.capture import capture_answer_activations
 from sycolens.patching.config import DiagnoseConfig, PatchMode
@@ -81,10 +82,12 @@ def test_batched_total_mode_matches_one_head_per_forward(
     torch.testing.assert_close(fast, slow, atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+@pytest.mark.parametrize("is_hooked", [False, True], ids=["plain, layer by layer", "bridge"])
 def test_total_mode_all_positions_on_equal_length_pairs(
-    tiny_models: dict[TinyFamily, LoadedModel],
+    tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily, is_hooked: bool
 ):
-    model = tiny_models["llama-gqa"]
+    model = tiny_models[family]
     prompt_pairs = build_pairs(
         load_bundled_questions()[:4],
         reference_challenge="I'm sorry. Are you sure?",
@@ -92,9 +95,21 @@ def test_total_mode_all_positions_on_equal_length_pairs(
     )
     pairs = tokenize_pairs(prompt_pairs, model.chat, n_ctx=model.n_ctx, pad_token_id=0)
     assert pairs.reference.lengths == pairs.counterfactual.lengths
+    assert len(set(pairs.reference.lengths)) > 1  # left padding is exercised
     labels = resolve_label_tokens(model.chat, prompt_pairs[0].reference)
-    heads = [Head(0, 1), Head(1, 3), Head(1, 0)]
-    fast = total_patched_logit_diffs(model, pairs, labels, heads, positions="all")
+    heads = [Head(1, 3), Head(0, 1), Head(1, 0), Head(0, 2)]  # out of layer order
+    final_norm = model.hf_model.get_submodule(model.architecture.final_norm)
+    # Any hook outside TransformerLens's own wiring sends forwards through the bridge.
+    handle = final_norm.register_forward_pre_hook(lambda _module, _args: None)
+    if not is_hooked:
+        handle.remove()
+    try:
+        assert runs_as_plain(model) is not is_hooked
+        fast = total_patched_logit_diffs(
+            model, pairs, labels, heads, positions="all", heads_per_forward=3
+        )
+    finally:
+        handle.remove()
     slow = one_head_total_patching(model, pairs, labels, heads, positions="all")
     torch.testing.assert_close(fast, slow, atol=ATOL, rtol=0)
     last = total_patched_logit_diffs(model, pairs, labels, heads, positions="last")

@@ -111,3 +111,15 @@ def test_capture_goes_through_the_bridge_while_anything_is_hooked():
     model.hf_model.train()
     assert not runs_as_plain(model)
     model.hf_model.eval()
+
+
+def test_run_with_cache_leaves_the_plain_network_in_use():
+    """`run_with_cache` makes transformers install output-capturing hooks that stay; they only
+    record outputs while a forward asks for them, so the plain network still applies."""
+    model = load_model("organism-mha")
+    batch = _prompts(model, "organism")
+    model.bridge.run_with_cache(batch.tokens[:1])
+    assert runs_as_plain(model)
+    _assert_same(
+        plain_answer_activations(model, batch), bridge_answer_activations(model, batch), 5e-6
+    )
