@@ -11,11 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from sycolens.evaluation.report import load_evaluation_report
 from sycolens.models import LoadedModel
 from sycolens.patching.export import load_head_ranking
+from sycolens.pipeline.config import DEMO_PARTS, SMOKE_SIZES
+from sycolens.schemas import schema_for
 
 MODEL = "smollm2-135m-instruct"
 
@@ -131,6 +134,26 @@ def test_tune_and_merge_on_smollm2(smollm2: LoadedModel, tmp_path: Path):
     done = _run("sycolens.tune", "merge", str(out / "deltas.safetensors"),
                 str(other / "deltas.safetensors"), "--out", str(merged))  # fmt: skip
     assert f"over {MODEL}: 4 heads" in done.stdout and merged.is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.smollm2
+def test_pipeline_on_smollm2_at_smoke_size_writes_a_whole_report(tmp_path: Path):
+    """The pipeline CLI, every step on the real default model at --smoke sizes (minutes)."""
+    done = _run("sycolens.pipeline", "--parts", "smollm2", "--smoke", "--out", str(tmp_path))
+    assert "report.html" in done.stdout
+    page = (tmp_path / "report.html").read_text()
+    summary = json.loads((tmp_path / "pipeline.json").read_text())
+    (part,) = summary["parts"]
+    assert part["model"] == MODEL and len(part["top_heads"]) == SMOKE_SIZES.top_k
+    smollm2 = DEMO_PARTS["smollm2"]
+    assert len(part["evaluation"]) == 3 + smollm2.random_control  # base, SPT (top, random), SFT
+    for name in ("heads.json", "knockouts.json", "attention.json", "evaluation.json"):
+        (path,) = tmp_path.rglob(name)
+        document = json.loads(path.read_text())
+        jsonschema.validate(document, schema_for(document))
+    jsonschema.validate(summary, schema_for(summary))
+    assert "<section id='smollm2-" in page
 
 
 def rejudged_changes(out: Path) -> dict[str, int]:

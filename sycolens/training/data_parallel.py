@@ -37,7 +37,12 @@ class DataParallel:
 
     @classmethod
     def from_environment(cls) -> "DataParallel":
-        """One process unless a launcher (accelerate, torchrun) set WORLD_SIZE above 1."""
+        """One process unless a launcher (accelerate, torchrun) set WORLD_SIZE above 1.
+
+        Refuses a launch configured for model sharding (FSDP, DeepSpeed, Megatron-LM), which
+        sycolens does not do: accelerate would otherwise shard a model whose hooks, deltas and
+        checkpoints assume whole tensors."""
+        _refuse_sharding()
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
             return cls()
         from accelerate import Accelerator
@@ -132,3 +137,24 @@ class DataParallel:
         blocks: list[Tensor | None] = [None] * self.world_size
         torch.distributed.all_gather_object(blocks, local.cpu())
         return torch.cat([block for block in blocks if block is not None]).to(local.device)
+
+
+# What `accelerate launch` sets when its config shards the model.
+_SHARDING_SWITCHES = {
+    "ACCELERATE_USE_FSDP": "FSDP",
+    "ACCELERATE_USE_DEEPSPEED": "DeepSpeed",
+    "ACCELERATE_USE_MEGATRON_LM": "Megatron-LM",
+}
+
+
+def _refuse_sharding() -> None:
+    for variable, name in _SHARDING_SWITCHES.items():
+        if os.environ.get(variable, "").lower() not in ("1", "true"):
+            continue
+        lacks = "" if torch.cuda.is_available() else f" (and {name} needs GPUs: there are none)"
+        raise ValueError(
+            f"This launch asks accelerate for {name} ({variable}), but sycolens does not shard "
+            f"models{lacks}: every process holds the whole model (DDP). Fix: launch without "
+            "sharding (accelerate launch --multi_gpu, or a config whose distributed_type is "
+            "MULTI_GPU or MULTI_CPU); SPT of a 13B model fits one 80 GB GPU."
+        )
