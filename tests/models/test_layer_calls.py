@@ -1,6 +1,7 @@
 """Recording each decoder layer's call and re-running the layers on fewer rows."""
 
 import inspect
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,58 +13,58 @@ from sycolens.models.plain import plain_network
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
 
 
-@pytest.mark.parametrize("family", TINY_FAMILIES)
-def test_re_running_the_recorded_calls_gives_the_forward_and_its_first_rows(
-    tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
-):
-    model = tiny_models[family]
+@dataclass(frozen=True)
+class _Recorded:
+    whole: torch.Tensor  # the forward's final-norm output
+    calls: list[LayerCall]
+    layers: Any
+    final_norm: torch.nn.Module
+
+
+def _recorded(model: LoadedModel, tokens: torch.Tensor, mask: torch.Tensor) -> _Recorded:
+    """Runs the plain network's forward once whole and once recording each layer's call."""
     network = plain_network(model)
     layers: Any = network.get_submodule(model.architecture.layers_path)
-    tokens = torch.randint(10, 100, (2, 7), generator=torch.Generator().manual_seed(0))
-    causal = torch.full((7, 7), torch.finfo(torch.float32).min).triu(1)[None, None]
-    mask = causal.expand(2, 1, 7, 7)
 
     def forward() -> torch.Tensor:
         return network.base_model(
             input_ids=tokens, attention_mask=mask, use_cache=False
         ).last_hidden_state
 
-    with torch.no_grad():
-        whole = forward()
-        calls = record_layer_calls(layers, forward)
-        final_norm = network.get_submodule(model.architecture.final_norm)
-        for rows in (7, 4):  # causal: the first rows see only themselves and earlier rows
-            hidden = calls[0].hidden_states[:, :rows]
-            for layer, call in zip(layers, calls, strict=True):
-                hidden = call.run_on_first_positions(layer, hidden, n_keys=rows)
-            torch.testing.assert_close(final_norm(hidden), whole[:, :rows])
+    whole = forward()
+    calls = record_layer_calls(layers, forward)
     assert len(calls) == model.n_layers
+    return _Recorded(whole, calls, layers, network.get_submodule(model.architecture.final_norm))
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_re_running_the_recorded_calls_gives_the_forward_and_its_first_rows(
+    tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
+):
+    tokens = torch.randint(10, 100, (2, 7), generator=torch.Generator().manual_seed(0))
+    causal = torch.full((7, 7), torch.finfo(torch.float32).min).triu(1)[None, None]
+    with torch.no_grad():
+        run = _recorded(tiny_models[family], tokens, causal.expand(2, 1, 7, 7))
+        for rows in (7, 4):  # causal: the first rows see only themselves and earlier rows
+            hidden = run.calls[0].hidden_states[:, :rows]
+            for layer, call in zip(run.layers, run.calls, strict=True):
+                hidden = call.run_on_first_positions(layer, hidden, n_keys=rows)
+            torch.testing.assert_close(run.final_norm(hidden), run.whole[:, :rows])
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)
 def test_re_running_on_the_first_sequences_gives_their_forward(
     tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
 ):
-    model = tiny_models[family]
-    network = plain_network(model)
-    layers: Any = network.get_submodule(model.architecture.layers_path)
     tokens = torch.randint(10, 100, (4, 6), generator=torch.Generator().manual_seed(1))
     mask = torch.ones_like(tokens)
     mask[1, :2] = 0  # left padding: a 4D mask with one slice per sequence
-
-    def forward() -> torch.Tensor:
-        return network.base_model(
-            input_ids=tokens, attention_mask=mask, use_cache=False
-        ).last_hidden_state
-
     with torch.no_grad():
-        whole = forward()
-        calls = record_layer_calls(layers, forward)
-        hidden = calls[0].hidden_states[:2]
-        for layer, call in zip(layers, calls, strict=True):
+        run = _recorded(tiny_models[family], tokens, mask)
+        hidden = run.calls[0].hidden_states[:2]
+        for layer, call in zip(run.layers, run.calls, strict=True):
             hidden = call.run_on_first_sequences(layer, hidden)
-        final_norm = network.get_submodule(model.architecture.final_norm)
-        torch.testing.assert_close(final_norm(hidden)[:, 2:], whole[:2, 2:])
+        torch.testing.assert_close(run.final_norm(hidden)[:, 2:], run.whole[:2, 2:])
 
 
 def test_layers_not_called_once_each_are_refused(tiny_models: dict[TinyFamily, LoadedModel]):
