@@ -66,9 +66,8 @@ def answer_total_logit_diffs(
     _check_inputs(model, reference, z_counterfactual, heads, copies_per_forward)
     is_stepped = runs_as_plain(model)
     network: Any = plain_network(model) if is_stepped else model.hf_model
-    # Stepped copies start at their own layer: sorted, a chunk's copies start in layer order.
-    order = sorted(range(len(heads)), key=lambda i: heads[i].layer) if is_stepped else None
-    ordered = [heads[i] for i in order] if order is not None else list(heads)
+    order = layer_order(heads)
+    ordered = [heads[i] for i in order]
     batch = reference.to(model.device)
     z_source = z_counterfactual.to(model.device)
     columns: list[Tensor] = []
@@ -79,9 +78,19 @@ def answer_total_logit_diffs(
             copies = _CopiesRun(network, batch, cache, chunk, z_source, _dtype(model))
             normed = copies.stepped(model.architecture) if is_stepped else copies.stacked()
             columns.append(label_logit_diff_from_normed(model, normed, labels))
-    diffs = torch.cat(columns, dim=1)
-    if order is None:
-        return diffs
+    return in_given_order(torch.cat(columns, dim=1), order)
+
+
+def layer_order(heads: Sequence[Head]) -> list[int]:
+    """Returns the indices of `heads` sorted by layer: copies that start at their own layer
+    (layer-by-layer runs) then join a chunk in layer order."""
+    return sorted(range(len(heads)), key=lambda i: heads[i].layer)
+
+
+def in_given_order(
+    diffs: Float[Tensor, "batch n_patched"], order: list[int]
+) -> Float[Tensor, "batch n_patched"]:
+    """Returns the columns of `diffs`, computed in `order`, back in the heads' given order."""
     return diffs[:, torch.tensor(order).argsort().to(diffs.device)]
 
 

@@ -26,7 +26,7 @@ from sycolens.models.head_access import HeadOutputHook, hooked_head_outputs
 from sycolens.models.layer_calls import record_layer_calls
 from sycolens.models.load import LoadedModel
 from sycolens.models.plain import plain_network, runs_as_plain
-from sycolens.patching.answer_cache import answer_total_logit_diffs
+from sycolens.patching.answer_cache import answer_total_logit_diffs, in_given_order, layer_order
 from sycolens.patching.capture import capture_answer_activations, capture_every_layer, z_hook_name
 from sycolens.patching.config import PatchPositions
 from sycolens.patching.direct import label_logit_diff_from_normed
@@ -113,7 +113,7 @@ def _stepped_all_positions(
     network: Any = plain_network(model)
     layers = network.get_submodule(model.architecture.layers_path)
     final_norm = network.get_submodule(model.architecture.final_norm)
-    order = sorted(range(len(heads)), key=lambda i: heads[i].layer)
+    order = layer_order(heads)
     ordered = [heads[i] for i in order]
     batch = reference.to(model.device)
     n_rows = batch.tokens.shape[0]
@@ -141,8 +141,7 @@ def _stepped_all_positions(
             normed = final_norm(hidden[n_rows:, -1])
             diffs = label_logit_diff_from_normed(model, normed, labels)
             columns.append(diffs.reshape(len(chunk), n_rows).T)
-    diffs = torch.cat(columns, dim=1)
-    return diffs[:, torch.tensor(order).argsort().to(diffs.device)]
+    return in_given_order(torch.cat(columns, dim=1), order)
 
 
 def _block_patch(
