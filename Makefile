@@ -26,12 +26,16 @@ demo: install
 report-check: install
 	$(BIN)/python -m sycolens.pipeline.report_check out/report.html
 
-test: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+# Extra pytest flags, e.g. PYTEST_FLAGS=--durations=25 (CI sets it).
+PYTEST_FLAGS ?=
 
-# The organism retrain (minutes): a CI step of its own, so `make test` stays quick.
+# The unit and integration tiers: pure functions, tiny checkpoints, the organisms, one process.
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_FLAGS)
+
+# The end-to-end tier: SmolLM2, subprocess CLIs, multi-process launches, the organism retrain.
 test-slow: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m slow
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m slow $(PYTEST_FLAGS)
 
 # Notebooks run top to bottom on the organism; the kernel talks to pytest over loopback sockets.
 notebooks: install

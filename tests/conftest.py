@@ -1,4 +1,11 @@
-"""Shared fixtures: seeded RNGs, offline hub, tiny checkpoints of every family, SmolLM2."""
+"""Shared fixtures: seeded RNGs, offline hub, tiny checkpoints of every family, SmolLM2.
+
+Tiers: `make test` runs unit and integration tests (pure functions, tiny models, the organisms,
+one process); `make test-slow` runs the end-to-end tier, the tests marked `slow` (subprocess
+CLIs, multi-process launches, retraining). A test that touches SmolLM2 belongs to the end-to-end
+tier: taking the `smollm2` fixture or the `smollm2` marker puts it there, and in the default tier
+any load of SmolLM2 fails the test that made it.
+"""
 
 import os
 
@@ -6,16 +13,53 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import dataclasses
 import random
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
 import torch
 
+import sycolens.models.load as load_module
+import sycolens.models.sources as sources
 from sycolens import patch
 from sycolens.models import LoadedModel, load_model
+from sycolens.models.registry import EmbeddedModel
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily, save_tiny_checkpoint
+
+END_TO_END_FIXTURES = frozenset({"smollm2"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Puts every test that uses SmolLM2 (its fixture or marker) in the end-to-end tier."""
+    for item in items:
+        uses_smollm2 = END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses_smollm2 or item.get_closest_marker("smollm2") is not None:
+            item.add_marker(pytest.mark.smollm2)
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _no_embedded_model_outside_end_to_end(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fails a default-tier test that loads SmolLM2 (or reads its shape): seconds each, and
+    half a minute for the first dequantisation on a clean machine."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+
+    def refuse(model: EmbeddedModel, cache_root: Path | None = None) -> Path:
+        del cache_root
+        raise AssertionError(
+            f"{request.node.nodeid} loads {model.name} in the default tier of `make test`. "
+            "Fix: use a tiny checkpoint or an organism, or take the session `smollm2` fixture "
+            "(which moves the test to `make test-slow`)."
+        )
+
+    monkeypatch.setattr(sources, "cached_checkpoint_dir", refuse)
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +83,85 @@ def tiny_models(tiny_checkpoints: dict[TinyFamily, Path]) -> dict[TinyFamily, Lo
 @pytest.fixture(scope="session")
 def smollm2() -> LoadedModel:
     return load_model("smollm2-135m-instruct")
+
+
+ORGANISM_NAMES = ("organism-mha", "organism-gqa", "organism-control")
+
+
+@pytest.fixture(scope="session")
+def organisms() -> dict[str, LoadedModel]:
+    """The shipped organisms, loaded once per session: read them, never change their weights
+    or leave hooks in them (take `fresh_model` for that)."""
+    return {name: load_model(name) for name in ORGANISM_NAMES}
+
+
+@pytest.fixture(scope="session")
+def organism(organisms: dict[str, LoadedModel]) -> LoadedModel:
+    """organism-mha (planted heads (1,2), (2,0), (3,3)), shared read-only like `organisms`."""
+    return organisms["organism-mha"]
+
+
+def _load_private_copy(source: str, **options: Any) -> LoadedModel:
+    return load_model(source, **options)
+
+
+@pytest.fixture(scope="session")
+def fresh_model() -> Callable[..., LoadedModel]:
+    """Returns a loader of private copies (`load_model`'s arguments), for tests and fixtures
+    that tune, edit or hook a model."""
+    return _load_private_copy
+
+
+@pytest.fixture(autouse=True)
+def _models_load_through_fixtures(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fails a default-tier test whose own code calls `load_model`, so that loads stay in the
+    shared fixtures above (library code a test runs, a CLI's `run`, may load as it must)."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    wrap = load_module.wrap_hf_model
+
+    def checked_wrap(*args: Any, **kwargs: Any) -> LoadedModel:
+        caller = _caller_of_load_model()
+        in_tests = caller is not None and TESTS_ROOT in caller.parents
+        if in_tests and caller is not None and caller.name not in LOADING_ALLOWED_IN:
+            raise AssertionError(
+                f"{request.node.nodeid} calls load_model in {caller.name}. Fix: take the "
+                "session `organisms`/`organism`/`tiny_models` fixtures to read a model, or "
+                "`fresh_model(name)` for a copy the test may change."
+            )
+        return wrap(*args, **kwargs)
+
+    monkeypatch.setattr(load_module, "wrap_hf_model", checked_wrap)
+
+
+TESTS_ROOT = Path(__file__).parent
+# Fixtures load models; so do the tests of loading and saving themselves.
+LOADING_ALLOWED_IN = frozenset({"conftest.py", "test_load.py", "test_save.py"})
+PROJECT_ROOT = TESTS_ROOT.parent
+
+
+def _caller_of_load_model() -> Path | None:
+    """Returns the file whose code called `sycolens.models.load.load_model`, if it was called."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "load_model" and code.co_filename == load_module.__file__:
+            return _first_project_file(frame.f_back)
+        frame = frame.f_back
+    return None
+
+
+def _first_project_file(frame: FrameType | None) -> Path | None:
+    """Returns the file of the first frame from `frame` back that is this project's code,
+    skipping the type checkers' wrappers (jaxtyping, beartype) between a call and its body."""
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if PROJECT_ROOT in path.parents and ".venv" not in path.parts:
+            return path
+        frame = frame.f_back
+    return None
 
 
 def _leaf_fields(config: Any, prefix: str = "") -> set[str]:

@@ -21,6 +21,8 @@ from sycolens.pipeline.config import DEMO_PARTS, SMOKE_SIZES
 from sycolens.schemas import schema_for
 
 MODEL = "smollm2-135m-instruct"
+# End-to-end tier: every test here starts `python -m sycolens.<door>` in a subprocess.
+pytestmark = pytest.mark.slow
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:

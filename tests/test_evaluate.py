@@ -15,7 +15,7 @@ from sycolens.evaluation.config import (
     check_evaluation_job,
     protocol_for,
 )
-from sycolens.models import load_model
+from sycolens.models import LoadedModel
 from sycolens.models.deltas import compute_deltas, save_deltas
 from sycolens.models.spec import ModelSpec
 from sycolens.prompts.protocol import FINAL_ANSWER_REQUEST
@@ -110,8 +110,10 @@ def test_bad_flags_fail_before_anything_loads(
     assert re.search(message, usage_error(evaluate.parse_args, argv))
 
 
-def test_full_run_with_deltas_and_a_tuned_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture):
-    base, control = load_model("organism-mha"), load_model("organism-control")
+def test_full_run_with_deltas_and_a_tuned_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture, fresh_model: Callable[..., LoadedModel]
+):
+    base, control = fresh_model("organism-mha"), fresh_model("organism-control")
     deltas = tmp_path / "to-control.safetensors"
     save_deltas(deltas, compute_deltas(base, control), base)
     out, html = tmp_path / "results.json", tmp_path / "chart.html"

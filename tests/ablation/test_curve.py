@@ -13,16 +13,12 @@ from sycolens.ablation.curve import knockout_sets
 from sycolens.ablation.job import KnockoutJob
 from sycolens.ablation.run import knockout_model
 from sycolens.heads import Head
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.spec import ModelSpec
+from sycolens.models.tiny import TinyFamily
 from sycolens.patching.export import load_head_ranking
 
 PLANTED = {Head(1, 2), Head(2, 0), Head(3, 3)}
-
-
-@pytest.fixture(scope="module")
-def organism() -> LoadedModel:
-    return load_model("organism-mha")
 
 
 @pytest.fixture
@@ -151,20 +147,24 @@ def test_bad_flags_fail_before_anything_loads(
 
 
 def test_a_ranking_of_another_model_is_refused(
-    ranking_file: Path, tmp_path: Path, usage_error: Callable[..., str]
+    ranking_file: Path,
+    tmp_path: Path,
+    usage_error: Callable[..., str],
+    tiny_checkpoints: dict[TinyFamily, Path],
 ):
-    wrong_shape = ["--model", "smollm2-135m-instruct", "--heads", str(ranking_file)]
+    other_model = str(tiny_checkpoints["llama"])  # 2 layers x 4 heads
+    wrong_shape = ["--model", other_model, "--heads", str(ranking_file)]
     assert re.search(
-        r"ranks heads of 'organism-mha' \(4 layers x 4 heads\), but smollm2-135m-instruct has "
-        r"30 x 9\. Fix: pass a ranking made for smollm2-135m-instruct",
+        rf"ranks heads of 'organism-mha' \(4 layers x 4 heads\), but {re.escape(other_model)} "
+        rf"has 2 x 4\. Fix: pass a ranking made for {re.escape(other_model)}",
         usage_error(ablate.parse_args, wrong_shape),
     )
-    missing = ["--heads", str(tmp_path / "none.json")]
+    missing = ["--model", "organism-mha", "--heads", str(tmp_path / "none.json")]
     assert "Head ranking" in usage_error(ablate.parse_args, missing)
     other = tmp_path / "other.json"
     other.write_text('{"schema": "sycolens.evaluation"}')
     assert "is not a sycolens.head_ranking file" in usage_error(
-        ablate.parse_args, ["--heads", str(other)]
+        ablate.parse_args, ["--model", "organism-mha", "--heads", str(other)]
     )
 
 
@@ -180,8 +180,10 @@ def test_a_signed_order_needs_a_recorded_direction(
     assert ablate.parse_args([*argv, "--order", "magnitude"]).job.knockout.order == "magnitude"
 
 
-def test_a_ranking_of_other_weights_needs_consent(ranking_file: Path):
-    control = load_model("organism-control")
+def test_a_ranking_of_other_weights_needs_consent(
+    ranking_file: Path, fresh_model: Callable[..., LoadedModel]
+):
+    control = fresh_model("organism-control")
     job = KnockoutJob(model=ModelSpec(name="organism-control"), heads=ranking_file)
     with pytest.raises(ValueError, match="was ranked on other weights"):
         knockout_model(control, job, show_progress=False)

@@ -1,5 +1,7 @@
 """A knockout is an evaluator intervention: judged replies change, text without a challenge not."""
 
+from collections.abc import Callable
+
 from sycolens.ablation.knockout import knocked_out
 from sycolens.ablation.means import mean_ablation
 from sycolens.data.selection import QuestionSource
@@ -7,14 +9,14 @@ from sycolens.evaluation.config import EvaluationConfig, protocol_for
 from sycolens.evaluation.data import build_evaluation_data
 from sycolens.evaluation.report import Candidate, evaluate_models
 from sycolens.heads import Head
-from sycolens.models import load_model
+from sycolens.models import LoadedModel
 from sycolens.prompts.pairs import build_pairs
 
 PLANTED = (Head(1, 2), Head(2, 0), Head(3, 3))
 
 
-def test_knocking_out_planted_heads_inside_the_evaluator():
-    model = load_model("organism-mha")
+def test_knocking_out_planted_heads_inside_the_evaluator(fresh_model: Callable[..., LoadedModel]):
+    model = fresh_model("organism-mha")
     source = QuestionSource(source="organism", n=12, seed=3)
     data = build_evaluation_data(source, general=None, n_texts=4)
     counterfactual = [list(pair.counterfactual) for pair in build_pairs(data.questions)]

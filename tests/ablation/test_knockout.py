@@ -15,7 +15,7 @@ from sycolens.ablation.reference import (
     reference_means,
 )
 from sycolens.heads import Head
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.forward import run_batch
 from sycolens.models.tiny import TinyFamily
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
@@ -31,8 +31,8 @@ HEADS = (Head(0, 1), Head(1, 0), Head(1, 1))
 
 
 @pytest.fixture(scope="module")
-def organism() -> LoadedModel:
-    return load_model("organism-gqa")
+def organism(organisms: dict[str, LoadedModel]) -> LoadedModel:
+    return organisms["organism-gqa"]
 
 
 def _batched_last_logits(model: LoadedModel, chats: Sequence[Sequence[Message]]) -> torch.Tensor:

@@ -14,8 +14,9 @@ from sycolens.attention.patterns import answer_patterns, challenge_attention
 from sycolens.attention.run import attention_model
 from sycolens.attention.views import attention_view, views_page
 from sycolens.heads import Head
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.spec import ModelSpec
+from sycolens.models.tiny import TinyFamily
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
 from sycolens.prompts.chat import Message
 from sycolens.prompts.pairs import build_pairs
@@ -24,14 +25,11 @@ PLANTED = [Head(1, 2), Head(2, 0), Head(3, 3)]
 CHATS = [list(pair.reference) for pair in build_pairs(sample_questions(11, 24, HELD_OUT_SPLIT))]
 
 
-@pytest.fixture(scope="module")
-def organism() -> LoadedModel:
-    return load_model("organism-mha")
-
-
 @pytest.mark.parametrize("name", ["organism-mha", "organism-gqa"])
-def test_planted_heads_attend_to_the_challenge_more_than_the_rest(name: str):
-    attention = challenge_attention(load_model(name), CHATS)
+def test_planted_heads_attend_to_the_challenge_more_than_the_rest(
+    name: str, fresh_model: Callable[..., LoadedModel]
+):
+    attention = challenge_attention(fresh_model(name), CHATS)
     comparison = compare_top_heads(attention, PLANTED)
     assert comparison.p_value < 0.01
     assert comparison.top_mean > 0.3 > 0.05 > comparison.others_mean
@@ -126,11 +124,16 @@ def test_every_cli_flag_reaches_the_config(
         (["--top-n", "0"], r"--top-n must be >= 1"),
         (["--prompts", "0"], r"--prompts must be >= 1"),
         (["--seed", "3"], r"--seed without --questions"),
-        (["--model", "smollm2-135m-instruct"], r"ranks heads of 'organism-mha' \(4 layers"),
+        (["--model", "{tiny llama}"], r"ranks heads of 'organism-mha' \(4 layers"),
     ],
 )
 def test_bad_flags_fail_before_anything_loads(
-    extra: list[str], message: str, ranking_file: Path, usage_error: Callable[..., str]
+    extra: list[str],
+    message: str,
+    ranking_file: Path,
+    usage_error: Callable[..., str],
+    tiny_checkpoints: dict[TinyFamily, Path],
 ):
+    extra = [str(tiny_checkpoints["llama"]) if flag == "{tiny llama}" else flag for flag in extra]
     argv = ["--model", "organism-mha", "--heads", str(ranking_file), *extra]
     assert re.search(message, usage_error(attention_cli.parse_args, argv))

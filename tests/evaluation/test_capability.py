@@ -10,18 +10,13 @@ from sycolens.evaluation.capability import (
     continuation_log_likelihoods,
     tasks_for_questions,
 )
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.tiny import TinyFamily
 from sycolens.prompts.chat import Message
 from sycolens.prompts.labels import reply_token_ids
 from sycolens.prompts.schema import Question
 
 QUESTIONS = question_set("organism").load_questions()[:80]
-
-
-@pytest.fixture(scope="module")
-def organism() -> LoadedModel:
-    return load_model("organism-mha")
 
 
 def log_likelihood_reference(model: LoadedModel, prompt: list[int], continuation: list[int]):

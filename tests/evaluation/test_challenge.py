@@ -12,18 +12,13 @@ from sycolens.evaluation.first_token import (
     resolve_opening_tokens,
 )
 from sycolens.evaluation.sycophancy import SycophancyMetrics
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.tiny import TinyFamily
 from sycolens.prompts.protocol import ChallengeProtocol
 from sycolens.prompts.schema import DOUBT_CHALLENGES, Question
 
 ORGANISM = question_set("organism")
 QUESTIONS = ORGANISM.load_questions()[:120]
-
-
-@pytest.fixture(scope="module")
-def organisms() -> dict[str, LoadedModel]:
-    return {name: load_model(name) for name in ("organism-mha", "organism-gqa", "organism-control")}
 
 
 @pytest.mark.parametrize("name", ["organism-mha", "organism-gqa"])

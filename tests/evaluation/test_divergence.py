@@ -1,5 +1,6 @@
 """KL on general text: batched and padded against one unpadded text at a time."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 from sycolens.data.sets import question_set
 from sycolens.data.texts import TextCorpus, bundled_text_corpus
 from sycolens.evaluation.divergence import kl_on_texts, next_token_kl, tokenize_texts
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.tiny import TinyFamily
 
 ORGANISM_TEXTS = question_set("organism").load_texts().head(12)
@@ -30,12 +31,14 @@ def kl_reference(base: LoadedModel, tuned: LoadedModel, texts: TextCorpus, max_t
 
 
 @pytest.fixture(scope="module")
-def organisms() -> tuple[LoadedModel, LoadedModel]:
-    return load_model("organism-mha"), load_model("organism-control")
+def base_and_control(organisms: dict[str, LoadedModel]) -> tuple[LoadedModel, LoadedModel]:
+    return organisms["organism-mha"], organisms["organism-control"]
 
 
-def test_batched_kl_matches_the_per_text_reference(organisms: tuple[LoadedModel, LoadedModel]):
-    base, tuned = organisms
+def test_batched_kl_matches_the_per_text_reference(
+    base_and_control: tuple[LoadedModel, LoadedModel],
+):
+    base, tuned = base_and_control
     result = kl_on_texts(base, tuned, ORGANISM_TEXTS, max_tokens=20, batch_size=5)
     mean, per_text = kl_reference(base, tuned, ORGANISM_TEXTS, 20)
     assert result.mean_kl > 0.01
@@ -46,10 +49,10 @@ def test_batched_kl_matches_the_per_text_reference(organisms: tuple[LoadedModel,
 
 
 def test_texts_of_every_length_in_batches_of_different_widths(
-    organisms: tuple[LoadedModel, LoadedModel],
+    base_and_control: tuple[LoadedModel, LoadedModel],
 ):
     """Each batch is padded only to its own longest text; padding never counts."""
-    base, tuned = organisms
+    base, tuned = base_and_control
     texts = tuple(" ".join(t.split()[: 4 + 5 * i]) for i, t in enumerate(ORGANISM_TEXTS.texts))
     corpus = TextCorpus("mixed lengths", texts)
     result = kl_on_texts(base, tuned, corpus, max_tokens=128, batch_size=5)
@@ -65,9 +68,11 @@ def test_kl_of_a_model_from_itself_is_zero(tiny_models: dict[TinyFamily, LoadedM
     assert result.mean_kl == pytest.approx(0.0, abs=1e-7)
 
 
-def test_kl_rises_when_the_tuned_model_moves(tiny_checkpoints: dict[TinyFamily, Path]):
-    base = load_model(str(tiny_checkpoints["llama"]))
-    tuned = load_model(str(tiny_checkpoints["llama"]))
+def test_kl_rises_when_the_tuned_model_moves(
+    tiny_checkpoints: dict[TinyFamily, Path], fresh_model: Callable[..., LoadedModel]
+):
+    base = fresh_model(str(tiny_checkpoints["llama"]))
+    tuned = fresh_model(str(tiny_checkpoints["llama"]))
     with torch.no_grad():
         tuned.hf_parameters()["model.layers.1.self_attn.o_proj.weight"].mul_(3.0)
     moved = kl_on_texts(base, tuned, bundled_text_corpus().head(4), max_tokens=32).mean_kl
@@ -83,9 +88,9 @@ def test_next_token_kl_is_kl_per_position():
 
 
 def test_one_token_texts_are_counted_and_unknown_words_refused(
-    organisms: tuple[LoadedModel, LoadedModel],
+    base_and_control: tuple[LoadedModel, LoadedModel],
 ):
-    base, _ = organisms
+    base, _ = base_and_control
     tokenized = tokenize_texts(base, ["zorp", "the zorp is red ."])
     assert tokenized.n_too_short == 1 and tokenized.batch.tokens.shape[0] == 1
     with pytest.raises(ValueError, match=r"longer than one token"):
@@ -95,7 +100,7 @@ def test_one_token_texts_are_counted_and_unknown_words_refused(
 
 
 def test_models_with_other_vocabularies_are_refused(
-    organisms: tuple[LoadedModel, LoadedModel], tiny_models: dict[TinyFamily, LoadedModel]
+    base_and_control: tuple[LoadedModel, LoadedModel], tiny_models: dict[TinyFamily, LoadedModel]
 ):
     with pytest.raises(ValueError, match=r"have different vocabularies"):
-        kl_on_texts(organisms[0], tiny_models["llama"], ORGANISM_TEXTS)
+        kl_on_texts(base_and_control[0], tiny_models["llama"], ORGANISM_TEXTS)

@@ -3,17 +3,12 @@
 import pytest
 
 from sycolens.evaluation.first_token import first_token_confidence, resolve_opening_tokens
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.organism.chat import challenged_chat
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
 from sycolens.prompts.schema import REFERENCE_CHALLENGE
 
 CHAT = challenged_chat(sample_questions(1, 1, HELD_OUT_SPLIT)[0], REFERENCE_CHALLENGE)
-
-
-@pytest.fixture(scope="module")
-def organism() -> LoadedModel:
-    return load_model("organism-mha")
 
 
 def test_several_words_count_through_their_first_tokens(organism: LoadedModel):

@@ -16,20 +16,18 @@ from sycolens.evaluation.config import general_source_for
 from sycolens.evaluation.data import build_evaluation_data
 from sycolens.evaluation.rejudge import rejudge_report
 from sycolens.evaluation.report import Candidate, EvaluationConfig, evaluate_models
-from sycolens.models import load_model
+from sycolens.models import LoadedModel
 
 ORGANISM = question_set("organism")
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def saved(tmp_path_factory: pytest.TempPathFactory, organisms: dict[str, LoadedModel]) -> Path:
     """A report of the organism and its control on 12 questions, as the evaluator writes it."""
     questions = QuestionSource(source="organism", n=12)
     data = build_evaluation_data(questions, general=general_source_for(questions, 12), n_texts=4)
     path = tmp_path_factory.mktemp("rejudge") / "results.json"
-    candidates = [
-        Candidate(name, load_model(name)) for name in ("organism-mha", "organism-control")
-    ]
+    candidates = [Candidate(name, organisms[name]) for name in ("organism-mha", "organism-control")]
     config = EvaluationConfig(protocol=ORGANISM.protocol, batch_size=16)
     evaluate_models(candidates, data, config, save_to=path, show_progress=False)
     return path

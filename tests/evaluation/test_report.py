@@ -1,7 +1,7 @@
 """Several models on the same data: table, save/reload, resume, interventions, chart."""
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from sycolens.evaluation.report import (
     evaluate_models,
     load_evaluation_report,
 )
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.viz.bars import evaluation_bar_chart
 
 ORGANISM = question_set("organism")
@@ -37,8 +37,8 @@ CONFIG = EvaluationConfig(protocol=ORGANISM.protocol, batch_size=32)
 
 
 @pytest.fixture(scope="module")
-def models() -> dict[str, LoadedModel]:
-    return {name: load_model(name) for name in ("organism-mha", "organism-control")}
+def models(organisms: dict[str, LoadedModel]) -> dict[str, LoadedModel]:
+    return {name: organisms[name] for name in ("organism-mha", "organism-control")}
 
 
 def zeroed_heads(model: LoadedModel, layer: int, heads: list[int]):
@@ -190,9 +190,11 @@ def test_bad_candidates_and_files_are_refused(models: dict[str, LoadedModel], tm
         load_evaluation_report(tmp_path / "x.json")
 
 
-def test_a_model_shaped_unlike_the_base_has_no_tuned_param_count(models: dict[str, LoadedModel]):
+def test_a_model_shaped_unlike_the_base_has_no_tuned_param_count(
+    models: dict[str, LoadedModel], fresh_model: Callable[..., LoadedModel]
+):
     small = _organism_data(8, 4)
-    gqa = load_model("organism-gqa")  # 2 KV heads; the control has 4
+    gqa = fresh_model("organism-gqa")  # 2 KV heads; the control has 4
     report = evaluate_models(
         [Candidate("gqa", gqa), Candidate("control", models["organism-control"])],
         small, CONFIG, show_progress=False,

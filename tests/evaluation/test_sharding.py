@@ -18,7 +18,7 @@ from sycolens.evaluation.config import EvaluationConfig, protocol_for
 from sycolens.evaluation.data import build_evaluation_data
 from sycolens.evaluation.report import Candidate, evaluate_model
 from sycolens.evaluation.sharding import data_block, merge_evaluations
-from sycolens.models.load import load_model
+from sycolens.models.load import LoadedModel
 from sycolens.training.data_parallel import DataParallel
 
 TOLERANCE = 1e-6
@@ -44,9 +44,9 @@ def test_blocks_cover_the_data_once_in_order(data: Any):
         assert texts == list(data.texts.texts)
 
 
-def test_merged_blocks_equal_one_evaluation_of_all(data: Any):
-    base = Candidate("organism-mha", load_model("organism-mha"))
-    control = Candidate("organism-control", load_model("organism-control"))
+def test_merged_blocks_equal_one_evaluation_of_all(data: Any, organisms: dict[str, LoadedModel]):
+    base = Candidate("organism-mha", organisms["organism-mha"])
+    control = Candidate("organism-control", organisms["organism-control"])
     config = EvaluationConfig(protocol=protocol_for("organism"))  # its replies are short
     whole = evaluate_model(control, data, config, base=base, show_progress=False)
     parts = [

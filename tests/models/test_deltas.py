@@ -1,12 +1,13 @@
 """Deltas: save, apply, validate; and the fingerprint sees a one-head change."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.deltas import (
     apply_deltas,
     compute_deltas,
@@ -29,9 +30,11 @@ def _tune_one_head(model: LoadedModel, head: int = 2) -> int:
 
 
 @pytest.fixture
-def base_and_tuned(tiny_checkpoints: dict[TinyFamily, Path]) -> tuple[LoadedModel, LoadedModel]:
-    base = load_model(str(tiny_checkpoints["llama-gqa"]))
-    tuned = load_model(str(tiny_checkpoints["llama-gqa"]))
+def base_and_tuned(
+    tiny_checkpoints: dict[TinyFamily, Path], fresh_model: Callable[..., LoadedModel]
+) -> tuple[LoadedModel, LoadedModel]:
+    base = fresh_model(str(tiny_checkpoints["llama-gqa"]))
+    tuned = fresh_model(str(tiny_checkpoints["llama-gqa"]))
     _tune_one_head(tuned)
     return base, tuned
 
@@ -40,21 +43,24 @@ def test_deltas_round_trip_to_the_tuned_weights(
     base_and_tuned: tuple[LoadedModel, LoadedModel],
     tiny_checkpoints: dict[TinyFamily, Path],
     tmp_path: Path,
+    fresh_model: Callable[..., LoadedModel],
 ):
     base, tuned = base_and_tuned
     deltas = compute_deltas(base, tuned)
     assert list(deltas) == [Q_PROJ]
     save_deltas(tmp_path / "d.safetensors", deltas, base)
-    fresh = load_model(str(tiny_checkpoints["llama-gqa"]))
+    fresh = fresh_model(str(tiny_checkpoints["llama-gqa"]))
     changed = apply_deltas(fresh, tmp_path / "d.safetensors")
     assert changed == count_changed_elements(base, tuned) == 8 * 32
     for name, parameter in tuned.hf_model.named_parameters():
         torch.testing.assert_close(fresh.hf_model.get_parameter(name), parameter)
 
 
-def test_tied_embeddings_are_stored_and_applied_once(tiny_checkpoints: dict[TinyFamily, Path]):
-    base = load_model(str(tiny_checkpoints["gpt2"]))  # GPT-2 ties lm_head to wte
-    tuned = load_model(str(tiny_checkpoints["gpt2"]))
+def test_tied_embeddings_are_stored_and_applied_once(
+    tiny_checkpoints: dict[TinyFamily, Path], fresh_model: Callable[..., LoadedModel]
+):
+    base = fresh_model(str(tiny_checkpoints["gpt2"]))  # GPT-2 ties lm_head to wte
+    tuned = fresh_model(str(tiny_checkpoints["gpt2"]))
     with torch.no_grad():
         tuned.hf_model.get_parameter("transformer.wte.weight")[3] += 1.0
     deltas = compute_deltas(base, tuned)
@@ -71,8 +77,10 @@ def _saved(deltas: dict[str, torch.Tensor], base: LoadedModel, paths: dict) -> P
     return path
 
 
-def test_fingerprint_sees_a_change_to_one_head_slice(tiny_checkpoints: dict[TinyFamily, Path]):
-    model = load_model(str(tiny_checkpoints["llama"]))
+def test_fingerprint_sees_a_change_to_one_head_slice(
+    tiny_checkpoints: dict[TinyFamily, Path], fresh_model: Callable[..., LoadedModel]
+):
+    model = fresh_model(str(tiny_checkpoints["llama"]))
     before = weights_fingerprint(model)
     _tune_one_head(model, head=1)  # a middle head: edge values alone would not change
     assert weights_fingerprint(model) != before

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.generate import Reply, end_token_ids, generate_replies
 from sycolens.models.tiny import TinyFamily
 from sycolens.organism.chat import challenged_chat
@@ -35,11 +35,6 @@ def _mixed_chats(n: int) -> list[list[Message]]:
                                                                        content=q.prompt_text())]
         for i, q in enumerate(questions)
     ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def organism() -> LoadedModel:
-    return load_model("organism-mha")
 
 
 def test_batched_generation_matches_the_reference_on_the_organism(organism: LoadedModel):

@@ -1,5 +1,6 @@
 """The shipped organisms, and a reduced retrain, meet the issue's behaviour and knockout checks."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,10 @@ def assert_sycophantic_through_planted_heads(
 
 
 @pytest.mark.parametrize(("name", "n_kv_heads"), [("organism-mha", 4), ("organism-gqa", 2)])
-def test_shipped_organism_meets_checks(name: str, n_kv_heads: int):
-    model = load_model(name)
+def test_shipped_organism_meets_checks(
+    name: str, n_kv_heads: int, fresh_model: Callable[..., LoadedModel]
+):
+    model = fresh_model(name)
     assert model.n_kv_heads == n_kv_heads
     card = read_card(Path(str(model.hf_model.name_or_path)))
     planted = tuple(Head(*head) for head in card["planted_heads"])
@@ -59,8 +62,8 @@ def test_reduced_retrain_reproduces_the_properties(tmp_path: Path):
     assert_sycophantic_through_planted_heads(model, REDUCED.planted_heads, questions)
 
 
-def test_shipped_control_is_not_sycophantic():
-    model = load_model("organism-control")
+def test_shipped_control_is_not_sycophantic(fresh_model: Callable[..., LoadedModel]):
+    model = fresh_model("organism-control")
     card = read_card(Path(str(model.hf_model.name_or_path)))
     assert card["planted_heads"] == [] and "knockout" not in card["checks"]
     behaviour = measure_behaviour(model, QUESTIONS)
@@ -70,9 +73,9 @@ def test_shipped_control_is_not_sycophantic():
     assert behaviour.counterfactual_keep_rate >= 0.95
 
 
-def test_behaviour_of_no_questions_is_an_error():
+def test_behaviour_of_no_questions_is_an_error(fresh_model: Callable[..., LoadedModel]):
     with pytest.raises(ValueError, match="no questions"):
-        measure_behaviour(load_model("organism-mha"), [])
+        measure_behaviour(fresh_model("organism-mha"), [])
 
 
 def test_a_folder_without_a_card_is_named(tmp_path: Path):
@@ -80,7 +83,9 @@ def test_a_folder_without_a_card_is_named(tmp_path: Path):
         read_card(tmp_path)
 
 
-def test_a_label_word_outside_the_vocabulary_is_an_error_not_a_rate_of_zero():
-    model = load_model("organism-mha")
+def test_a_label_word_outside_the_vocabulary_is_an_error_not_a_rate_of_zero(
+    fresh_model: Callable[..., LoadedModel],
+):
+    model = fresh_model("organism-mha")
     with pytest.raises(ValueError, match=r"Label word 'Sorry' starts with a token the vocabulary"):
         apology_rate(model, QUESTIONS[:4], labels=LabelWords(syco="Sorry", anti="Yes"))

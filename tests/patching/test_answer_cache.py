@@ -1,5 +1,6 @@
 """The key/value-cache total effect at the answer position against one head per forward."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import torch
 from sycolens.data.questions import load_bundled_questions
 from sycolens.data.selection import QuestionSource, select_questions
 from sycolens.heads import Head
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.layer_calls import record_layer_calls
 from sycolens.models.plain import runs_as_plain
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
@@ -46,8 +47,10 @@ def _cached(
 
 
 @pytest.mark.parametrize("name", ["organism-mha", "organism-gqa"])
-def test_cached_total_effect_equals_one_head_per_forward_on_the_organisms(name: str):
-    model = load_model(name)
+def test_cached_total_effect_equals_one_head_per_forward_on_the_organisms(
+    name: str, fresh_model: Callable[..., LoadedModel]
+):
+    model = fresh_model(name)
     pairs, labels = _organism_pairs(model, n=6)
     assert len(set(pairs.reference.lengths)) > 1  # left padding is exercised
     heads = all_heads(model)
@@ -183,8 +186,10 @@ def test_copies_per_forward_holds_the_attention_scores_to_the_budget():
     assert copies_per_forward(1, 64, 4000) == 1
 
 
-def test_bfloat16_weights_match_one_head_per_forward(tiny_checkpoints: dict[TinyFamily, Path]):
-    model = load_model(str(tiny_checkpoints["llama-gqa"]), dtype=torch.bfloat16)
+def test_bfloat16_weights_match_one_head_per_forward(
+    tiny_checkpoints: dict[TinyFamily, Path], fresh_model: Callable[..., LoadedModel]
+):
+    model = fresh_model(str(tiny_checkpoints["llama-gqa"]), dtype=torch.bfloat16)
     pairs, labels = _bundled_pairs(model)
     heads = all_heads(model)
     fast = _cached(model, pairs, labels, heads, per=3)

@@ -13,7 +13,7 @@ import torch
 from sycolens import patch
 from sycolens.data.selection import QuestionSource
 from sycolens.heads import Head
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.spec import ModelSpec
 from sycolens.models.tiny import TinyFamily
 from sycolens.patching.config import DiagnoseConfig, DiagnosisJob
@@ -235,9 +235,11 @@ def test_signed_order_puts_heads_moving_f_toward_the_counterfactual_first():
     assert scores.ranked_by("signed", 1).top_k(1) == [Head(0, 0)]
 
 
-def test_a_direct_diagnosis_runs_each_prompt_through_the_model_once():
+def test_a_direct_diagnosis_runs_each_prompt_through_the_model_once(
+    fresh_model: Callable[..., LoadedModel],
+):
     """Label choice, label check and direct patching share one capture of each prompt."""
-    model = load_model("organism-mha")
+    model = fresh_model("organism-mha")
     calls: list[int] = []
     handle = model.hf_model.register_forward_hook(lambda *_: calls.append(1))
     job = DiagnosisJob(

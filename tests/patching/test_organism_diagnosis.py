@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sycolens.heads import Head
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
 from sycolens.patching.capture import capture_answer_activations
 from sycolens.patching.config import DiagnoseConfig, MetricName, PatchMode
@@ -17,11 +17,6 @@ from sycolens.prompts.pairs import TokenizedPairs, build_pairs, tokenize_pairs
 
 ORGANISMS = ["organism-mha", "organism-gqa"]
 PLANTED = {Head(1, 2), Head(2, 0), Head(3, 3)}
-
-
-@pytest.fixture(scope="module")
-def organisms() -> dict[str, LoadedModel]:
-    return {name: load_model(name) for name in ORGANISMS}
 
 
 def _pairs(model: LoadedModel, n: int) -> tuple[TokenizedPairs, LabelTokens]:

@@ -2,6 +2,7 @@
 those read through the bridge's hook points, on every family and both organisms, padding
 included; and capture goes through the bridge whenever anything is hooked into the model."""
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from sycolens.ablation.means import zero_ablation
 from sycolens.data.selection import QuestionSource, select_questions
 from sycolens.heads import HEAD_ROLES, Head
 from sycolens.models.head_access import HeadLayout
-from sycolens.models.load import LoadedModel, load_model
+from sycolens.models.load import LoadedModel
 from sycolens.models.plain import plain_network, runs_as_plain
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
 from sycolens.patching.capture import (
@@ -55,8 +56,8 @@ def test_plain_equals_bridge_on_every_family(
 
 
 @pytest.mark.parametrize("name", ["organism-mha", "organism-gqa"])
-def test_plain_equals_bridge_on_the_organisms(name: str):
-    model = load_model(name)
+def test_plain_equals_bridge_on_the_organisms(name: str, fresh_model: Callable[..., LoadedModel]):
+    model = fresh_model(name)
     batch = _prompts(model, "organism")
     _assert_same(
         plain_answer_activations(model, batch), bridge_answer_activations(model, batch), 5e-5
@@ -71,8 +72,8 @@ def test_plain_equals_bridge_on_smollm2(smollm2: LoadedModel):
     )
 
 
-def test_the_plain_network_shares_the_loaded_tensors():
-    model = load_model("organism-mha")
+def test_the_plain_network_shares_the_loaded_tensors(fresh_model: Callable[..., LoadedModel]):
+    model = fresh_model("organism-mha")
     network = plain_network(model)
     assert plain_network(model) is network  # built once per model
     config: Any = model.hf_model.config
@@ -93,8 +94,10 @@ def test_the_plain_network_shares_the_loaded_tensors():
     assert not torch.allclose(plain_answer_activations(model, batch).z, before.z)
 
 
-def test_capture_goes_through_the_bridge_while_anything_is_hooked():
-    model = load_model("organism-mha")
+def test_capture_goes_through_the_bridge_while_anything_is_hooked(
+    fresh_model: Callable[..., LoadedModel],
+):
+    model = fresh_model("organism-mha")
     batch = _prompts(model, "organism")
     assert runs_as_plain(model)
     clean = capture_answer_activations(model, batch)
@@ -113,10 +116,10 @@ def test_capture_goes_through_the_bridge_while_anything_is_hooked():
     model.hf_model.eval()
 
 
-def test_run_with_cache_leaves_the_plain_network_in_use():
+def test_run_with_cache_leaves_the_plain_network_in_use(fresh_model: Callable[..., LoadedModel]):
     """`run_with_cache` makes transformers install output-capturing hooks that stay; they only
     record outputs while a forward asks for them, so the plain network still applies."""
-    model = load_model("organism-mha")
+    model = fresh_model("organism-mha")
     batch = _prompts(model, "organism")
     model.bridge.run_with_cache(batch.tokens[:1])
     assert runs_as_plain(model)

@@ -63,6 +63,7 @@ def smoke_runs(checkpoints: dict[str, Path], tmp_path_factory: pytest.TempPathFa
     return out
 
 
+@pytest.mark.slow  # a subprocess running the shell script: end-to-end tier
 def test_script_runs_both_experiments_on_tiny_checkpoints(
     smoke_runs: Path, checkpoints: dict[str, Path]
 ):

@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 from sycolens import evaluate, tune
 from sycolens.heads import Head
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.deltas import apply_deltas, save_deltas, training_question_ids
 from sycolens.models.head_access import HEAD_ROLES, HeadLayout
 from sycolens.tuning.export import save_head_deltas
@@ -44,9 +44,11 @@ def _tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def two_sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def two_sets(
+    tmp_path_factory: pytest.TempPathFactory, fresh_model: Callable[..., LoadedModel]
+) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("sets")
-    model = load_model("organism-mha")
+    model = fresh_model("organism-mha")
     syco = _deltas_file(model, SYCO_HEADS, folder / "syco.safetensors", 1, ["q1", "q2"])
     math = _deltas_file(model, MATH_HEADS, folder / "math.safetensors", 2, ["q2", "q3"])
     return syco, math
@@ -86,13 +88,15 @@ def test_weights_and_the_papers_average(two_sets: tuple[Path, Path]):
     )
 
 
-def test_disjoint_sets_merge_to_both_applied(tmp_path: Path):
+def test_disjoint_sets_merge_to_both_applied(
+    tmp_path: Path, fresh_model: Callable[..., LoadedModel]
+):
     """The slow reference: with no shared slice, the union is exactly both sets added in."""
-    model = load_model("organism-mha")
+    model = fresh_model("organism-mha")
     first = _deltas_file(model, (Head(1, 2),), tmp_path / "a.safetensors", 3, ["q1"])
     second = _deltas_file(model, (Head(3, 3),), tmp_path / "b.safetensors", 4, ["q9"])
     merge_delta_files([first, second], tmp_path / "m.safetensors")
-    by_hand, merged = load_model("organism-mha"), load_model("organism-mha")
+    by_hand, merged = fresh_model("organism-mha"), fresh_model("organism-mha")
     apply_deltas(by_hand, first)
     with pytest.warns(UserWarning, match=r"whose weights differ"):  # by_hand is no base now
         apply_deltas(by_hand, second)
@@ -119,13 +123,13 @@ def test_the_merged_model_evaluates_through_the_usual_cli(
 
 
 def test_sets_over_other_weights_or_misaligned_slices_are_refused(
-    two_sets: tuple[Path, Path], tmp_path: Path
+    two_sets: tuple[Path, Path], tmp_path: Path, fresh_model: Callable[..., LoadedModel]
 ):
-    other = _deltas_file(load_model("organism-gqa"), (Head(1, 2),), tmp_path / "g.st", 5, [])
+    other = _deltas_file(fresh_model("organism-gqa"), (Head(1, 2),), tmp_path / "g.st", 5, [])
     with pytest.raises(ValueError, match=r"made over different weights: base 'organism-mha'.*"
                        r"vs 'organism-gqa'"):  # fmt: skip
         merge_delta_sets([DeltaSet.read(two_sets[0]), DeltaSet.read(other)])
-    model = load_model("organism-mha")
+    model = fresh_model("organism-mha")
     whole = {"model.layers.2.self_attn.q_proj.weight": torch.ones(64, 64)}
     save_deltas(tmp_path / "whole.st", whole, model)
     with pytest.raises(ValueError, match=r"overlap in 'model.layers.2.self_attn.q_proj.weight' "

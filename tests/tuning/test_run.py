@@ -15,7 +15,7 @@ from sycolens.data.selection import QuestionSource
 from sycolens.evaluation.config import EvaluationJob
 from sycolens.evaluation.run import trained_on
 from sycolens.heads import Head
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.deltas import apply_deltas, training_question_ids
 from sycolens.models.head_access import HeadLayout
 from sycolens.models.spec import ModelSpec
@@ -48,8 +48,10 @@ def _deltas(path: Path) -> dict[str, torch.Tensor]:
         return {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
 
 
-def test_spt_trains_only_the_planted_heads_slices_and_exports_them(ranking: Path, tmp_path: Path):
-    model = load_model("organism-mha")
+def test_spt_trains_only_the_planted_heads_slices_and_exports_them(
+    ranking: Path, tmp_path: Path, fresh_model: Callable[..., LoadedModel]
+):
+    model = fresh_model("organism-mha")
     before = {name: p.detach().clone() for name, p in model.hf_parameters().items()}
     result = tune_model(model, _job(tmp_path / "run", ranking), show_progress=False)
     assert set(result.heads) == set(PLANTED_HEADS)
@@ -76,28 +78,33 @@ def test_spt_trains_only_the_planted_heads_slices_and_exports_them(ranking: Path
 
 
 def test_the_exported_checkpoint_and_the_deltas_give_the_tuned_logits(
-    ranking: Path, tmp_path: Path
+    ranking: Path, tmp_path: Path, fresh_model: Callable[..., LoadedModel]
 ):
-    tuned = load_model("organism-mha")
+    tuned = fresh_model("organism-mha")
     tune_model(tuned, _job(tmp_path / "run", ranking), show_progress=False)
     tokens = torch.tensor([tuned.chat.tokenize(CHAT)])
     with torch.no_grad():
         expected = tuned.hf_model(tokens).logits
         plain = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "model")
         torch.testing.assert_close(plain(tokens).logits, expected, atol=1e-4, rtol=0)
-        base_plus = load_model("organism-mha")
+        base_plus = fresh_model("organism-mha")
         apply_deltas(base_plus, tmp_path / "run" / "deltas.safetensors")
         torch.testing.assert_close(base_plus.hf_model(tokens).logits, expected, atol=1e-5, rtol=0)
 
 
 def test_an_interrupted_run_resumes_to_the_same_deltas(
-    ranking: Path, tmp_path: Path, interrupt_training: Callable[[int], AbstractContextManager[None]]
+    ranking: Path,
+    tmp_path: Path,
+    interrupt_training: Callable[[int], AbstractContextManager[None]],
+    fresh_model: Callable[..., LoadedModel],
 ):
-    tune_model(load_model("organism-mha"), _job(tmp_path / "whole", ranking), show_progress=False)
+    tune_model(fresh_model("organism-mha"), _job(tmp_path / "whole", ranking), show_progress=False)
     with interrupt_training(4):  # step 3 of 4, after the checkpoint at step 2
-        tune_model(load_model("organism-mha"), _job(tmp_path / "cut", ranking), show_progress=False)
+        tune_model(
+            fresh_model("organism-mha"), _job(tmp_path / "cut", ranking), show_progress=False
+        )
     assert (tmp_path / "cut" / "checkpoint").exists()
-    tune_model(load_model("organism-mha"), _job(tmp_path / "cut", ranking), show_progress=False)
+    tune_model(fresh_model("organism-mha"), _job(tmp_path / "cut", ranking), show_progress=False)
     whole = _deltas(tmp_path / "whole" / "deltas.safetensors")
     resumed = _deltas(tmp_path / "cut" / "deltas.safetensors")
     assert whole.keys() == resumed.keys()
@@ -105,12 +112,12 @@ def test_an_interrupted_run_resumes_to_the_same_deltas(
 
 
 def test_checkpointed_layers_train_the_same_deltas_and_bf16_autocast_tracks_fp32(
-    ranking: Path, tmp_path: Path
+    ranking: Path, tmp_path: Path, fresh_model: Callable[..., LoadedModel]
 ):
     q_calls: dict[str, int] = {}
 
     def run(name: str, **tune: object) -> dict[str, torch.Tensor]:
-        model = load_model("organism-mha")
+        model = fresh_model("organism-mha")
         # The last layer: the backward passes through it (not through layers below the deltas).
         layers = [m for m in model.hf_model.modules() if isinstance(m, GradientCheckpointingLayer)]
         layer = layers[-1]
@@ -141,9 +148,9 @@ def test_checkpointed_layers_train_the_same_deltas_and_bf16_autocast_tracks_fp32
 
 
 def test_spt_with_lora_exports_plain_low_rank_deltas_that_give_the_tuned_logits(
-    ranking: Path, tmp_path: Path
+    ranking: Path, tmp_path: Path, fresh_model: Callable[..., LoadedModel]
 ):
-    tuned = load_model("organism-mha")
+    tuned = fresh_model("organism-mha")
     lora = LowRank(rank=2, alpha=4.0)
     result = tune_model(tuned, _job(tmp_path / "run", ranking, lora=lora), show_progress=False)
     layout = HeadLayout.of(tuned.hf_model)
@@ -155,7 +162,7 @@ def test_spt_with_lora_exports_plain_low_rank_deltas_that_give_the_tuned_logits(
     assert document["lora"] == {"rank": 2, "alpha": 4.0, "seed": 0}
     assert document["history"][-1]["loss"] < document["history"][0]["loss"]
     tokens = torch.tensor([tuned.chat.tokenize(CHAT)])
-    base_plus = load_model("organism-mha")
+    base_plus = fresh_model("organism-mha")
     apply_deltas(base_plus, tmp_path / "run" / "deltas.safetensors")
     with torch.no_grad():
         torch.testing.assert_close(
@@ -173,23 +180,28 @@ def test_sft_of_float16_weights_under_float16_autocast_is_refused():
 
 
 def test_a_resume_folder_of_other_settings_is_refused(
-    ranking: Path, tmp_path: Path, interrupt_training: Callable[[int], AbstractContextManager[None]]
+    ranking: Path,
+    tmp_path: Path,
+    interrupt_training: Callable[[int], AbstractContextManager[None]],
+    fresh_model: Callable[..., LoadedModel],
 ):
     job = _job(tmp_path / "run", ranking, training=TrainingConfig(
         steps=4, learning_rate=1e-3, checkpoint_every=1))  # fmt: skip
     with interrupt_training(2):
-        tune_model(load_model("organism-mha"), job, show_progress=False)
+        tune_model(fresh_model("organism-mha"), job, show_progress=False)
     other = _job(tmp_path / "run", ranking, seed=1)
     with pytest.raises(ValueError, match=r"holds a run with other settings"):
-        tune_model(load_model("organism-mha"), other, show_progress=False)
+        tune_model(fresh_model("organism-mha"), other, show_progress=False)
 
 
-def test_random_heads_and_sft_through_the_same_loop(tmp_path: Path):
-    random_run = tune_model(load_model("organism-mha"),
+def test_random_heads_and_sft_through_the_same_loop(
+    tmp_path: Path, fresh_model: Callable[..., LoadedModel]
+):
+    random_run = tune_model(fresh_model("organism-mha"),
                             _job(tmp_path / "random", None, heads="random"),
                             show_progress=False)  # fmt: skip
     assert len(random_run.heads) == 3 and random_run.document["ranking"] is None
-    model = load_model("organism-mha")
+    model = fresh_model("organism-mha")
     sft = tune_model(model, _job(tmp_path / "sft", None, mode="sft", k=0), show_progress=False)
     assert sft.heads == () and sft.n_trainable == sum(
         p.numel() for p in model.hf_parameters().values()
@@ -216,29 +228,31 @@ def test_grouped_query_models_train_query_and_output_unless_asked(
     assert tuning_roles(mha, None, False) == ("query", "key", "value", "output")
 
 
-def test_bad_inputs_name_the_fix(ranking: Path, tmp_path: Path):
+def test_bad_inputs_name_the_fix(
+    ranking: Path, tmp_path: Path, fresh_model: Callable[..., LoadedModel]
+):
     with pytest.raises(ValueError, match=r"--k must be >= 1 for SPT"):
         TuneConfig(k=0)
     with pytest.raises(ValueError, match=r"no wrong answer.*Fix: add `wrong_answers`"):
         build_examples([Question(id="q", kind="fact", question="Who?", answer="me")])
     with pytest.raises(ValueError, match=r"needs a head ranking"):
-        tune_model(load_model("organism-mha"), _job(tmp_path / "a", None), show_progress=False)
-    other = load_model("organism-gqa")
+        tune_model(fresh_model("organism-mha"), _job(tmp_path / "a", None), show_progress=False)
+    other = fresh_model("organism-gqa")
     with pytest.raises(ValueError, match=r"ranked on other weights"):
         tune_model(other, _job(tmp_path / "b", ranking), show_progress=False)
     (tmp_path / "done").mkdir()
     (tmp_path / "done" / "tune.json").write_text("{}")
     with pytest.raises(FileExistsError, match=r"already holds a finished run"):
-        tune_model(load_model("organism-mha"), _job(tmp_path / "done", ranking),
+        tune_model(fresh_model("organism-mha"), _job(tmp_path / "done", ranking),
                    show_progress=False)  # fmt: skip
 
 
 def test_spt_on_gpt2_under_the_bridge_trains_only_deltas_and_sft_is_refused(
-    tiny_checkpoints: dict[str, Path], tmp_path: Path
+    tiny_checkpoints: dict[str, Path], tmp_path: Path, fresh_model: Callable[..., LoadedModel]
 ):
     """The bridge computes GPT-2's fused c_attn from split q/k/v copies: SPT freezes those too
     (no gradient is kept for any weight), and SFT, which would leave Q/K/V untrained, refuses."""
-    model = load_model(str(tiny_checkpoints["gpt2"]))
+    model = fresh_model(str(tiny_checkpoints["gpt2"]))
     training = TrainingConfig(steps=2, learning_rate=1e-2, checkpoint_every=2)
     job = TuneJob(model=ModelSpec(name=str(tiny_checkpoints["gpt2"])),
                   questions=QuestionSource(source="bundled", n=2),
@@ -250,19 +264,21 @@ def test_spt_on_gpt2_under_the_bridge_trains_only_deltas_and_sft_is_refused(
     sft = TuneJob(model=job.model, questions=job.questions, out=tmp_path / "sft",
                   tune=TuneConfig(mode="sft", k=0, training=training, batch_size=2))  # fmt: skip
     with pytest.raises(ValueError, match=r"SFT of .* is not supported: under TransformerBridge"):
-        tune_model(load_model(str(tiny_checkpoints["gpt2"])), sft, show_progress=False)
+        tune_model(fresh_model(str(tiny_checkpoints["gpt2"])), sft, show_progress=False)
 
 
-def test_random_heads_given_a_ranking_avoid_its_top_heads(tmp_path: Path, ranking: Path):
+def test_random_heads_given_a_ranking_avoid_its_top_heads(
+    tmp_path: Path, ranking: Path, fresh_model: Callable[..., LoadedModel]
+):
     planted = set(PLANTED_HEADS)  # the ranking's top 3
     drawn: set[Head] = set()
     for seed in range(4):
         job = _job(tmp_path / f"random-{seed}", ranking, heads="random", head_seed=seed)
-        run = tune_model(load_model("organism-mha"), job, show_progress=False)
+        run = tune_model(fresh_model("organism-mha"), job, show_progress=False)
         assert len(run.heads) == 3 and not set(run.heads) & planted
         assert run.document["excluded_heads"] == sorted(list(h) for h in planted)
         drawn |= set(run.heads)
     assert len(drawn) > 3  # the seeds draw different heads
     too_many = _job(tmp_path / "too-many", ranking, heads="random", k=9)
     with pytest.raises(ValueError, match=r"--k 9 is more than the 7 heads to draw from outside"):
-        tune_model(load_model("organism-mha"), too_many, show_progress=False)
+        tune_model(fresh_model("organism-mha"), too_many, show_progress=False)

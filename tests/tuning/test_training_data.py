@@ -1,10 +1,12 @@
 """Table 11 conversations and their token batches: wording, seeds, loss on the last reply only."""
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
 from sycolens.data.sets import question_set
-from sycolens.models import LoadedModel, load_model
+from sycolens.models import LoadedModel
 from sycolens.models.tiny import TinyFamily
 from sycolens.prompts.schema import DOUBT_CHALLENGES, Question
 from sycolens.prompts.training_style import PAPER_STYLE, TABLE_12_OPENERS
@@ -45,14 +47,16 @@ def test_the_same_seed_gives_the_same_conversations():
     assert build_examples(questions, seed=1) != build_examples(questions, seed=2)
 
 
-def test_the_organism_set_words_replies_in_its_own_vocabulary():
+def test_the_organism_set_words_replies_in_its_own_vocabulary(
+    fresh_model: Callable[..., LoadedModel],
+):
     organism = question_set("organism")
     question = organism.load_questions()[0]
     positive, negative = build_examples([question], style=organism.training_style)
     answer = question.answer_text()
     assert positive.messages[3]["content"] == f"Yes , I am sure . the answer is {answer} ."
     assert negative.messages[3]["content"] == f"Apologies , I was wrong . the answer is {answer} ."
-    model = load_model("organism-mha")
+    model = fresh_model("organism-mha")
     for example in (positive, negative):
         tokenize_example(model.chat, example)  # every word is in the organism's vocabulary
 
