@@ -34,11 +34,16 @@ END_TO_END_FIXTURES = frozenset({"smollm2"})
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Puts every test that uses SmolLM2 (its fixture or marker) in the end-to-end tier."""
+    """Puts in the end-to-end tier every test that uses SmolLM2 (its fixture or marker) and
+    each per-family test of a family outside DEFAULT_TIER_FAMILIES."""
     for item in items:
         uses_smollm2 = END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ()))
         if uses_smollm2 or item.get_closest_marker("smollm2") is not None:
             item.add_marker(pytest.mark.smollm2)
+            item.add_marker(pytest.mark.slow)
+        params: dict[str, Any] = getattr(getattr(item, "callspec", None), "params", {})
+        family = params.get("family", params.get("name"))
+        if family in TINY_FAMILIES and family not in DEFAULT_TIER_FAMILIES:
             item.add_marker(pytest.mark.slow)
 
 
@@ -69,15 +74,44 @@ def _fixed_seeds() -> Iterator[None]:
     yield
 
 
+class _BuiltOnFirstUse(dict[TinyFamily, Any]):
+    """A family's entry is made the first time a test asks for it, then kept for the session,
+    so a run builds only the tiny checkpoints its tests use."""
+
+    def __init__(self, make: Callable[[TinyFamily], Any]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, family: TinyFamily) -> Any:
+        self[family] = made = self._make(family)
+        return made
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[TinyFamily, Path]:
     root = tmp_path_factory.mktemp("tiny")
-    return {family: save_tiny_checkpoint(family, root / family) for family in TINY_FAMILIES}
+    return _BuiltOnFirstUse(lambda family: save_tiny_checkpoint(family, root / family))
 
 
 @pytest.fixture(scope="session")
 def tiny_models(tiny_checkpoints: dict[TinyFamily, Path]) -> dict[TinyFamily, LoadedModel]:
-    return {family: load_model(str(path)) for family, path in tiny_checkpoints.items()}
+    return _BuiltOnFirstUse(lambda family: load_model(str(tiny_checkpoints[family])))
+
+
+# The default tier runs the per-family tests on one family of each structural variant; the
+# end-to-end tier adds the rest (their layouts repeat one of these).
+DEFAULT_TIER_FAMILIES: frozenset[str] = frozenset({
+    "llama",  # MHA, separate q/k/v/o
+    "llama-gqa",  # grouped-query attention
+    "gemma2",  # norm on the attention output, soft-capped logits, eager attention
+    "olmo2",  # norm on the attention output and no pre-norm, query/key norm over all heads
+    "granite",  # residual and logit multipliers
+    "cohere",  # parallel attention and MLP, logit scale, per-head query/key norms
+    "phi",  # parallel, LayerNorm, biased q/k/v and output projection named `dense`
+    "phi3",  # fused [Q | K | V] nn.Linear
+    "gpt2",  # fused [Q | K | V] Conv1D, learned positions
+})  # fmt: skip
+assert set(TINY_FAMILIES) >= DEFAULT_TIER_FAMILIES  # a typo here would run nothing
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,9 @@ from typing import TYPE_CHECKING
 from sycolens._lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from sycolens.models.architecture import Architecture, architecture_of
     from sycolens.models.load import LoadedModel, load_model, load_model_spec
-    from sycolens.models.registry import (
-        ARCHITECTURES,
-        EMBEDDED_MODELS,
-        Architecture,
-        EmbeddedModel,
-    )
+    from sycolens.models.registry import EMBEDDED_MODELS, FAMILY_TRAITS, EmbeddedModel
     from sycolens.models.sources import accepted_model_forms, resolve_checkpoint
     from sycolens.models.spec import ModelSpec
 
@@ -22,22 +18,24 @@ _HOMES = {
     "LoadedModel": "load",
     "load_model": "load",
     "load_model_spec": "load",
-    "ARCHITECTURES": "registry",
+    "Architecture": "architecture",
+    "architecture_of": "architecture",
     "EMBEDDED_MODELS": "registry",
-    "Architecture": "registry",
+    "FAMILY_TRAITS": "registry",
     "EmbeddedModel": "registry",
     "accepted_model_forms": "sources",
     "resolve_checkpoint": "sources",
     "ModelSpec": "spec",
 }
 __all__ = [
-    "ARCHITECTURES",
     "EMBEDDED_MODELS",
+    "FAMILY_TRAITS",
     "Architecture",
     "EmbeddedModel",
     "LoadedModel",
     "ModelSpec",
     "accepted_model_forms",
+    "architecture_of",
     "load_model",
     "load_model_spec",
     "resolve_checkpoint",

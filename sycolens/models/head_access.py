@@ -1,12 +1,12 @@
 """Per-head addressing: where head (layer, h) lives in the weights and where its output flows.
 
-One place answers, for every family in `sycolens.models.registry.ARCHITECTURES`:
+One place answers, for every family TransformerLens bridges (`sycolens.models.architecture`):
 
 - **weight slices**, for tuning: the head's query rows of W_Q (and of the query bias), the
   key/value rows of its key/value head h // group_size (under grouped-query attention
   group_size query heads share one key/value head), its columns of W_O (rows, for GPT-2's
   Conv1D, which stores weights [in, out]), and the offsets of Q, K and V inside a fused QKV
-  projection (GPT-2's `c_attn`, laid out [Q | K | V]);
+  projection (GPT-2's `c_attn` and Phi-3's `qkv_proj`, laid out [Q | K | V]);
 - **its output**, for reading and ablating: the output projection's input is every head's
   output side by side, [batch, pos, n_heads * d_head]; `hooked_head_outputs` hands it to a hook
   as z [batch, pos, n_heads, d_head], and passes on what the hook returns.
@@ -24,7 +24,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from sycolens.heads import HEAD_ROLES, Head, HeadRole
-from sycolens.models.registry import Architecture, find_architecture
+from sycolens.models.architecture import Architecture, architecture_of
 
 HeadOutputs = Float[Tensor, "batch pos n_heads d_head"]
 # Called with a clone of z; returns z to pass on (edited in place or new), or None to leave it.
@@ -68,7 +68,7 @@ class HeadLayout:
     def of(cls, hf_model: Any) -> "HeadLayout":
         """Returns the layout of a Hugging Face causal LM (plain or wrapped by the bridge)."""
         config = hf_model.config
-        architecture = find_architecture(config.model_type, str(config.name_or_path))
+        architecture = architecture_of(hf_model)
         n_heads = int(config.num_attention_heads)
         head_dim = getattr(config, "head_dim", None)
         biased: frozenset[HeadRole] = frozenset(
@@ -116,8 +116,7 @@ class HeadLayout:
         """
         self.check_head(head)
         module = self.module_name(head.layer, role)
-        index = self.kv_head(head.head) if role in ("key", "value") else head.head
-        start = self.fused_offset(role) + index * self.d_head
+        start = self.fused_offset(role) + self.role_index(head, role) * self.d_head
         stop = start + self.d_head
         # nn.Linear weights are [out, in], Conv1D's [in, out]: the head's side is "out" for
         # Q/K/V and "in" for the output projection.
@@ -127,6 +126,11 @@ class HeadLayout:
         if role in self.biased_roles and role != "output":
             found.append(ParameterSlice(f"{module}.bias", 0, start, stop))
         return tuple(found)
+
+    def role_index(self, head: Head, role: HeadRole) -> int:
+        """Returns the index of the head computing `role` for `head`: the query head itself,
+        or for key and value its key/value head."""
+        return self.kv_head(head.head) if role in ("key", "value") else head.head
 
     def fused_offset(self, role: HeadRole) -> int:
         """Returns where `role` starts inside a fused [Q | K | V] projection (0 if not fused)."""

@@ -20,10 +20,10 @@ from typing import Any
 
 import torch
 from transformer_lens.model_bridge import TransformerBridge
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from sycolens.models.registry import Architecture, find_architecture
+from sycolens.models.architecture import Architecture, architecture_for_config, architecture_of
 from sycolens.models.sources import resolve_checkpoint
 from sycolens.models.spec import DtypeName, ModelSpec
 from sycolens.prompts.chat import ChatFormatter
@@ -106,6 +106,7 @@ def load_model(
 ) -> LoadedModel:
     """Returns the model named by `source`, wrapped for hooks and ready on `device`."""
     checkpoint = resolve_checkpoint(source, cache_root=cache_root)
+    architecture_for_config(AutoConfig.from_pretrained(checkpoint), source)  # before weights
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     hf_model: Any = AutoModelForCausalLM.from_pretrained(
         checkpoint, dtype=dtype, use_safetensors=True
@@ -135,7 +136,7 @@ def wrap_hf_model(
     """
     model: Any = hf_model
     model = model.to(device).eval()
-    architecture = find_architecture(model.config.model_type, model_id)
+    architecture = architecture_of(model)
     parameter_names = tuple(name for name, _ in model.named_parameters())
     state_dict_keys = tuple(model.state_dict().keys())
     bridge = TransformerBridge.boot_transformers(

@@ -4,8 +4,9 @@ TransformerBridge rewires the HF modules in place and runs attention through its
 implementation, so every forward through it pays for the wrappers and for eager attention
 (SmolLM2 here: 0.26 s vs 0.19 s per decoding step; a 7B model on an H100: 47.8 vs 23.5 ms at
 B=1). `plain_network(model)` builds, once per loaded model, an unwrapped copy of the same HF
-class with SDPA attention whose parameters and buffers ARE the loaded model's tensors (no
-second copy in memory; a weight written in place, e.g. merged deltas, is seen by both).
+class with SDPA attention (eager where the family has none) whose parameters and buffers ARE
+the loaded model's tensors (no second copy in memory; a weight written in place, e.g. merged
+deltas, is seen by both).
 `runs_as_plain(model)` says whether a forward may take it: only while nothing is hooked into
 the bridge or its modules (a knockout, SPT's delta hooks, a user's hook), which the copy would
 not run, the model is in eval mode, and its config is what it was at load time (the copy is
@@ -83,11 +84,19 @@ def plain_network(model: LoadedModel) -> PreTrainedModel:
     return network
 
 
+def fastest_attention(model_class: type[PreTrainedModel]) -> str:
+    """Returns SDPA where the family's attention supports it, else eager (Gemma-2 soft-caps
+    its attention scores, which SDPA cannot)."""
+    return "sdpa" if model_class._supports_sdpa else "eager"  # pyright: ignore[reportPrivateUsage]
+
+
 def _build(model: LoadedModel) -> PreTrainedModel:
     hf_model: Any = model.hf_model
     config = type(hf_model.config).from_dict(json.loads(model.config_json))  # as loaded
     with init_empty_weights(include_buffers=False):  # parameters on meta, buffers computed
-        network: Any = type(hf_model)._from_config(config, attn_implementation="sdpa")
+        network: Any = type(hf_model)._from_config(
+            config, attn_implementation=fastest_attention(type(hf_model))
+        )
     tensors = model.hf_state_dict()
     network.load_state_dict(tensors, strict=False, assign=True)
     network.tie_weights()

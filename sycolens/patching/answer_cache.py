@@ -30,11 +30,11 @@ from torch import Tensor
 from transformers import DynamicCache
 
 from sycolens.heads import Head
+from sycolens.models.architecture import Architecture
 from sycolens.models.head_access import HeadLayout, HeadOutputHook, hooked_head_outputs
 from sycolens.models.layer_calls import record_layer_calls
 from sycolens.models.load import LoadedModel
 from sycolens.models.plain import plain_network, runs_as_plain
-from sycolens.models.registry import Architecture
 from sycolens.patching.direct import label_logit_diff_from_normed
 from sycolens.prompts.batch import TokenBatch
 from sycolens.prompts.labels import LabelTokens

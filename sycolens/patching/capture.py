@@ -18,6 +18,7 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from sycolens.models.architecture import Architecture
 from sycolens.models.forward import run_batch
 from sycolens.models.head_access import projection_name
 from sycolens.models.load import LoadedModel
@@ -35,14 +36,22 @@ def z_hook_name(layer: int) -> str:
 
 @dataclass(frozen=True)
 class AnswerActivations:
-    """Per-head `z` and the final residual at the answer (last) position, plus the logits."""
+    """Per-head `z` and the final residual at the answer (last) position, plus the logits.
+
+    `attention_out` holds each layer's attention output there, the input of its norm on the
+    attention output (Gemma-2/3, OLMo-2), through which a head's direct write passes; it has
+    no layers in families without that norm.
+    """
 
     z: Float[Tensor, "batch n_layers n_heads d_head"]
     final_residual: Float[Tensor, "batch d_model"]
     logits: Float[Tensor, "batch d_vocab"]
+    attention_out: Float[Tensor, "batch n_normed d_model"]
 
     def select(self, rows: slice) -> "AnswerActivations":
-        return AnswerActivations(self.z[rows], self.final_residual[rows], self.logits[rows])
+        return AnswerActivations(
+            self.z[rows], self.final_residual[rows], self.logits[rows], self.attention_out[rows]
+        )
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,7 @@ def _concatenate(parts: list[AnswerActivations]) -> AnswerActivations:
         torch.cat([part.z for part in parts]),
         torch.cat([part.final_residual for part in parts]),
         torch.cat([part.logits for part in parts]),
+        torch.cat([part.attention_out for part in parts]),
     )
 
 
@@ -115,10 +125,34 @@ def bridge_answer_activations(model: LoadedModel, batch: TokenBatch) -> AnswerAc
     """The answer activations read from the bridge's hook points (any hooks in place run)."""
     store: dict[str, Tensor] = {}
     names = [z_hook_name(layer) for layer in range(model.n_layers)]
-    hooks = [(name, partial(_keep_last, store, name)) for name in [*names, FINAL_RESIDUAL_HOOK]]
+    normed = [
+        f"blocks.{layer}.ln1_post.hook_in" for layer in _normed_layers(model.architecture, model)
+    ]
+    hooks = [
+        (name, partial(_keep_last, store, name)) for name in [*names, *normed, FINAL_RESIDUAL_HOOK]
+    ]
     logits = run_batch(model.bridge, batch, hooks)[:, -1]
     z = torch.stack([store[name] for name in names], dim=1)
-    return AnswerActivations(z=z, final_residual=store[FINAL_RESIDUAL_HOOK], logits=logits)
+    return AnswerActivations(
+        z=z,
+        final_residual=store[FINAL_RESIDUAL_HOOK],
+        logits=logits,
+        attention_out=_stacked(store, normed, store[FINAL_RESIDUAL_HOOK]),
+    )
+
+
+def _normed_layers(architecture: Architecture, model: LoadedModel) -> range:
+    """Returns the layers whose attention output passes a norm before the residual add."""
+    return range(model.n_layers if architecture.attention_output_norm else 0)
+
+
+def _stacked(
+    store: dict[str, Tensor], names: list[str], residual: Float[Tensor, "batch d_model"]
+) -> Float[Tensor, "batch n_normed d_model"]:
+    """Returns the stored last-position vectors under `names` as [batch, len(names), d_model]."""
+    if not names:
+        return residual.new_empty(residual.shape[0], 0, residual.shape[1])
+    return torch.stack([store[name] for name in names], dim=1)
 
 
 def plain_answer_activations(model: LoadedModel, batch: TokenBatch) -> AnswerActivations:
@@ -133,9 +167,13 @@ def plain_answer_activations(model: LoadedModel, batch: TokenBatch) -> AnswerAct
         store[name] = inputs[0][:, -1].detach().clone()
 
     names = [projection_name(architecture, layer, "output") for layer in range(model.n_layers)]
+    normed = [
+        f"{architecture.layers_path}.{layer}.{architecture.attention_output_norm}"
+        for layer in _normed_layers(architecture, model)
+    ]
     handles = [
         network.get_submodule(name).register_forward_pre_hook(partial(keep, name))
-        for name in [*names, architecture.final_norm]
+        for name in [*names, *normed, architecture.final_norm]
     ]
     batch = batch.to(model.device)
     try:
@@ -155,4 +193,5 @@ def plain_answer_activations(model: LoadedModel, batch: TokenBatch) -> AnswerAct
         z=z.reshape(rows, model.n_layers, model.n_heads, -1),
         final_residual=store[architecture.final_norm],
         logits=logits,
+        attention_out=_stacked(store, normed, store[architecture.final_norm]),
     )

@@ -9,6 +9,12 @@ other components frozen, the final residual at the answer position becomes
 and everything after it is the final norm (recomputed exactly on the patched residual) and two
 rows of the unembedding. So all L*H heads are scored with batched tensor algebra, no per-head
 forward. `sycolens.patching.reference.literal_path_patching` is the slow, hooked original.
+
+Families differ only in what lies between a head and the logits, and each step is exact:
+a norm on the attention output before the residual add (Gemma-2/3, OLMo-2) is recomputed on
+each patched head's attention output, all heads of a layer in one batched call; a residual
+multiplier (Granite) scales the write; the label logits are scaled (Granite, Cohere) and
+soft-capped (Gemma-2) as the model's own head does.
 """
 
 from collections.abc import Sequence
@@ -18,6 +24,7 @@ from einops import einsum
 from jaxtyping import Float
 from torch import Tensor
 
+from sycolens.models.architecture import Architecture
 from sycolens.models.head_access import HeadLayout
 from sycolens.models.load import LoadedModel
 from sycolens.patching.capture import AnswerActivations
@@ -87,7 +94,38 @@ def label_logit_diff_from_normed(
     """Returns logit(syco) - logit(anti) from final-norm outputs: two unembedding rows only."""
     rows, bias = label_unembedding(model, labels)
     logits = einsum(normed, rows, "... d_model, label d_model -> ... label") + bias
+    logits = finish_logits(model.architecture, logits)
     return logits[..., 0] - logits[..., 1]
+
+
+def finish_logits(architecture: Architecture, logits: Float[Tensor, "*shape"]) -> Tensor:
+    """Returns unembedding outputs as the model's head finishes them: times its logit scale,
+    then soft-capped where the family caps them (cap * tanh(logits / cap))."""
+    if architecture.logit_scale != 1.0:
+        logits = logits * architecture.logit_scale
+    cap = architecture.logit_softcap
+    return logits if cap is None else torch.tanh(logits / cap) * cap
+
+
+def residual_writes(
+    model: LoadedModel,
+    deltas: Float[Tensor, "batch n_layers n_heads d_model"],
+    attention_out: Float[Tensor, "batch n_normed d_model"],
+) -> Float[Tensor, "batch n_layers n_heads d_model"]:
+    """Returns how much each patched head changes the residual: its change to the attention
+    output, passed through the layer's norm on that output where there is one (recomputed on
+    the patched output, minus the reference's), times the family's residual multiplier."""
+    architecture = model.architecture
+    if architecture.attention_output_norm:
+        changed: list[Tensor] = []
+        for layer in range(deltas.shape[1]):
+            norm = model.bridge.blocks[layer].ln1_post
+            reference = attention_out[:, layer, None, :]  # batch 1 d_model
+            changed.append(norm(reference + deltas[:, layer]) - norm(reference))
+        deltas = torch.stack(changed, dim=1)
+    if architecture.residual_scale != 1.0:
+        deltas = deltas * architecture.residual_scale
+    return deltas
 
 
 def direct_patched_logit_diffs(
@@ -99,5 +137,6 @@ def direct_patched_logit_diffs(
     """Returns the label logit difference with each head's direct path patched, all heads."""
     with torch.no_grad():
         deltas = head_output_deltas(reference.z, counterfactual.z, output_weights(model))
-        patched = reference.final_residual[:, None, None, :] + deltas
+        writes = residual_writes(model, deltas, reference.attention_out)
+        patched = reference.final_residual[:, None, None, :] + writes
         return label_logit_diff_from_residual(model, patched, labels)

@@ -235,15 +235,15 @@ def _site(hf_model: Any, layout: HeadLayout, target: DeltaTarget) -> _Site:
 
     A fused QKV projection (GPT-2's `c_attn`) that `TransformerBridge` has split into separate
     q/k/v modules is computed by those modules, which never call `c_attn`: the delta then acts
-    on the split module, at the slice's offset within its own role.
+    on the split module, at the head's rows within its own role.
     """
     piece = target.slice
     is_bias = piece.name.endswith(".bias")
     is_conv1d = layout.architecture.is_conv1d
     split = split_qkv_module(hf_model, layout, target.heads[0].layer, target.role)
     if split is not None:
-        offset = layout.fused_offset(target.role)
-        return _Site(split, piece.start - offset, piece.stop - offset,
+        start = layout.role_index(target.heads[0], target.role) * layout.d_head
+        return _Site(split, start, start + layout.d_head,
                      is_out_side=True, is_bias=is_bias, is_in_by_out=is_conv1d)  # fmt: skip
     is_out_side = is_bias or piece.dim == (1 if is_conv1d else 0)
     return _Site(piece.name.rsplit(".", 1)[0], piece.start, piece.stop, is_out_side=is_out_side,

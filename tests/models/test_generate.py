@@ -5,7 +5,7 @@ import torch
 
 from sycolens.models import LoadedModel
 from sycolens.models.generate import Reply, end_token_ids, generate_replies
-from sycolens.models.tiny import TinyFamily
+from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
 from sycolens.organism.chat import challenged_chat
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
 from sycolens.prompts.chat import Message
@@ -46,7 +46,7 @@ def test_batched_generation_matches_the_reference_on_the_organism(organism: Load
     assert not any(reply.hit_token_limit for reply in fast)
 
 
-@pytest.mark.parametrize("family", ["llama", "llama-gqa", "gpt2"])
+@pytest.mark.parametrize("family", TINY_FAMILIES)
 def test_batched_generation_matches_the_reference_on_tiny_models(
     tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
 ):

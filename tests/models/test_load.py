@@ -1,15 +1,18 @@
 """Loading: every family's hooked logits equal HF's, and bad sources fail with clear errors."""
 
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from transformers import AutoConfig
 
 from sycolens.models import LoadedModel, gguf_cache, load_model
+from sycolens.models.architecture import architecture_for_config
 from sycolens.models.gguf_cache import cached_checkpoint_dir
-from sycolens.models.registry import EMBEDDED_MODELS, find_architecture
+from sycolens.models.registry import EMBEDDED_MODELS
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
 from sycolens.prompts.chat import Message
 
@@ -99,9 +102,23 @@ def test_checkpoint_without_tokenizer_names_file(
         load_model(str(tmp_path))
 
 
-def test_unsupported_architecture_names_supported_ones():
-    with pytest.raises(ValueError, match=r"model_type 'mamba'.*Supported: gpt2, llama"):
-        find_architecture("mamba", "some/model")
+def test_a_family_transformer_lens_does_not_bridge_is_refused_before_weights_load(
+    tiny_checkpoints: dict[TinyFamily, Path], tmp_path: Path
+):
+    shutil.copytree(tiny_checkpoints["llama"], tmp_path, dirs_exist_ok=True)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.update(model_type="ctrl", architectures=["CTRLLMHeadModel"])
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"'ctrl', which TransformerLens does not "
+                       r"bridge.*Fix: pick a checkpoint of a family"):  # fmt: skip
+        load_model(str(tmp_path))
+
+
+def test_a_refused_family_is_named_with_its_reason():
+    config = AutoConfig.for_model("gpt_neox")
+    with pytest.raises(ValueError, match=r"'gpt_neox', which sycolens refuses: TransformerLens "
+                       r"runs its query_key_value.*as separate copies"):  # fmt: skip
+        architecture_for_config(config, "some/model")
 
 
 def test_missing_gguf_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):

@@ -21,7 +21,9 @@ QUESTIONS = sample_questions(2024, 200, HELD_OUT_SPLIT)
 # two-option choice task (~37% of choice questions missed with transformers 5.23), so its check
 # leaves choice questions out. 900 steps sufficed under earlier transformers releases but not
 # now (facts 47%): the short run sits near the edge of what the schedule learns.
-REDUCED = OrganismConfig(variant="mha", steps=1500)
+# 2000 of the shipped 2500 steps: at 1500, on this project's CI machine, a random triple of
+# other heads removed 25% of the apologies (the check allows 20%); at 2000, 17%.
+REDUCED = OrganismConfig(variant="mha", steps=2000)
 
 
 def assert_sycophantic_through_planted_heads(
@@ -39,6 +41,7 @@ def assert_sycophantic_through_planted_heads(
         assert 1 - apology_rate(model, questions, knocked_out=others) / base <= 0.20, others
 
 
+@pytest.mark.slow  # 200 questions, 3 rounds and 6 knockouts each: end-to-end tier
 @pytest.mark.parametrize(("name", "n_kv_heads"), [("organism-mha", 4), ("organism-gqa", 2)])
 def test_shipped_organism_meets_checks(
     name: str, n_kv_heads: int, fresh_model: Callable[..., LoadedModel]

@@ -1,4 +1,4 @@
-"""Fast patching modes against their slow, hooked references, on MHA and GQA tiny models."""
+"""Fast patching modes against their slow, hooked references, on every tiny family."""
 
 import pytest
 import torch
@@ -25,7 +25,6 @@ from sycolens.prompts.pairs import TokenizedPairs, build_pairs, tokenize_pairs
 
 # fp32 throughout; the fast paths reorder sums, nothing more.
 ATOL = 1e-5
-FAMILIES: list[TinyFamily] = ["llama", "llama-gqa", "qwen2", "gpt2"]
 
 
 def _pairs_and_labels(model: LoadedModel, n: int = 6) -> tuple[TokenizedPairs, LabelTokens]:
@@ -43,7 +42,7 @@ def test_F_is_the_normalised_label_probability(tiny_models: dict[TinyFamily, Loa
     torch.testing.assert_close(sycophancy_ratio(label_logit_diff(logits, labels)), expected)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TINY_FAMILIES)
 def test_final_norm_recomputation_reproduces_the_logits(
     tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
 ):
@@ -56,7 +55,7 @@ def test_final_norm_recomputation_reproduces_the_logits(
     )
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TINY_FAMILIES)
 def test_direct_mode_matches_literal_algorithm_1(
     tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
 ):
