@@ -29,6 +29,7 @@ from sycolens.ablation.job import DEFAULT_KNOCKOUT_QUESTIONS, KnockoutJob, check
 from sycolens.cli_args import (
     add_model_arguments,
     add_ranking_arguments,
+    check_outputs_are_not_inputs,
     held_out_questions_from,
     model_spec_from,
     parse_config,
@@ -111,6 +112,9 @@ def _config_from(args: argparse.Namespace) -> AblateConfig:
         allow_other_weights=args.allow_other_weights,
     )
     check_knockout_job(job)
+    check_outputs_are_not_inputs(
+        {"--out": args.out, "--csv": args.csv, "--html": args.html}, {"--heads": args.heads}
+    )
     return AblateConfig(job=job, out=args.out, csv=args.csv, html=args.html)
 
 

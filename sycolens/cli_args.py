@@ -113,3 +113,23 @@ def parse_config(
         return build(args)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         parser.error(str(error))
+
+
+def check_outputs_are_not_inputs(
+    outputs: dict[str, Path | None], inputs: dict[str, Path | None]
+) -> None:
+    """Refuses an output flag that names the file an input flag reads (or another output's):
+    writing it would replace what the run read, or one output with another."""
+    seen: dict[Path, str] = {
+        path.resolve(): flag for flag, path in inputs.items() if path is not None
+    }
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        other = seen.get(path.resolve())
+        if other is not None:
+            raise ValueError(
+                f"{flag} {path} is the file {other} names; writing it would replace it. "
+                f"Fix: give {flag} another path."
+            )
+        seen[path.resolve()] = flag

@@ -1,8 +1,11 @@
-"""Write result files so that an interruption never leaves a half-written or NaN-laden file.
+"""Write result files so that an interruption never leaves a half-written or NaN-laden file,
+and read them back so that a damaged one is named, not met with a bare parser error.
 
 Every JSON sycolens writes goes through `write_json`: strict JSON (NaN is refused, so callers
 write null for "not measured"), to a temp file beside the target, then renamed over it, so a
 reader sees the old file or the new one, never a torn one. Missing parent folders are made.
+`read_json` reads a file a user hands over (a ranking, a report, a checkpoint's config.json):
+a truncated or binary file is an error naming it, where the damage is, and the fix.
 """
 
 import json
@@ -32,3 +35,15 @@ def without_nan(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [without_nan(item) for item in value]
     return value
+
+
+def read_json(path: Path, *, what: str, fix: str) -> Any:
+    """Returns the JSON in `path`, or raises naming the file (`what` it should be) and `fix`
+    when it is not UTF-8 JSON (truncated, binary, or another kind of file)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        problem = f"is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
+    except UnicodeDecodeError:
+        problem = "is not UTF-8 text"
+    raise ValueError(f"{path} {problem}; it should be {what}. Fix: {fix}")

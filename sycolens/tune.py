@@ -256,7 +256,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv[:1] == [MERGE]:
         _merge(parse_merge_args(argv[1:]))
         return
-    run(parse_args(argv))
+    config = parse_args(argv)
+    from sycolens.training.precision import NonFiniteError  # torch: after the flag checks
+
+    try:
+        run(config)
+    except NonFiniteError as error:
+        raise SystemExit(f"python -m sycolens.tune: error: {error}") from None
 
 
 def run(config: TuneCliConfig) -> "TuneResult":

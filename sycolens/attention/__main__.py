@@ -27,6 +27,7 @@ from sycolens.attention.config import (
 from sycolens.cli_args import (
     add_model_arguments,
     add_ranking_arguments,
+    check_outputs_are_not_inputs,
     held_out_questions_from,
     model_spec_from,
     parse_config,
@@ -82,6 +83,7 @@ def _config_from(args: argparse.Namespace) -> AttentionConfig:
         allow_other_weights=args.allow_other_weights,
     )
     check_attention_job(job)
+    check_outputs_are_not_inputs({"--out": args.out, "--json": args.json}, {"--heads": args.heads})
     return AttentionConfig(job=job, out=args.out, json=args.json)
 
 

@@ -64,7 +64,7 @@ def check_attention_job(job: AttentionJob) -> dict[str, Any]:
     shape = read_model_shape(job.model.name)
     check_ranking_shape(job.heads, document, job.model.name, shape)
     check_order_available(job.heads, document, job.order)
-    top_n = resolve_top_n(job, document)
+    top_n = resolve_top_n(job, document, shape.n_total_heads)
     if top_n >= shape.n_total_heads:
         raise ValueError(
             f"--top-n {top_n} leaves no other heads to compare with ({job.model.name} has "
@@ -75,6 +75,9 @@ def check_attention_job(job: AttentionJob) -> dict[str, Any]:
     return document
 
 
-def resolve_top_n(job: AttentionJob, ranking: dict[str, Any]) -> int:
-    """Returns how many top heads to compare: `top_n`, else the ranking's exported top_k."""
-    return job.top_n if job.top_n is not None else len(ranking["top_k"])
+def resolve_top_n(job: AttentionJob, ranking: dict[str, Any], n_total_heads: int) -> int:
+    """Returns how many top heads to compare: `top_n`, else the ranking's exported top_k, at
+    most all heads but one (a ranking that exports every head leaves none to compare with)."""
+    if job.top_n is not None:
+        return job.top_n
+    return min(len(ranking["top_k"]), n_total_heads - 1)

@@ -60,7 +60,7 @@ def attention_model(
 ) -> AttentionResult:
     """Returns the comparison on an already loaded model (`job.model` is not reloaded)."""
     ranking = load_ranking_for(job.heads, model, allow_other_weights=job.allow_other_weights)
-    top_n = resolve_top_n(job, ranking.document)
+    top_n = resolve_top_n(job, ranking.document, model.n_layers * model.n_heads)
     scores = ranking.scores.ranked_by(job.order, ranking.scores.toward_counterfactual)
     top = tuple(scores.top_k(top_n))
     selection = select_held_out(job.questions, job.n_prompts, ranking.document, job.heads)

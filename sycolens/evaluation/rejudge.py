@@ -11,7 +11,6 @@ result is a v2 report with a `rejudged` note: the source file, and per model how
 and answer checks changed.
 """
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -25,7 +24,7 @@ from sycolens.evaluation.challenge import reply_from_record, transcript_from_rec
 from sycolens.evaluation.first_token import first_token_agreement
 from sycolens.evaluation.report import SCHEMA, SCHEMA_VERSION, EvaluationReport
 from sycolens.evaluation.sycophancy import SycophancyMetrics
-from sycolens.json_files import without_nan
+from sycolens.json_files import read_json, without_nan
 from sycolens.prompts.schema import Question
 
 READABLE_VERSIONS = (1, 2)
@@ -33,7 +32,11 @@ READABLE_VERSIONS = (1, 2)
 
 def rejudge_report(path: Path, *, questions: str | None = None) -> EvaluationReport:
     """Returns the report at `path` re-judged (rules in the module doc); writes nothing."""
-    document = json.loads(Path(path).read_text())
+    document = read_json(
+        path,
+        what="an evaluation report",
+        fix="point at an intact results JSON of `python -m sycolens.evaluate`.",
+    )
     if document.get("schema") != SCHEMA or document.get("schema_version") not in READABLE_VERSIONS:
         raise ValueError(
             f"{path} is not a sycolens evaluation report (schema {SCHEMA}, version one of "

@@ -7,8 +7,9 @@ per-question agreement: first-token F is what the diagnosis optimises), every ge
 task, and the KL from the base on general text. Each candidate may carry an `intervention`, a
 context manager active while it is evaluated (a knockout, say). With `save_to`, the report is
 written after every candidate; a run started again with the same data, settings and base skips
-the candidates already done and keeps, after its own, every earlier record it does not list
-(nothing computed is lost).
+the candidates already done (same name and same weights fingerprint: a name over other weights,
+say other deltas in a folder of the same name, is evaluated again) and keeps, after its own,
+every earlier record it does not list (nothing computed is lost).
 
 Schema `sycolens.evaluation` v2 (JSON; v1 lacked `first_token` and each transcript's
 `question`, `stance` evidence and `first_token`, and judged stance from phrases only):
@@ -23,10 +24,10 @@ Schema `sycolens.evaluation` v2 (JSON; v1 lacked `first_token` and each transcri
     models:  [{name, tuned_params, seconds, sycophancy: {...SycophancyMetrics},
                first_token: {...FirstTokenAgreement}, tasks: [{task, accuracy, ...}],
                kl: {...} | null, transcripts: [{...Transcript.to_record(), first_token:
-               {p_apology, p_firm}}]}]
+               {p_apology, p_firm}}], weights_fingerprint (absent in reports written before
+               it was recorded; such records are evaluated again on resume)}]
 """
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -51,8 +52,9 @@ from sycolens.evaluation.first_token import (
 )
 from sycolens.evaluation.stance import stance_note
 from sycolens.evaluation.sycophancy import SycophancyMetrics
-from sycolens.json_files import without_nan, write_json
+from sycolens.json_files import read_json, without_nan, write_json
 from sycolens.models.deltas import count_changed_elements, have_same_parameters
+from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel
 
 SCHEMA = "sycolens.evaluation"
@@ -243,7 +245,12 @@ class EvaluationReport:
 
 def load_evaluation_report(path: Path) -> EvaluationReport:
     """Reads a saved report, checking its schema."""
-    document = json.loads(Path(path).read_text())
+    document = read_json(
+        path,
+        what="an evaluation report",
+        fix="run `python -m sycolens.evaluate --out` again (a rerun resumes from the last "
+        "finished model of an intact report).",
+    )
     if document.get("schema") != SCHEMA or document.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(
             f"{path} is not a sycolens evaluation report (schema {SCHEMA} v{SCHEMA_VERSION}). "
@@ -282,7 +289,10 @@ def evaluate_models(
     base = candidates[0]
     is_main = sharding is None or sharding.is_main
     for candidate in candidates:
+        fingerprint = weights_fingerprint(candidate.model)
         record = earlier.pop(candidate.name, None)
+        if record is not None and record.get("weights_fingerprint") != fingerprint:
+            record = None  # other weights under this name (say, other deltas): run it again
         if record is None:
             evaluation = evaluate_model(
                 candidate,
@@ -291,7 +301,8 @@ def evaluate_models(
                 base=base if candidate is not base else None,
                 show_progress=show_progress,
             )
-            record = (sharding.merge(evaluation, data) if sharding else evaluation).to_record()
+            merged = sharding.merge(evaluation, data) if sharding else evaluation
+            record = {**merged.to_record(), "weights_fingerprint": fingerprint}
         records.append(record)
         # Every record is written after every model: this run's, then the earlier run's
         # models that this run does not list, so a rerun never drops finished work.

@@ -15,7 +15,6 @@ leave them out.
 
 import json
 import re
-import warnings
 from pathlib import Path
 
 import torch
@@ -103,11 +102,11 @@ def apply_deltas(model: LoadedModel, path: Path) -> int:
     targets = {key: _target(key, delta, parameters, path, model) for key, delta in deltas.items()}
     recorded = metadata.get("base_fingerprint")
     if recorded is not None and recorded != weights_fingerprint(model):
-        warnings.warn(
+        raise ValueError(
             f"Deltas file {path} was made over {metadata.get('base_model')!r}, whose weights "
-            f"differ from {model.model_id!r}'s; the tuned model may not be what you expect.",
-            UserWarning,
-            stacklevel=2,
+            f"differ from {model.model_id!r}'s (fingerprint {recorded[:12]}...), so the tuned "
+            "model would not be the one trained. Fix: apply them to the model they were made "
+            "from (--model), as tune and merge require."
         )
     with torch.no_grad():
         for key, delta in deltas.items():
@@ -155,5 +154,11 @@ def _target(
             f"Deltas file {path} holds {key!r} shaped {tuple(delta.shape)}, but "
             f"{model.model_id!r} has it shaped {tuple(target.shape)}. Fix: apply deltas to the "
             "model they were made from."
+        )
+    if not torch.isfinite(delta).all():
+        raise ValueError(
+            f"Deltas file {path} holds {key!r} with {int((~torch.isfinite(delta)).sum())} "
+            "NaN or infinite values; applied, they would break every reply. Fix: retrain "
+            "(a lower --lr) or pass the deltas of a run that finished."
         )
     return target

@@ -6,13 +6,13 @@ before any weights load. Weights are read from safetensors only: pickled `.bin` 
 refused.
 """
 
-import json
 import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sycolens.json_files import read_json
 from sycolens.models.gguf_cache import cached_checkpoint_dir, locate_gguf
 from sycolens.models.registry import EMBEDDED_MODELS, SHIPPED_CHECKPOINTS
 
@@ -84,7 +84,11 @@ def read_model_shape(source: str, *, cache_root: Path | None = None) -> ModelSha
 def _read_config(checkpoint: str) -> dict[str, Any]:
     local = Path(checkpoint) / "config.json"
     if local.is_file():
-        return json.loads(local.read_text())
+        return read_json(
+            local,
+            what="the checkpoint's config",
+            fix="save the model again with `save_pretrained`.",
+        )
     from transformers import AutoConfig  # a hub name: only transformers can fetch its config
 
     return AutoConfig.from_pretrained(checkpoint).to_dict()

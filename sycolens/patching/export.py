@@ -26,7 +26,6 @@ before `questions` and the label check) still load. `weights_fingerprint` is
 and 4,096 evenly spaced values, cheap for 7B models and changed by tuning a single head's slice.
 """
 
-import json
 import math
 import warnings
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ import pandas as pd
 
 import sycolens
 from sycolens.heads import Head
-from sycolens.json_files import write_json
+from sycolens.json_files import read_json, write_json
 from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel
 from sycolens.patching.ranking_file import recorded_order
@@ -143,7 +142,9 @@ def save_heads_by_layer(path: Path, heads: list[Head]) -> None:
 
 def load_head_ranking(path: Path, model: LoadedModel | None = None) -> HeadRanking:
     """Reads a ranking, checks its schema and, given a model, its head bounds and identity."""
-    document = json.loads(Path(path).read_text())
+    document = read_json(
+        path, what="a head ranking", fix="write it again with `python -m sycolens.patch --out`."
+    )
     if document.get("schema") != SCHEMA or document.get("schema_version") not in READABLE_VERSIONS:
         raise ValueError(
             f"{path} is not a {SCHEMA} v{SCHEMA_VERSION} file (schema={document.get('schema')!r}, "

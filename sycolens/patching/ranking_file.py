@@ -5,10 +5,10 @@ while parsing flags, so a ranking made for another model fails in a second; the 
 with the weights check is `sycolens.patching.export.load_head_ranking`.
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
+from sycolens.json_files import read_json
 from sycolens.models.sources import ModelShape
 from sycolens.patching.config import HeadOrder
 
@@ -22,7 +22,9 @@ def read_ranking_document(path: Path) -> dict[str, Any]:
             f"Head ranking {path} does not exist. Fix: write one with "
             "`python -m sycolens.patch --out heads.json`, then pass --heads heads.json."
         )
-    document = json.loads(path.read_text())
+    document = read_json(
+        path, what="a head ranking", fix="write it again with `python -m sycolens.patch --out`."
+    )
     if not isinstance(document, dict) or document.get("schema") != RANKING_SCHEMA:
         raise ValueError(
             f"{path} is not a {RANKING_SCHEMA} file. Fix: pass the --out file of "

@@ -56,9 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from(args: argparse.Namespace) -> PipelineCliConfig:
-    parts = (
-        read_parts(args.config) if args.config else _demo_parts(args.parts or ",".join(DEMO_PARTS))
-    )
+    names = ",".join(DEMO_PARTS) if args.parts is None else args.parts
+    parts = read_parts(args.config) if args.config else _demo_parts(names)
     if args.model is not None:
         if len(parts) != 1:
             raise ValueError(
@@ -79,6 +78,11 @@ def _config_from(args: argparse.Namespace) -> PipelineCliConfig:
 
 def _demo_parts(names_flag: str) -> tuple[PartSpec, ...]:
     names = [name for name in names_flag.split(",") if name]
+    if not names:
+        raise ValueError(
+            f"--parts {names_flag!r} names no part. Fix: name one or more of "
+            f"{','.join(DEMO_PARTS)}, or leave --parts out to run them all."
+        )
     unknown = [name for name in names if name not in DEMO_PARTS]
     if unknown:
         raise ValueError(

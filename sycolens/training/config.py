@@ -33,10 +33,16 @@ class TrainingConfig:
                 f"steps must be >= 1, got {self.steps}: zero steps would write an untrained "
                 "model. Fix --steps."
             )
-        if not self.learning_rate > 0 or not 0 <= self.min_learning_rate <= self.learning_rate:
+        rates = (self.learning_rate, self.min_learning_rate)
+        if (
+            not all(math.isfinite(rate) for rate in rates)
+            or not self.learning_rate > 0
+            or not (0 <= self.min_learning_rate <= self.learning_rate)
+        ):
             raise ValueError(
                 f"Need 0 <= min_learning_rate ({self.min_learning_rate}) <= learning_rate "
-                f"({self.learning_rate}) and learning_rate > 0. Fix the learning rates."
+                f"({self.learning_rate}), learning_rate > 0 and both finite. Fix the learning "
+                "rates (--lr, --min-lr)."
             )
         if not 0 <= self.warmup_steps <= self.steps:
             raise ValueError(

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from sycolens.training.checkpoint import load_checkpoint, save_checkpoint
 from sycolens.training.config import TrainingConfig, learning_rate_at
 from sycolens.training.data_parallel import DataParallel
-from sycolens.training.precision import MixedPrecision
+from sycolens.training.precision import MixedPrecision, NonFiniteError
 
 
 @dataclass(frozen=True)
@@ -90,15 +90,25 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         n_samples = 0
-        for micro in range(config.accumulation):
-            with precision.forward_context():
-                output = loss_at(step, micro)
-            precision.backward(output.loss / config.accumulation)
-            n_samples += output.n_samples
-            for key, value in output.metrics.items():
-                totals[key] = totals.get(key, 0.0) + value / config.accumulation
-        scale = {} if precision.loss_scale is None else {"loss_scale": precision.loss_scale}
-        precision.step(optimizer, trainable, config.max_grad_norm)
+        try:
+            for micro in range(config.accumulation):
+                with precision.forward_context():
+                    output = loss_at(step, micro)
+                precision.check_loss(output.loss)
+                precision.backward(output.loss / config.accumulation)
+                n_samples += output.n_samples
+                for key, value in output.metrics.items():
+                    totals[key] = totals.get(key, 0.0) + value / config.accumulation
+            scale = {} if precision.loss_scale is None else {"loss_scale": precision.loss_scale}
+            precision.step(optimizer, trainable, config.max_grad_norm)
+        except NonFiniteError as error:
+            raise NonFiniteError(
+                f"Training stopped at step {step + 1} of {config.steps}: {error} (learning rate "
+                f"{learning_rate:.3g}); no trained tensor took it and no output was written. "
+                "Fix: lower --lr (or use --autocast fp16, which skips such steps); a later run "
+                f"resumes from the last checkpoint in {checkpoint_dir} only with the same "
+                "settings."
+            ) from None
         samples_per_second = n_samples / max(time.perf_counter() - step_started, 1e-9)
         state.history.append({"step": step, "learning_rate": learning_rate, **totals, **scale})
         progress.set_postfix(

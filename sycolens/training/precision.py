@@ -17,6 +17,10 @@ from torch import Tensor
 from sycolens.training.config import AutocastDtype
 
 
+class NonFiniteError(FloatingPointError):
+    """A loss or gradient that is NaN or infinite, caught before it reaches the weights."""
+
+
 class MixedPrecision:
     """Autocast for the forward and, under float16, loss scaling for the backward and step."""
 
@@ -40,12 +44,23 @@ class MixedPrecision:
         trainable: Sequence[Tensor],
         max_grad_norm: float | None,
     ) -> None:
-        """Unscales the gradients, clips their norm, steps (unless they are not finite)."""
+        """Unscales the gradients, clips their norm, steps. Under float16 a step with
+        non-finite gradients is skipped (the loss scale shrinks); otherwise such gradients are
+        an error, raised before the step, so no trained tensor takes a NaN."""
+        self.scaler.unscale_(optimizer)
+        norm = torch.nn.utils.get_total_norm([t.grad for t in trainable if t.grad is not None])
+        if not self.scaler.is_enabled() and not torch.isfinite(norm):
+            raise NonFiniteError(f"the gradient norm is {norm.item()}")
         if max_grad_norm is not None:
-            self.scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
+            torch.nn.utils.clip_grads_with_norm_(trainable, max_grad_norm, norm)
         self.scaler.step(optimizer)
         self.scaler.update()
+
+    def check_loss(self, loss: Tensor) -> None:
+        """Raises on a non-finite loss, except under float16 loss scaling, which skips the
+        step its gradients would take."""
+        if not self.scaler.is_enabled() and not torch.isfinite(loss.detach()).all():
+            raise NonFiniteError(f"the loss is {loss.detach().float().mean().item()}")
 
     @property
     def loss_scale(self) -> float | None:

@@ -94,6 +94,12 @@ def tune_model(
     found = find_question_set(job.questions.source)
     style = found.training_style if found else PAPER_STYLE
     examples = build_examples(selection.questions, style=style, seed=config.seed)
+    if config.batch_size > len(examples):
+        raise ValueError(
+            f"--batch-size {config.batch_size} is more than the {len(examples)} training "
+            f"conversations of {len(selection.questions)} questions: every batch would repeat "
+            f"them. Fix: --batch-size {len(examples)} or less, or more questions (--n-questions)."
+        )
     tokenized = [tokenize_example(model.chat, example) for example in examples]
     layout = HeadLayout.of(model.hf_model)
     heads, excluded = _chosen_heads(model, layout, job)

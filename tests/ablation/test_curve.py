@@ -195,3 +195,14 @@ def test_a_ranking_of_other_weights_needs_consent(
         allow_other_weights=True,
     )
     assert len(knockout_model(control, allowed, show_progress=False).curve.records) == 4
+
+
+@pytest.mark.parametrize("flag", ["--out", "--csv", "--html"])
+def test_an_output_over_the_ranking_is_refused_before_anything_runs(
+    ranking_file: Path, usage_error: Callable[..., str], flag: str
+):
+    before = ranking_file.read_bytes()
+    argv = ["--model", "organism-mha", "--heads", str(ranking_file), flag, str(ranking_file)]
+    message = usage_error(ablate.parse_args, argv)
+    assert f"{flag} {ranking_file} is the file --heads names" in message
+    assert "Fix: give" in message and ranking_file.read_bytes() == before

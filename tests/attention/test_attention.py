@@ -1,5 +1,6 @@
 """Attention to the challenge: planted heads stand out, batched shares match a per-prompt loop."""
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,7 @@ import torch
 
 from sycolens.attention import __main__ as attention_cli
 from sycolens.attention.compare import compare_top_heads
-from sycolens.attention.config import AttentionJob, AttentionSpan
+from sycolens.attention.config import AttentionJob, AttentionSpan, resolve_top_n
 from sycolens.attention.patterns import answer_patterns, challenge_attention
 from sycolens.attention.run import attention_model
 from sycolens.attention.views import attention_view, views_page
@@ -137,3 +138,26 @@ def test_bad_flags_fail_before_anything_loads(
     extra = [str(tiny_checkpoints["llama"]) if flag == "{tiny llama}" else flag for flag in extra]
     argv = ["--model", "organism-mha", "--heads", str(ranking_file), *extra]
     assert re.search(message, usage_error(attention_cli.parse_args, argv))
+
+
+def test_an_output_over_the_ranking_or_another_output_is_refused(
+    ranking_file: Path, usage_error: Callable[..., str], tmp_path: Path
+):
+    base = ["--model", "organism-mha", "--heads", str(ranking_file)]
+    over_ranking = usage_error(attention_cli.parse_args, [*base, "--json", str(ranking_file)])
+    assert f"--json {ranking_file} is the file --heads names" in over_ranking
+    same = str(tmp_path / "a.html")
+    both = usage_error(attention_cli.parse_args, [*base, "--out", same, "--json", same])
+    assert f"--json {same} is the file --out names" in both
+
+
+def test_a_ranking_exporting_every_head_compares_all_but_one_by_default(
+    ranking_file: Path, tmp_path: Path
+):
+    document = json.loads(ranking_file.read_text())
+    document["top_k"] = [[layer, head] for layer in range(4) for head in range(4)]
+    every = tmp_path / "every.json"
+    every.write_text(json.dumps(document))
+    config = attention_cli.parse_args(["--model", "organism-mha", "--heads", str(every)])
+    assert config.job.top_n is None
+    assert resolve_top_n(config.job, document, 16) == 15

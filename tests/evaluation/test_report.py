@@ -133,6 +133,23 @@ def test_saved_report_reloads_and_a_rerun_skips_finished_models(
     assert len(load_evaluation_report(path).records) == 2
 
 
+def test_a_rerun_evaluates_a_name_again_when_its_weights_differ(
+    models: dict[str, LoadedModel], tmp_path: Path
+):
+    """`--deltas run1/deltas.safetensors`, then other deltas under the same display name:
+    the record is keyed by the weights' fingerprint too, so the second run is measured."""
+    path = tmp_path / "results.json"
+    base, control = models["organism-mha"], models["organism-control"]
+    first = evaluate_models([Candidate("base", base), Candidate("base+run1", base)], DATA, CONFIG,
+                            save_to=path, show_progress=False)  # fmt: skip
+    second = evaluate_models([Candidate("base", base), Candidate("base+run1", control)], DATA,
+                             CONFIG, save_to=path, show_progress=False)  # fmt: skip
+    (_, before), (_, after) = first.records, second.records
+    assert before["weights_fingerprint"] != after["weights_fingerprint"]
+    assert before["kl"]["mean_kl"] == 0 and after["kl"]["mean_kl"] > 0.01
+    assert second.records[0] == first.records[0]  # the base, same weights: reused as it was
+
+
 def test_a_rerun_with_more_models_keeps_every_earlier_record(
     models: dict[str, LoadedModel], tmp_path: Path
 ):

@@ -1,5 +1,6 @@
 """Deltas: save, apply, validate; and the fingerprint sees a one-head change."""
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,14 +99,33 @@ def test_unknown_names_and_shapes_are_refused(
         apply_deltas(base, tmp_path / "shape.safetensors")
 
 
-def test_deltas_over_other_weights_warn(
+def test_non_finite_deltas_are_refused_and_nothing_is_applied(
+    base_and_tuned: tuple[LoadedModel, LoadedModel], tmp_path: Path
+):
+    base, _ = base_and_tuned
+    before = {name: tensor.detach().clone() for name, tensor in base.hf_parameters().items()}
+    shape = base.hf_parameters()[Q_PROJ].shape
+    nan = torch.zeros(shape)
+    nan[0, 0] = math.nan
+    save_file({Q_PROJ: nan}, str(tmp_path / "nan.safetensors"))
+    with pytest.raises(ValueError, match=r"holds '.*q_proj.weight' with 1 NaN or infinite values"
+                       r".*Fix: retrain"):  # fmt: skip
+        apply_deltas(base, tmp_path / "nan.safetensors")
+    after = base.hf_parameters()
+    assert all(torch.equal(after[name], tensor) for name, tensor in before.items())
+
+
+def test_deltas_over_other_weights_are_refused(
     base_and_tuned: tuple[LoadedModel, LoadedModel], tmp_path: Path
 ):
     base, tuned = base_and_tuned
     save_deltas(tmp_path / "d.safetensors", compute_deltas(base, tuned), base)
     assert load_file(str(tmp_path / "d.safetensors")).keys() == {Q_PROJ}
-    with pytest.warns(UserWarning, match=r"was made over .* whose weights differ"):
+    before = tuned.hf_parameters()[Q_PROJ].detach().clone()
+    with pytest.raises(ValueError, match=r"was made over .* whose weights differ.*Fix: apply "
+                       r"them to the model they were made from"):  # fmt: skip
         apply_deltas(tuned, tmp_path / "d.safetensors")
+    assert torch.equal(tuned.hf_parameters()[Q_PROJ], before)
 
 
 def test_comparing_other_architectures_and_saving_nothing_are_errors(

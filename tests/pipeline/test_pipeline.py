@@ -137,6 +137,9 @@ def test_cli_flags_reach_the_config(tmp_path: Path):
 def test_cli_refuses_unknown_parts(usage_error: Callable[..., str]):
     message = usage_error(pipeline_cli.parse_args, ["--parts", "organism,gpt5"])
     assert "unknown parts ['gpt5']" in message
+    for empty in ("", ","):
+        message = usage_error(pipeline_cli.parse_args, ["--parts", empty])
+        assert f"--parts {empty!r} names no part. Fix: name one or more of organism" in message
 
 
 def test_sizes_below_one_are_refused():

@@ -119,11 +119,41 @@ def test_resuming_another_run_is_refused(tmp_path: Path):
         ({"steps": 5, "checkpoint_every": 0}, r"checkpoint_every must be >= 1, got 0"),
         ({"steps": 5, "min_learning_rate": 2.0}, r"Need 0 <= min_learning_rate \(2.0\)"),
         ({"steps": 5, "max_grad_norm": 0.0}, r"max_grad_norm must be > 0 or None, got 0.0"),
+        ({"steps": 5, "learning_rate": math.inf}, r"both finite. Fix the learning rates \(--lr"),
+        ({"steps": 5, "learning_rate": math.nan}, r"both finite"),
     ],
 )
 def test_bad_settings_are_refused(settings: dict[str, float], message: str):
     with pytest.raises(ValueError, match=message):
         TrainingConfig(**{"learning_rate": 1.0, **settings})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("blows_up", ["loss", "gradient"])
+def test_a_non_finite_loss_or_gradient_stops_training_before_the_weights_take_it(
+    tmp_path: Path, blows_up: str
+):
+    model = _model()
+    before = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    plain = _loss_at(model)
+
+    def loss_at(step: int, micro: int) -> LossOutput:
+        output = plain(step, micro)
+        if step < 2:
+            return output
+        if blows_up == "loss":
+            return LossOutput(output.loss * math.inf, output.metrics, output.n_samples)
+        # A finite loss whose gradient overflows: inf * 0 in the backward.
+        first: torch.nn.Linear = model[0]  # pyright: ignore[reportAssignmentType]
+        return LossOutput(output.loss + (first.weight * math.inf).sum() * 0, {}, 8)
+
+    config = dataclasses.replace(CONFIG, accumulation=1, checkpoint_every=10)
+    message = r"step 3 of 6: the (loss|gradient norm) is (nan|inf).*no trained tensor took it"
+    with pytest.raises(FloatingPointError, match=rf"Training stopped at {message}.*lower --lr"):
+        train(dict(model.named_parameters()), loss_at, config, tmp_path, identity={},
+              show_progress=False)  # fmt: skip
+    after = model.state_dict()
+    assert all(torch.isfinite(tensor).all() for tensor in after.values())
+    assert any(not torch.equal(after[name], before[name]) for name in before)  # 2 steps ran
 
 
 def test_resuming_with_other_trainable_tensors_is_refused(tmp_path: Path):

@@ -245,6 +245,11 @@ def test_bad_inputs_name_the_fix(
     with pytest.raises(FileExistsError, match=r"already holds a finished run"):
         tune_model(fresh_model("organism-mha"), _job(tmp_path / "done", ranking),
                    show_progress=False)  # fmt: skip
+    huge = _job(tmp_path / "huge", ranking, batch_size=100_000)
+    with pytest.raises(ValueError, match=r"--batch-size 100000 is more than the \d+ training "
+                       r"conversations of \d+ questions.*Fix: --batch-size"):  # fmt: skip
+        tune_model(fresh_model("organism-mha"), huge, show_progress=False)
+    assert not (tmp_path / "huge").exists()
 
 
 def test_spt_on_gpt2_under_the_bridge_trains_only_deltas_and_sft_is_refused(
