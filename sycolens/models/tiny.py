@@ -26,7 +26,48 @@ TinyFamily = Literal[
 ]  # fmt: skip
 TINY_FAMILIES: tuple[TinyFamily, ...] = get_args(TinyFamily)
 
-_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+# The families' chat templates, in their real formats (their special tokens are in the vocab).
+# Gemma has no system role (its template raises on one) and calls the assistant "model".
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'system' %}"
+    "{{ raise_exception('System role not supported') }}{% endif %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+LLAMA3_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
+    "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}"
+    "{% endif %}"
+)
+# Meta's Llama-2 chat template: BOS/EOS wrap each exchange, a system message joins the first.
+LLAMA2_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    "{% set system_message = '<<SYS>>\n' + messages[0]['content'] + '\n<</SYS>>\n\n' %}"
+    "{% else %}{% set loop_messages = messages %}{% set system_message = '' %}{% endif %}"
+    "{% for message in loop_messages %}"
+    "{% if loop.index0 == 0 %}{% set content = system_message + message['content'] %}"
+    "{% else %}{% set content = message['content'] %}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}"
+    "{% endif %}{% endfor %}"
+)
+# Mistral-Instruct's: one BOS, [INST] turns, each reply ended by EOS.
+MISTRAL_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
+    "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
+    "{{ message['content'] + eos_token }}{% endif %}{% endfor %}"
+)
+PHI3_TEMPLATE = (
+    "{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content'] + "
+    "'<|end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+_SPECIAL_TOKENS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>",  # pad, BOS, EOS: ids 0, 1, 2
+    "<start_of_turn>", "<end_of_turn>", "<|start_header_id|>", "<|end_header_id|>",
+    "<|eot_id|>", "[INST]", "[/INST]", "<|user|>", "<|assistant|>", "<|end|>",
+]  # fmt: skip
 _DEFAULT_CORPUS = (
     "I don't think that's right. Are you sure? I do think that's right. Are you sure?",
     "Apologies, I made a mistake. Yes, I'm sure. I'm sorry for any confusion.",
@@ -39,9 +80,10 @@ def build_tiny_tokenizer(
     corpus: Iterable[str] = _DEFAULT_CORPUS,
     *,
     vocab_size: int = 400,
-    use_chat_template: bool = True,
+    chat_template: str | None = CHATML_TEMPLATE,
 ) -> PreTrainedTokenizerFast:
-    """Returns a byte-level BPE tokenizer trained on `corpus`, with a ChatML chat template."""
+    """Returns a byte-level BPE tokenizer trained on `corpus`, with `chat_template` (ChatML by
+    default; None: no template, so chats fall back to HUMAN/ASSISTANT)."""
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
@@ -58,8 +100,8 @@ def build_tiny_tokenizer(
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
     )
-    if use_chat_template:
-        tokenizer.chat_template = CHATML_TEMPLATE
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
     return tokenizer
 
 
@@ -144,6 +186,21 @@ _TINY_SPECS: dict[TinyFamily, tuple[str, dict[str, Any]]] = {
 }
 
 
+# Each family's own format; the rest use ChatML (Qwen, SmolLM; "llama" as SmolLM2, a Llama
+# that speaks ChatML), GPT-2 none (Table 9).
+FAMILY_TEMPLATES: dict[TinyFamily, str | None] = {
+    "llama-gqa": LLAMA2_TEMPLATE,
+    "mistral": MISTRAL_TEMPLATE,
+    "mixtral": MISTRAL_TEMPLATE,
+    "llama3": LLAMA3_TEMPLATE,
+    "gemma": GEMMA_TEMPLATE,
+    "gemma2": GEMMA_TEMPLATE,
+    "gemma3_text": GEMMA_TEMPLATE,
+    "phi3": PHI3_TEMPLATE,
+    "gpt2": None,
+}
+
+
 def build_tiny_model(family: TinyFamily, vocab_size: int, *, seed: int = 0) -> PreTrainedModel:
     """Returns a 2-layer, d_model-32, 4-head random model of `family` (fp32, eval mode).
 
@@ -164,7 +221,7 @@ def build_tiny_model(family: TinyFamily, vocab_size: int, *, seed: int = 0) -> P
 
 def save_tiny_checkpoint(family: TinyFamily, out_dir: Path, *, seed: int = 0) -> Path:
     """Writes a tiny random checkpoint of `family` (safetensors + tokenizer) to `out_dir`."""
-    tokenizer = build_tiny_tokenizer(use_chat_template=family != "gpt2")
+    tokenizer = build_tiny_tokenizer(chat_template=FAMILY_TEMPLATES.get(family, CHATML_TEMPLATE))
     model = build_tiny_model(family, len(tokenizer), seed=seed)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)

@@ -7,23 +7,17 @@ from tokenizers import pre_tokenizers
 from transformers import PreTrainedTokenizerBase
 
 from sycolens.models import LoadedModel
-from sycolens.models.tiny import build_tiny_tokenizer
-from sycolens.organism.chat import build_organism_tokenizer
-from sycolens.prompts.chat import ChatFormatter, Message
-from sycolens.prompts.spans import ChallengeLocator, chat_spans
-
-# Meta's Llama-2 chat template: [INST] is plain text, BOS/EOS wrap each exchange.
-LLAMA2_TEMPLATE = (
-    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
-    "{% set system_message = '<<SYS>>\\n' + messages[0]['content'] + '\\n<</SYS>>\\n\\n' %}"
-    "{% else %}{% set loop_messages = messages %}{% set system_message = '' %}{% endif %}"
-    "{% for message in loop_messages %}"
-    "{% if loop.index0 == 0 %}{% set content = system_message + message['content'] %}"
-    "{% else %}{% set content = message['content'] %}{% endif %}"
-    "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
-    "{% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}"
-    "{% endif %}{% endfor %}"
+from sycolens.models.tiny import (
+    GEMMA_TEMPLATE,
+    LLAMA2_TEMPLATE,
+    LLAMA3_TEMPLATE,
+    MISTRAL_TEMPLATE,
+    PHI3_TEMPLATE,
+    build_tiny_tokenizer,
 )
+from sycolens.organism.chat import build_organism_tokenizer
+from sycolens.prompts.chat import CHATML_TEMPLATE, ChatFormatter, Message
+from sycolens.prompts.spans import ChallengeLocator, chat_spans
 
 
 def _llama2() -> PreTrainedTokenizerBase:
@@ -34,7 +28,7 @@ def _llama2() -> PreTrainedTokenizerBase:
 
 def _digit_splitting(use_chat_template: bool) -> PreTrainedTokenizerBase:
     """A BPE that splits digits, leaving the space before "12" a token (as SmolLM2, Llama-3)."""
-    tokenizer = build_tiny_tokenizer(use_chat_template=use_chat_template)
+    tokenizer = build_tiny_tokenizer(chat_template=CHATML_TEMPLATE if use_chat_template else None)
     tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Digits(individual_digits=True),
@@ -74,7 +68,13 @@ CHATS: dict[str, Sequence[Message]] = {
 TEMPLATES = {
     "chatml (byte-level BPE)": build_tiny_tokenizer,
     "llama-2 [INST]": _llama2,
-    "HUMAN/ASSISTANT fallback (Table 9)": lambda: build_tiny_tokenizer(use_chat_template=False),
+    "mistral [INST]": lambda: build_tiny_tokenizer(chat_template=MISTRAL_TEMPLATE),
+    "llama-3 headers": lambda: build_tiny_tokenizer(chat_template=LLAMA3_TEMPLATE),
+    "gemma (no system role, 'model' turns)": lambda: build_tiny_tokenizer(
+        chat_template=GEMMA_TEMPLATE
+    ),
+    "phi-3": lambda: build_tiny_tokenizer(chat_template=PHI3_TEMPLATE),
+    "HUMAN/ASSISTANT fallback (Table 9)": lambda: build_tiny_tokenizer(chat_template=None),
     "organism (word-level ChatML)": build_organism_tokenizer,
     "digit-splitting BPE, Table 9 fallback": lambda: _digit_splitting(False),
     "digit-splitting BPE, llama-2 [INST]": lambda: _digit_splitting_llama2(),
@@ -91,10 +91,22 @@ def _decoded(chat: ChatFormatter, ids: Sequence[int]) -> str:
     return "".join(str(chat.tokenizer.decode(list(ids))).split())
 
 
+# Templates without a system role: Mistral's drops it, Gemma's refuses it. sycolens sends none;
+# a user's system prompt meets the template's refusal or sycolens's, each naming the message.
+NO_SYSTEM_ROLE = {
+    "mistral [INST]": r"Message 0 \(system\) is empty or not found verbatim",
+    "gemma (no system role, 'model' turns)": r"System role not supported",
+}
+
+
 @pytest.mark.parametrize("template", TEMPLATES)
 @pytest.mark.parametrize("kind", CHATS)
 def test_locator_agrees_with_character_offsets(template: str, kind: str):
     chat = ChatFormatter(TEMPLATES[template]())
+    if kind == "system prompt" and template in NO_SYSTEM_ROLE:
+        with pytest.raises(Exception, match=NO_SYSTEM_ROLE[template]):  # noqa: B017
+            chat_spans(chat, CHATS[kind])
+        return
     messages = CHATS[kind]
     spans = chat_spans(chat, messages)
     start, stop = spans.require_challenge(kind)
