@@ -15,6 +15,7 @@ leave them out.
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -102,11 +103,13 @@ def apply_deltas(model: LoadedModel, path: Path) -> int:
     targets = {key: _target(key, delta, parameters, path, model) for key, delta in deltas.items()}
     recorded = metadata.get("base_fingerprint")
     if recorded is not None and recorded != weights_fingerprint(model):
-        raise ValueError(
+        # A warning, not an error: the same checkpoint loaded in another dtype (the paper
+        # configs tune in float32 and evaluate in bfloat16) has another fingerprint.
+        warnings.warn(
             f"Deltas file {path} was made over {metadata.get('base_model')!r}, whose weights "
-            f"differ from {model.model_id!r}'s (fingerprint {recorded[:12]}...), so the tuned "
-            "model would not be the one trained. Fix: apply them to the model they were made "
-            "from (--model), as tune and merge require."
+            f"differ from {model.model_id!r}'s; the tuned model may not be what you expect.",
+            UserWarning,
+            stacklevel=2,
         )
     with torch.no_grad():
         for key, delta in deltas.items():

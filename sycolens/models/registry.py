@@ -82,7 +82,8 @@ FAMILY_TRAITS: dict[str, FamilyTraits] = {
     "gpt_neox": FamilyTraits(
         refused="TransformerLens runs its query_key_value, laid out [q, k, v] head after head, "
         "as separate copies of the weights, so tuned, merged or edited weights would not reach "
-        "the hooked model."
+        "the hooked model. The nearest family sycolens runs: stablelm (partial rotary, "
+        "LayerNorm, optionally parallel attention and MLP)."
     ),
     # Granite scales each attention output by residual_multiplier and divides the logits by
     # logits_scaling; Cohere multiplies them by logit_scale; Gemma-2 soft-caps them.

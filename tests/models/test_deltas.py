@@ -115,17 +115,14 @@ def test_non_finite_deltas_are_refused_and_nothing_is_applied(
     assert all(torch.equal(after[name], tensor) for name, tensor in before.items())
 
 
-def test_deltas_over_other_weights_are_refused(
+def test_deltas_over_other_weights_warn(
     base_and_tuned: tuple[LoadedModel, LoadedModel], tmp_path: Path
 ):
     base, tuned = base_and_tuned
     save_deltas(tmp_path / "d.safetensors", compute_deltas(base, tuned), base)
     assert load_file(str(tmp_path / "d.safetensors")).keys() == {Q_PROJ}
-    before = tuned.hf_parameters()[Q_PROJ].detach().clone()
-    with pytest.raises(ValueError, match=r"was made over .* whose weights differ.*Fix: apply "
-                       r"them to the model they were made from"):  # fmt: skip
+    with pytest.warns(UserWarning, match=r"was made over .* whose weights differ"):
         apply_deltas(tuned, tmp_path / "d.safetensors")
-    assert torch.equal(tuned.hf_parameters()[Q_PROJ], before)
 
 
 def test_comparing_other_architectures_and_saving_nothing_are_errors(

@@ -117,7 +117,8 @@ def test_a_family_transformer_lens_does_not_bridge_is_refused_before_weights_loa
 def test_a_refused_family_is_named_with_its_reason():
     config = AutoConfig.for_model("gpt_neox")
     with pytest.raises(ValueError, match=r"'gpt_neox', which sycolens refuses: TransformerLens "
-                       r"runs its query_key_value.*as separate copies"):  # fmt: skip
+                       r"runs its query_key_value.*as separate copies.*nearest family "
+                       r"sycolens runs: stablelm"):  # fmt: skip
         architecture_for_config(config, "some/model")
 
 
