@@ -18,7 +18,6 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from sycolens.models.architecture import Architecture
 from sycolens.models.forward import run_batch
 from sycolens.models.head_access import projection_name
 from sycolens.models.load import LoadedModel
@@ -125,9 +124,7 @@ def bridge_answer_activations(model: LoadedModel, batch: TokenBatch) -> AnswerAc
     """The answer activations read from the bridge's hook points (any hooks in place run)."""
     store: dict[str, Tensor] = {}
     names = [z_hook_name(layer) for layer in range(model.n_layers)]
-    normed = [
-        f"blocks.{layer}.ln1_post.hook_in" for layer in _normed_layers(model.architecture, model)
-    ]
+    normed = [f"blocks.{layer}.ln1_post.hook_in" for layer in _normed_layers(model)]
     hooks = [
         (name, partial(_keep_last, store, name)) for name in [*names, *normed, FINAL_RESIDUAL_HOOK]
     ]
@@ -141,9 +138,9 @@ def bridge_answer_activations(model: LoadedModel, batch: TokenBatch) -> AnswerAc
     )
 
 
-def _normed_layers(architecture: Architecture, model: LoadedModel) -> range:
+def _normed_layers(model: LoadedModel) -> range:
     """Returns the layers whose attention output passes a norm before the residual add."""
-    return range(model.n_layers if architecture.attention_output_norm else 0)
+    return range(model.n_layers if model.architecture.attention_output_norm else 0)
 
 
 def _stacked(
@@ -169,7 +166,7 @@ def plain_answer_activations(model: LoadedModel, batch: TokenBatch) -> AnswerAct
     names = [projection_name(architecture, layer, "output") for layer in range(model.n_layers)]
     normed = [
         f"{architecture.layers_path}.{layer}.{architecture.attention_output_norm}"
-        for layer in _normed_layers(architecture, model)
+        for layer in _normed_layers(model)
     ]
     handles = [
         network.get_submodule(name).register_forward_pre_hook(partial(keep, name))
