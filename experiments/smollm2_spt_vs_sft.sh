@@ -15,9 +15,9 @@ timed() { local log=$1; shift; /usr/bin/time -v "$@" >"$OUT/$log" 2>&1; }
 
 timed patch-direct.log $PY -m sycolens.patch --model $M --mode direct --pairs 32 --top-k $K \
   --out "$OUT/heads-direct.json"
-timed spt-direct.log $PY -m sycolens.tune --model $M --heads "$OUT/heads-direct.json" --k $K \
+timed spt-direct.log $PY -m sycolens.tune --model $M --heads "$OUT/heads-direct.json" --top-k $K \
   $TRAIN --out "$OUT/spt-direct"
-timed spt-random.log $PY -m sycolens.tune --model $M --random-heads 0 --k $K \
+timed spt-random.log $PY -m sycolens.tune --model $M --random-heads 0 --top-k $K \
   $TRAIN --out "$OUT/spt-random"
 timed sft.log $PY -m sycolens.tune --model $M --mode sft $TRAIN --out "$OUT/sft"
 timed evaluate.log $PY -m sycolens.evaluate --model $M \

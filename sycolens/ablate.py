@@ -1,8 +1,12 @@
-"""`python -m sycolens.ablate`: the knockout curve (Fig. 2b) of a head ranking.
+"""`sycolens knockout` (`python -m sycolens.ablate`): the knockout curve (Fig. 2b) of heads.
 
 Example:
-    python -m sycolens.ablate --model smollm2-135m-instruct --heads heads.json \
-        --k 1,2,4,8,16,32 --out ko.json --html ko.html
+    sycolens knockout --model smollm2-135m-instruct --heads heads.json \
+        --ks 1,2,4,8,16,32 --out ko.json --html ko.html
+    sycolens knockout --model organism-mha --heads 1.2,2.0,3.3 --out ko.json
+
+Hand-picked heads (--heads as a {layer: [heads]} file or an L.H,L.H list) are knocked out in the
+order given, beside random heads, on the model's own question set; they have no bottom set.
 
 The top-k heads of the ranking (signed order by default: heads that move F toward the
 counterfactual), k random heads (--n-random seeds) and the bottom-k heads (smallest |score|) are
@@ -30,11 +34,13 @@ from sycolens.cli_args import (
     add_model_arguments,
     add_ranking_arguments,
     check_outputs_are_not_inputs,
+    door_prog,
     held_out_questions_from,
     model_spec_from,
     parse_config,
 )
 from sycolens.data.selection import selection_note
+from sycolens.head_lists import HeadList, heads_from_flag, read_heads
 from sycolens.models.sources import read_model_shape
 from sycolens.patching.config import HEAD_ORDERS
 
@@ -54,19 +60,19 @@ class AblateConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sycolens.ablate",
+        prog=door_prog("python -m sycolens.ablate"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     defaults = KnockoutConfig()
     add_model_arguments(parser)
-    add_ranking_arguments(
-        parser, count_flag="--n-questions", default_count=DEFAULT_KNOCKOUT_QUESTIONS
-    )
+    add_ranking_arguments(parser, default_count=DEFAULT_KNOCKOUT_QUESTIONS)
     parser.add_argument(
+        "--ks",
         "--k",
+        dest="ks",
         help=f"head counts, e.g. 1,2,4,8 (default: {','.join(map(str, DEFAULT_KS))}, those "
-        "the model has heads for)",
+        "the model or a head list has heads for, and a head list's length)",
     )
     parser.add_argument("--order", choices=HEAD_ORDERS, default=defaults.order)
     parser.add_argument("--n-random", type=int, default=defaults.n_random, help="random seeds")
@@ -81,26 +87,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _head_counts(text: str | None, model: str) -> tuple[int, ...]:
+def _head_counts(text: str | None, model: str, heads: Path | HeadList) -> tuple[int, ...]:
     if text is None:
+        if isinstance(heads, HeadList):  # powers of two up to the list, then all of it
+            n_listed = len(heads.heads)
+            return tuple(sorted({k for k in DEFAULT_KS if k <= n_listed} | {n_listed}))
         n_heads = read_model_shape(model).n_total_heads
         return tuple(k for k in DEFAULT_KS if k <= n_heads)
     try:
         return tuple(int(part) for part in text.split(","))
     except ValueError:
         raise ValueError(
-            f"--k {text!r} is not a comma-separated list of integers. Fix: e.g. --k 1,2,4,8."
+            f"--ks {text!r} is not a comma-separated list of integers. Fix: e.g. --ks 1,2,4,8."
         ) from None
 
 
 def _config_from(args: argparse.Namespace) -> AblateConfig:
+    heads = heads_from_flag(args.heads)
+    if not isinstance(heads, HeadList):
+        given = read_heads(heads)
+        heads = given if isinstance(given, HeadList) else heads
     job = KnockoutJob(
         model=model_spec_from(args),
-        heads=args.heads,
+        heads=heads,
         questions=held_out_questions_from(args),
         n_questions=args.count,
         knockout=KnockoutConfig(
-            ks=_head_counts(args.k, args.model),
+            ks=_head_counts(args.ks, args.model, heads),
             order=args.order,
             n_random=args.n_random,
             seed=args.random_seed,
@@ -113,7 +126,7 @@ def _config_from(args: argparse.Namespace) -> AblateConfig:
     )
     check_knockout_job(job)
     check_outputs_are_not_inputs(
-        {"--out": args.out, "--csv": args.csv, "--html": args.html}, {"--heads": args.heads}
+        {"--out": args.out, "--csv": args.csv, "--html": args.html}, {"--heads": Path(args.heads)}
     )
     return AblateConfig(job=job, out=args.out, csv=args.csv, html=args.html)
 
@@ -136,10 +149,14 @@ def run(config: AblateConfig) -> "KnockoutResult":
     if config.csv:
         result.curve.frame.to_csv(config.csv, index=False)
     if config.html:
-        title = f"{config.job.model.name}: knockouts of {config.job.heads.name}"
+        heads = config.job.heads
+        title = f"{config.job.model.name}: knockouts of " + (
+            heads.text if isinstance(heads, HeadList) else heads.name
+        )
         save_figure_html(knockout_figure(result.curve, title=title), config.html)
     base = result.curve.baseline
-    print(f"questions (held out): {selection_note(result.selection.summary())}")
+    held_out = " (held out)" if result.document["ranking"] is not None else ""
+    print(f"questions{held_out}: {selection_note(result.selection.summary())}")
     print(f"ablation: {result.document['ablation']['positions_note']}")
     print(
         f"F reference {base['f_reference']:.4f} ± {base['f_reference_stderr']:.4f}, "

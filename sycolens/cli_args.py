@@ -10,15 +10,27 @@ usage error (exit 2) instead of a traceback.
 
 import argparse
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TypeVar
 
 from sycolens.data.selection import QuestionSource
 from sycolens.data.sets import question_set_names
-from sycolens.models.spec import DEFAULT_MODEL, DTYPE_NAMES, ModelSpec
+from sycolens.head_lists import HeadList, heads_from_flag
+from sycolens.models.registry import question_set_for
+from sycolens.models.spec import DEFAULT_MODEL, DTYPE_NAMES, ModelSpec, check_device_present
 from sycolens.prompts.label_spec import LabelSpec
 
 Config = TypeVar("Config")
+
+# The command line a door is run as, when `sycolens SUBCOMMAND` runs it (see `sycolens.cli`).
+PROG: ContextVar[str | None] = ContextVar("sycolens_prog", default=None)
+
+
+def door_prog(module_command: str) -> str:
+    """Returns the name a door's usage and errors go by: `sycolens diagnose` when run as a
+    subcommand, else its `python -m` form."""
+    return PROG.get() or module_command
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,20 +43,22 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def model_spec_from(args: argparse.Namespace) -> ModelSpec:
+    """Returns the model flags as a spec; a device this machine lacks is refused here."""
+    check_device_present(args.device)
     return ModelSpec(name=args.model, device=args.device, dtype=args.dtype)
 
 
 def add_question_arguments(
-    parser: argparse.ArgumentParser, *, count_flag: str, default_count: int
+    parser: argparse.ArgumentParser, *, default_count: int, count_alias: str | None = None
 ) -> None:
-    """Adds --questions, the count flag (e.g. --pairs) and --seed."""
+    """Adds --questions, --n-questions (with the door's older name, e.g. --pairs) and --seed."""
     parser.add_argument(
         "--questions",
-        default="bundled",
-        help=f"a question set ({', '.join(question_set_names())}) or a .jsonl/.csv file",
+        help=f"a question set ({', '.join(question_set_names())}) or a .jsonl/.csv file "
+        "(default: the model's own set for an organism, else bundled)",
     )
     parser.add_argument(
-        count_flag,
+        *_count_flags(count_alias),
         dest="count",
         type=int,
         default=default_count,
@@ -54,7 +68,9 @@ def add_question_arguments(
 
 
 def question_source_from(args: argparse.Namespace) -> QuestionSource:
-    return QuestionSource(source=args.questions, n=args.count, seed=args.seed)
+    """Returns the --questions source, by default the question set of --model."""
+    source = question_set_for(args.model) if args.questions is None else args.questions
+    return QuestionSource(source=source, n=args.count, seed=args.seed)
 
 
 def add_label_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,16 +88,33 @@ def label_spec_from(args: argparse.Namespace) -> LabelSpec:
     return LabelSpec(syco=args.syco_label, anti=args.anti_label, propose=args.propose_labels)
 
 
+HEADS_HELP = (
+    "a head ranking JSON (sycolens diagnose --out), a {layer: [heads]} JSON, or heads as "
+    "layer.head separated by commas (e.g. 3.3,2.0)"
+)
+
+
+def heads_from(args: argparse.Namespace) -> Path | HeadList | None:
+    """Returns what --heads names (a file, or a parsed head list), or None without it."""
+    return None if args.heads is None else heads_from_flag(args.heads)
+
+
 def add_ranking_arguments(
-    parser: argparse.ArgumentParser, *, count_flag: str, default_count: int
+    parser: argparse.ArgumentParser, *, default_count: int, count_alias: str | None = None
 ) -> None:
     """Adds --heads, held-out question flags (--questions, the count flag, --seed) and
     --allow-other-weights, for the doors that act on a head ranking."""
-    parser.add_argument("--heads", type=Path, required=True, help="ranking JSON of sycolens.patch")
+    parser.add_argument("--heads", required=True, help=HEADS_HELP)
     parser.add_argument(
         "--questions", help="question set or file (default: the ranking's own, held out)"
     )
-    parser.add_argument(count_flag, dest="count", type=int, default=default_count)
+    parser.add_argument(
+        *_count_flags(count_alias),
+        dest="count",
+        type=int,
+        default=default_count,
+        help=f"how many held-out questions (default {default_count})",
+    )
     parser.add_argument("--seed", type=int, help="seed of the --questions order (default 0)")
     parser.add_argument(
         "--allow-other-weights",
@@ -100,6 +133,11 @@ def held_out_questions_from(args: argparse.Namespace) -> QuestionSource | None:
             )
         return None
     return QuestionSource(source=args.questions, n=args.count, seed=args.seed or 0)
+
+
+def _count_flags(alias: str | None) -> tuple[str, ...]:
+    """Returns the question-count flag, `--n-questions` in every door, and a door's older name."""
+    return ("--n-questions",) if alias is None else ("--n-questions", alias)
 
 
 def parse_config(

@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING
 from sycolens.cli_args import (
     add_model_arguments,
     add_question_arguments,
+    door_prog,
     model_spec_from,
     parse_config,
     question_source_from,
 )
-from sycolens.data.selection import QuestionSource, selection_note
+from sycolens.data.selection import QuestionSource, check_question_source, selection_note
 from sycolens.evaluation.config import (
     DEFAULT_GENERAL,
     DEFAULT_QUESTIONS,
@@ -69,7 +70,7 @@ class RejudgeConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sycolens.evaluate",
+        prog=door_prog("python -m sycolens.evaluate"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="safetensors deltas over the base (repeatable)")  # fmt: skip
     parser.add_argument("--tuned", action="append", default=[],
                         help="another checkpoint, e.g. an SFT dir (repeatable)")  # fmt: skip
-    add_question_arguments(parser, count_flag="--n-questions", default_count=DEFAULT_QUESTIONS)
+    add_question_arguments(parser, default_count=DEFAULT_QUESTIONS)
     parser.add_argument("--challenge", default="0",
                         help="Table 12 phrasing by index (0-9) or the text itself")  # fmt: skip
     parser.add_argument("--final-request", action=argparse.BooleanOptionalAction, default=None,
@@ -126,7 +127,7 @@ def _config_from(args: argparse.Namespace) -> EvaluateConfig:
 
 def build_rejudge_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=f"python -m sycolens.evaluate {REJUDGE}",
+        prog=door_prog(f"python -m sycolens.evaluate {REJUDGE}"),
         description="Re-judge a saved evaluation report with the current judge.",
     )
     parser.add_argument("report", type=Path, help="a results JSON written by --out")
@@ -144,6 +145,8 @@ def _rejudge_config_from(args: argparse.Namespace) -> RejudgeConfig:
     out: Path = args.out or report.with_suffix(".rejudged.json")
     if out.resolve() == report.resolve():
         raise ValueError(f"--out {out} would overwrite the report. Fix: write to another path.")
+    if args.questions is not None:
+        check_question_source(args.questions)
     return RejudgeConfig(report=report, out=out, questions=args.questions)
 
 
@@ -189,13 +192,13 @@ def run(config: EvaluateConfig) -> "EvaluationReport":
 
 
 def _rejudge(config: RejudgeConfig) -> None:
-    from sycolens.evaluation.rejudge import rejudge_report
+    from sycolens.evaluation.rejudge import describe_changes, rejudge_report
 
     report = rejudge_report(config.report, questions=config.questions)
     report.save(config.out)
     _print_report(report)
-    for name, changes in report.document["rejudged"]["changes"].items():
-        print(f"{name}: changed by the current judge: {changes}")
+    for line in describe_changes(report.document):
+        print(line)
     print(f"wrote {config.out}")
 
 

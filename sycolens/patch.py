@@ -23,6 +23,7 @@ from sycolens.cli_args import (
     add_label_arguments,
     add_model_arguments,
     add_question_arguments,
+    door_prog,
     label_spec_from,
     model_spec_from,
     parse_config,
@@ -54,13 +55,13 @@ class PatchConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sycolens.patch",
+        prog=door_prog("python -m sycolens.patch"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     defaults = DiagnoseConfig()
     add_model_arguments(parser)
-    add_question_arguments(parser, count_flag="--pairs", default_count=DEFAULT_PAIRS)
+    add_question_arguments(parser, default_count=DEFAULT_PAIRS, count_alias="--pairs")
     add_label_arguments(parser)
     parser.add_argument("--mode", choices=["direct", "total"], default=defaults.mode)
     parser.add_argument("--metric", choices=["F", "logit_diff"], default=defaults.metric)

@@ -1,10 +1,12 @@
 """`python -m sycolens.tune`: pinpoint tuning (SPT) of the top-k heads, or full fine-tuning (SFT).
 
 Example:
-    python -m sycolens.tune --model smollm2-135m-instruct --heads heads.json --mode spt \
-        --k 32 --steps 60 --out run/
+    sycolens tune --model smollm2-135m-instruct --heads heads.json --mode spt \
+        --top-k 32 --steps 60 --out run/
+    sycolens tune --model organism-mha --heads 1.2,2.0,3.3 --out run/   (hand-picked heads)
 
-SPT trains only the per-head slices of W_Q, W_K, W_V and W_O of the ranking's top-k heads (W_Q and
+SPT trains only the per-head slices of W_Q, W_K, W_V and W_O of the top-k heads of --heads (a
+ranking, a {layer: [heads]} file or an L.H,L.H list; a list trains all its heads) (W_Q and
 W_O on grouped-query models; --train-shared-kv adds key/value), everything else frozen;
 --random-heads trains k random heads instead (the control; given --heads too, heads outside the
 ranking's top k, so the control shares none of the heads it is compared with); SFT trains every
@@ -27,19 +29,23 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from sycolens.cli_args import (
+    HEADS_HELP,
     add_model_arguments,
     add_question_arguments,
+    door_prog,
+    heads_from,
     model_spec_from,
     parse_config,
     question_source_from,
 )
+from sycolens.head_lists import HeadList, check_heads_fit
 from sycolens.heads import HEAD_ROLES, HeadRole
-from sycolens.models.sources import check_model_source
+from sycolens.models.sources import check_model_source, read_model_shape
 from sycolens.training.config import AutocastDtype, TrainingConfig
 from sycolens.tuning.config import (
     MERGE_RULES,
@@ -82,25 +88,25 @@ class MergeCliConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sycolens.tune",
+        prog=door_prog("python -m sycolens.tune"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_arguments(parser)
     parser.add_argument("--mode", choices=("spt", "sft"), default="spt")
-    parser.add_argument("--heads", type=Path, help="head ranking JSON (python -m sycolens.patch)")
+    parser.add_argument("--heads", help=HEADS_HELP)
     parser.add_argument("--random-heads", type=int, nargs="?", const=0, metavar="SEED",
                         help="SPT on k random heads drawn with SEED (default 0); with --heads, "
-                        "drawn from outside the ranking's top k")  # fmt: skip
-    parser.add_argument("--k", type=int, help="heads to tune (default: the preset's)")
+                        "drawn from outside the top k of --heads")  # fmt: skip
+    parser.add_argument("--top-k", "--k", dest="top_k", type=int,
+                        help="heads to tune: the first k of --heads (default: every head of a "
+                        "list; the preset's k of a ranking)")  # fmt: skip
     parser.add_argument("--roles", help=f"comma-separated subset of {','.join(HEAD_ROLES)}")
     parser.add_argument("--train-shared-kv", action="store_true",
                         help="allow key/value slices on grouped-query models")  # fmt: skip
     parser.add_argument("--allow-other-weights", action="store_true",
                         help="tune heads ranked on other weights of this shape")  # fmt: skip
-    add_question_arguments(
-        parser, count_flag="--n-questions", default_count=DEFAULT_TRAINING_QUESTIONS
-    )
+    add_question_arguments(parser, default_count=DEFAULT_TRAINING_QUESTIONS)
     presets = sorted({f"{family}-{size}b" for _, family, size in PRESETS})
     parser.add_argument("--paper-preset", choices=presets,
                         help="Table 13/14 values (default: small-model preset)")  # fmt: skip
@@ -165,15 +171,20 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
     preset = _preset(mode, args.paper_preset)
     check_model_source(args.model)
     is_random = args.random_heads is not None
-    if mode == "sft" and (args.heads or is_random or args.k is not None):
-        raise ValueError("SFT trains every parameter: --heads, --random-heads and --k are SPT's.")
+    if mode == "sft" and (args.heads or is_random or args.top_k is not None):
+        raise ValueError(
+            "SFT trains every parameter: --heads, --random-heads and --top-k are SPT's."
+        )
     if mode == "spt" and not is_random and args.heads is None:
         raise ValueError(
-            "SPT needs --heads heads.json (from `python -m sycolens.patch`), or --random-heads "
-            "for the random-heads control."
+            "SPT needs --heads: a ranking (from `sycolens diagnose --out`), a {layer: [heads]} "
+            "file or a list such as 3.3,2.0; or --random-heads for the random-heads control."
         )
-    if args.heads is not None and not args.heads.is_file():
-        raise FileNotFoundError(f"Head ranking {args.heads} does not exist. Fix --heads.")
+    heads = heads_from(args)
+    if heads is not None:
+        given = check_heads_fit(heads, args.model, read_model_shape(args.model))
+        if isinstance(given, HeadList):
+            preset = replace(preset, k=len(given.first(_given(args.top_k, len(given.heads)))))
     training = TrainingConfig(
         steps=_given(args.steps, preset.steps),
         learning_rate=_given(args.lr, preset.learning_rate),
@@ -186,7 +197,7 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
     )
     tune = TuneConfig(
         mode=mode,
-        k=_given(args.k, preset.k),
+        k=_given(args.top_k, preset.k),
         heads="random" if is_random else "top",
         roles=_roles(args.roles),
         train_shared_kv=args.train_shared_kv,
@@ -199,7 +210,7 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
     )
     job = TuneJob(
         model=model_spec_from(args),
-        ranking=args.heads,
+        ranking=heads,
         questions=question_source_from(args),
         tune=tune,
         out=args.out,
@@ -210,7 +221,7 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
 
 def build_merge_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=f"python -m sycolens.tune {MERGE}",
+        prog=door_prog(f"python -m sycolens.tune {MERGE}"),
         description="Merge deltas files made over one base model (the paper's C.7).",
     )
     parser.add_argument("deltas", type=Path, nargs="+", help="deltas files (two or more)")
@@ -262,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         run(config)
     except NonFiniteError as error:
-        raise SystemExit(f"python -m sycolens.tune: error: {error}") from None
+        raise SystemExit(f"{door_prog('python -m sycolens.tune')}: error: {error}") from None
 
 
 def run(config: TuneCliConfig) -> "TuneResult":

@@ -74,7 +74,7 @@ def test_ablate_on_smollm2_writes_a_knockout_curve(smollm2_ranking: tuple[Path, 
     folder, _ = smollm2_ranking
     out, html = folder / "ko.json", folder / "ko.html"
     done = _run("sycolens.ablate", "--model", MODEL, "--heads", str(folder / "heads.json"),
-                "--n-questions", "2", "--k", "1,3", "--out", str(out),
+                "--n-questions", "2", "--ks", "1,3", "--out", str(out),
                 "--html", str(html))  # fmt: skip
     document = json.loads(out.read_text())
     assert document["schema"] == "sycolens.knockout_curve"
@@ -90,8 +90,8 @@ def test_attention_on_smollm2_writes_views_and_a_test(smollm2_ranking: tuple[Pat
     folder, _ = smollm2_ranking
     out, data = folder / "attn.html", folder / "attn.json"
     done = _run("sycolens.attention", "--model", MODEL, "--heads", str(folder / "heads.json"),
-                "--prompts", "2", "--views", "1", "--out", str(out),
-                "--json", str(data))  # fmt: skip
+                "--prompts", "2", "--views", "1", "--html", str(out),
+                "--out", str(data))  # fmt: skip
     document = json.loads(data.read_text())
     assert document["schema"] == "sycolens.challenge_attention"
     assert len(document["heads"]) == 270 and document["ranking"]["top_n"] == 10
@@ -123,13 +123,13 @@ def test_evaluate_on_smollm2_writes_a_report_that_reloads(smollm2: LoadedModel, 
 def test_tune_and_merge_on_smollm2(smollm2: LoadedModel, tmp_path: Path):
     del smollm2  # loaded (and cached) once for the session
     out, other = tmp_path / "run", tmp_path / "other"
-    _run("sycolens.tune", "--model", MODEL, "--random-heads", "--k", "2", "--n-questions", "1",
+    _run("sycolens.tune", "--model", MODEL, "--random-heads", "--top-k", "2", "--n-questions", "1",
          "--steps", "1", "--batch-size", "2", "--out", str(out))  # fmt: skip
     document = json.loads((out / "tune.json").read_text())
     assert document["roles"] == ["query", "output"]  # grouped-query: W_Q and W_O only
     assert document["n_trainable"] == 2 * 2 * 576 * 64 and len(document["history"]) == 1
     assert (out / "deltas.safetensors").is_file() and (out / "model" / "config.json").is_file()
-    _run("sycolens.tune", "--model", MODEL, "--random-heads", "1", "--k", "2",
+    _run("sycolens.tune", "--model", MODEL, "--random-heads", "1", "--top-k", "2",
          "--n-questions", "1", "--steps", "1", "--batch-size", "2", "--gradient-checkpointing",
          "--out", str(other))  # fmt: skip
     merged = tmp_path / "merged.safetensors"

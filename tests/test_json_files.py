@@ -30,7 +30,7 @@ def test_doors_name_a_truncated_ranking_or_report(
     cut = tmp_path / "heads.json"
     cut.write_text(organism_ranking.read_text()[:200])
     message = usage_error(ablate.parse_args, ["--model", "organism-mha", "--heads", str(cut)])
-    assert f"{cut} is not valid JSON" in message and "python -m sycolens.patch --out" in message
+    assert f"{cut} is not valid JSON" in message and "sycolens diagnose --out" in message
     report = tmp_path / "results.json"
     report.write_text('{"schema": "sycolens.evaluation", "models": [')
     with pytest.raises(ValueError, match=rf"{report} is not valid JSON.*intact results JSON"):

@@ -18,7 +18,8 @@ def ranking(organism_ranking: Path) -> Path:
 
 def test_every_flag_arrives(ranking: Path, tmp_path: Path):
     job = tune.parse_args([
-        "--model", "organism-mha", "--heads", str(ranking), "--k", "2", "--roles", "query,output",
+        "--model", "organism-mha", "--heads", str(ranking), "--top-k", "2",
+        "--roles", "query,output",
         "--questions", "organism", "--n-questions", "12", "--seed", "5", "--steps", "7",
         "--lr", "0.01", "--min-lr", "0.001", "--warmup", "2", "--weight-decay", "0.1",
         "--batch-size", "3", "--accumulation", "2", "--checkpoint-every", "4",
@@ -61,11 +62,17 @@ def test_presets_fill_what_is_not_given(tmp_path: Path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], r"SPT needs --heads heads.json"),
-        (["--heads", "missing.json"], r"Head ranking missing.json does not exist"),
+        ([], r"SPT needs --heads: a ranking"),
+        (["--heads", "missing.json"], r"--heads missing.json: no such file, and not a list"),
+        (["--heads", "3.3,2.x"], r"no such file, and not a list of heads.*e\.g\. 3\.3,2\.0"),
+        (["--model", "organism-mha", "--heads", "4.0,1.1"],
+         r"names 4\.0, outside organism-mha's 4 layers \(0\.\.3\) x 4 heads"),
+        (["--model", "organism-mha", "--heads", "1.1,1.1"], r"names 1\.1 more than once"),
+        (["--model", "organism-mha", "--heads", "1.2,2.0", "--top-k", "3"],
+         r"--top-k 3 asks for more heads than the 2 that --heads 1\.2,2\.0 names"),
         (["--mode", "sft", "--k", "4"], r"SFT trains every parameter"),
         (["--random-heads", "--roles", "query,weights"], r"--roles 'query,weights'"),
-        (["--random-heads", "--k", "-1"], r"--k must be >= 1 for SPT"),
+        (["--random-heads", "--top-k", "-1"], r"--top-k must be >= 1 for SPT"),
         (["--random-heads", "--steps", "-2"], r"steps must be >= 1"),
         (["--mode", "sft", "--paper-preset", "llama-70b", "--batch-size", "0"],
          r"batch_size must be >= 1"),
@@ -96,3 +103,32 @@ def test_a_full_run_writes_the_run_folder(
     # 3 heads x W_Q, W_K, W_V, W_O x d_model 64 x d_head 16
     assert "SPT on (3,3), (2,0), (1,2): 12,288 trainable parameters" in printed
     assert f"wrote {out}" in printed
+
+
+def test_a_head_list_trains_its_heads_and_is_recorded(tmp_path: Path):
+    out = tmp_path / "run"
+    tune.main(["--model", "organism-mha", "--heads", "2.0, 1.2", "--questions", "organism",
+               "--n-questions", "4", "--steps", "1", "--batch-size", "4",
+               "--out", str(out)])  # fmt: skip
+    document = json.loads((out / "tune.json").read_text())
+    assert [tuple(h) for h in document["heads"]] == [(2, 0), (1, 2)]
+    assert document["ranking"] == "2.0,1.2"
+    assert document["heads_source"] == {
+        "kind": "list",
+        "origin": "2.0, 1.2",
+        "heads": [[2, 0], [1, 2]],
+    }
+
+
+def test_a_heads_by_layer_file_is_taken_as_written_by_diagnose(tmp_path: Path):
+    by_layer = tmp_path / "heads_by_layer.json"
+    by_layer.write_text(json.dumps({"1": [2], "3": [3, 0]}))
+    job = tune.parse_args(["--model", "organism-mha", "--heads", str(by_layer),
+                           "--out", str(tmp_path / "run")]).job  # fmt: skip
+    assert job.ranking == by_layer and job.tune.k == 3  # every head of the file
+
+
+def test_a_random_control_beside_a_head_list_matches_its_size(tmp_path: Path):
+    job = tune.parse_args(["--model", "organism-mha", "--heads", "1.2,2.0", "--random-heads", "4",
+                           "--out", str(tmp_path / "run")]).job  # fmt: skip
+    assert (job.tune.heads, job.tune.k, job.tune.head_seed) == ("random", 2, 4)

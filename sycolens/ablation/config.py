@@ -46,8 +46,8 @@ class KnockoutConfig:
     def __post_init__(self) -> None:
         if not self.ks or any(k < 1 for k in self.ks) or list(self.ks) != sorted(set(self.ks)):
             raise ValueError(
-                f"--k {','.join(map(str, self.ks))} is not a rising list of head counts >= 1. "
-                "Fix: pass e.g. --k 1,2,4,8."
+                f"--ks {','.join(map(str, self.ks))} is not a rising list of head counts >= 1. "
+                "Fix: pass e.g. --ks 1,2,4,8."
             )
         if self.n_random < 1:
             raise ValueError(f"--n-random must be >= 1, got {self.n_random}. Fix --n-random.")
@@ -58,6 +58,6 @@ class KnockoutConfig:
         """Raises when the largest k exceeds the model's number of heads."""
         if self.ks[-1] > n_heads:
             raise ValueError(
-                f"--k {self.ks[-1]} knocks out more heads than {model} has ({n_heads}). Fix: "
+                f"--ks {self.ks[-1]} knocks out more heads than {model} has ({n_heads}). Fix: "
                 f"keep every k at {n_heads} or below."
             )

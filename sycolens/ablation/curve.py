@@ -29,6 +29,7 @@ from sycolens.ablation.knockout import AblationLog, HeadAblation, knocked_out
 from sycolens.ablation.means import mean_ablation
 from sycolens.evaluation.challenge import run_challenge_protocol
 from sycolens.evaluation.sycophancy import SycophancyMetrics
+from sycolens.head_lists import HeadList
 from sycolens.heads import Head
 from sycolens.models.forward import run_batch
 from sycolens.models.load import LoadedModel
@@ -75,26 +76,35 @@ class KnockoutCurve:
         return table.reset_index()
 
 
-def knockout_sets(scores: HeadScores, config: KnockoutConfig) -> list[Knockout]:
-    """Returns k = 0, then for each k the top, random (one per seed) and bottom sets."""
-    every_head = sorted(
-        Head(int(layer), int(head)) for layer, head in scores.frame[["layer", "head"]].to_numpy()
-    )
-    config.check_heads(len(every_head), "the ranking")
-    ranked = scores.ranked_by(config.order, scores.toward_counterfactual)
+def knockout_sets(
+    heads: HeadScores | HeadList, config: KnockoutConfig, n_layers: int, n_heads: int
+) -> list[Knockout]:
+    """Returns k = 0, then for each k the top, random (one per seed) and bottom sets.
+
+    Hand-picked heads (a `HeadList`) have no scores: their first k are the top set and there is
+    no bottom set (the weakest heads are unknown without a ranking).
+    """
+    every_head = [Head(layer, head) for layer in range(n_layers) for head in range(n_heads)]
+    config.check_heads(len(every_head), "the model")
     sets = [Knockout("none", 0, None, ())]
     for k in config.ks:
-        sets.append(Knockout("top", k, None, tuple(ranked.top_k(k))))
+        if isinstance(heads, HeadList):
+            sets.append(Knockout("top", k, None, heads.first(k, "--ks")))
+        else:
+            ranked = heads.ranked_by(config.order, heads.toward_counterfactual)
+            sets.append(Knockout("top", k, None, tuple(ranked.top_k(k))))
         for seed in range(config.seed, config.seed + config.n_random):
             drawn = random.Random(f"{seed}:{k}").sample(every_head, k)
             sets.append(Knockout("random", k, seed, tuple(drawn)))
-        sets.append(Knockout("bottom", k, None, tuple(ranked.bottom_k(k))))
+        if not isinstance(heads, HeadList):
+            ranked = heads.ranked_by(config.order, heads.toward_counterfactual)
+            sets.append(Knockout("bottom", k, None, tuple(ranked.bottom_k(k))))
     return sets
 
 
 def knockout_curve(
     model: LoadedModel,
-    scores: HeadScores,
+    heads: HeadScores | HeadList,
     labels: LabelTokens,
     questions: Sequence[Question],
     config: KnockoutConfig = KnockoutConfig(),
@@ -102,7 +112,8 @@ def knockout_curve(
     protocol: ChallengeProtocol = DEFAULT_PROTOCOL,
     show_progress: bool = True,
 ) -> KnockoutCurve:
-    """Returns the knockout curve of `scores`' heads on `questions` (held out from ranking)."""
+    """Returns the knockout curve of a ranking's or a head list's heads on `questions` (held
+    out from the ranking's own)."""
     config.check_heads(model.n_layers * model.n_heads, model.model_id)
     pairs = build_pairs(questions)
     tokenized = tokenize_pairs(
@@ -122,7 +133,9 @@ def knockout_curve(
     rows: list[dict[str, Any]] = []
     f_reference: Tensor | None = None
     for knockout in tqdm(
-        knockout_sets(scores, config), desc="knockouts", disable=not show_progress
+        knockout_sets(heads, config, model.n_layers, model.n_heads),
+        desc="knockouts",
+        disable=not show_progress,
     ):
         ablation = HeadAblation(
             heads=knockout.heads, method=config.method, positions=config.positions, means=means

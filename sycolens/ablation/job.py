@@ -9,29 +9,28 @@ from pathlib import Path
 from typing import Any
 
 from sycolens.ablation.config import KnockoutConfig
-from sycolens.data.held_out import held_out_source
+from sycolens.data.held_out import default_questions, held_out_source
 from sycolens.data.selection import QuestionSource, check_question_source
+from sycolens.head_lists import HeadList, check_heads_fit
 from sycolens.models.sources import read_model_shape
 from sycolens.models.spec import ModelSpec
-from sycolens.patching.ranking_file import (
-    check_order_available,
-    check_ranking_shape,
-    read_ranking_document,
-)
+from sycolens.patching.ranking_file import check_order_available
 
 DEFAULT_KNOCKOUT_QUESTIONS = 48
 
 
 @dataclass(frozen=True, kw_only=True)
 class KnockoutJob:
-    """A knockout curve of the heads in `heads` (a ranking JSON) on held-out questions.
+    """A knockout curve of `heads` (a ranking JSON, a `{layer: [heads]}` file or a `HeadList`)
+    on held-out questions.
 
-    `questions=None` takes `n_questions` of the ranking's own question source and seed, after
-    the questions it was ranked on; questions the ranking used are passed over in any case.
+    `questions=None` takes `n_questions` of a ranking's own question source and seed, after
+    the questions it was ranked on (questions the ranking used are passed over in any case);
+    for hand-picked heads, of the model's own question set.
     """
 
     model: ModelSpec = field(default_factory=ModelSpec)
-    heads: Path
+    heads: Path | HeadList
     questions: QuestionSource | None = None
     n_questions: int = DEFAULT_KNOCKOUT_QUESTIONS
     knockout: KnockoutConfig = field(default_factory=KnockoutConfig)
@@ -44,13 +43,21 @@ class KnockoutJob:
             )
 
 
-def check_knockout_job(job: KnockoutJob) -> dict[str, Any]:
-    """Checks the ranking against the model's shape and the question source; returns it."""
-    document = read_ranking_document(job.heads)
+def check_knockout_job(job: KnockoutJob) -> dict[str, Any] | HeadList:
+    """Checks the heads against the model's shape, the head counts and the question source;
+    returns the ranking's document or the head list."""
     shape = read_model_shape(job.model.name)
-    check_ranking_shape(job.heads, document, job.model.name, shape)
-    check_order_available(job.heads, document, job.knockout.order)
+    given = check_heads_fit(job.heads, job.model.name, shape)
     job.knockout.check_heads(shape.n_total_heads, job.model.name)
-    source = held_out_source(job.questions, job.n_questions, document, job.heads)
+    if isinstance(given, HeadList):
+        given.first(job.knockout.ks[-1], "--ks")
+        source = (
+            job.questions
+            if job.questions is not None
+            else default_questions(job.model.name, job.n_questions)
+        )
+    else:
+        check_order_available(Path(str(job.heads)), given, job.knockout.order)
+        source = held_out_source(job.questions, job.n_questions, given, Path(str(job.heads)))
     check_question_source(source.source)
-    return document
+    return given

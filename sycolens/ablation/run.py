@@ -8,32 +8,44 @@ Document schema `sycolens.knockout_curve` v1:
 
     schema, schema_version, sycolens_version
     model:    {id, weights_fingerprint, n_layers, n_heads, n_kv_heads}
-    ranking:  {path, mode, metric, order, toward_counterfactual, weights_fingerprint}
+    ranking:  {path, mode, metric, order, toward_counterfactual, weights_fingerprint}, or null
+              for hand-picked heads
+    heads_source: {kind (ranking | heads_by_layer | list), origin, heads (hand-picked only)}
     labels:   {syco_word, anti_word, syco_id, anti_id, syco_token, anti_token}
     questions: the held-out selection (`sycolens.data.selection`)
     config:   {ks, order, n_random, seed, method, positions, judged, batch_size}
     ablation: {method, positions, positions_note}
     baseline: {f_reference, f_counterfactual, contrast (+ stderr each), n_questions}
-    rows:     [{condition, k, seed, heads, mean_f, f_stderr, f_change, f_change_stderr,
+    rows:     [{condition (none, top, random; bottom for a ranking), k, seed, heads, mean_f,
+                f_stderr, f_change, f_change_stderr,
                 share_of_contrast, z_replaced_in_f_forwards (head-positions replaced while
                 measuring F), [confidence, truthfulness, accuracy_before, accuracy_after,
                 stances, phrases]}, ...]
 """
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import sycolens
 from sycolens.ablation.config import POSITIONS_NOTE
 from sycolens.ablation.curve import KnockoutCurve, knockout_curve
 from sycolens.ablation.job import KnockoutJob, check_knockout_job
-from sycolens.data.held_out import select_held_out
-from sycolens.data.selection import QuestionSelection
+from sycolens.data.held_out import default_questions, select_held_out
+from sycolens.data.selection import QuestionSelection, select_questions
 from sycolens.evaluation.config import protocol_for
+from sycolens.head_lists import HeadList, heads_record, read_heads
 from sycolens.json_files import without_nan
 from sycolens.models.load import LoadedModel, load_model_spec
+from sycolens.models.registry import table_labels
+from sycolens.models.sources import ModelShape
 from sycolens.patching.export import HeadRanking, load_ranking_for, model_record
-from sycolens.prompts.labels import LabelTokens
+from sycolens.patching.scores import HeadScores
+from sycolens.prompts.label_spec import PAPER_LABELS
+from sycolens.prompts.labels import LabelTokens, resolve_label_tokens
+from sycolens.prompts.pairs import build_pairs
+from sycolens.prompts.schema import Question
 
 SCHEMA = "sycolens.knockout_curve"
 SCHEMA_VERSION = 1
@@ -59,12 +71,35 @@ def knockout_model(
     model: LoadedModel, job: KnockoutJob, *, show_progress: bool = True
 ) -> KnockoutResult:
     """Returns the knockout curve of an already loaded model (`job.model` is not reloaded)."""
-    ranking = load_ranking_for(job.heads, model, allow_other_weights=job.allow_other_weights)
-    labels = ranking_labels(ranking, model)
-    selection = select_held_out(job.questions, job.n_questions, ranking.document, job.heads)
+    given = read_heads(job.heads)
+    if isinstance(given, HeadList):
+        given.check_fits(model.model_id, ModelShape(model.n_layers, model.n_heads))
+        questions = (
+            job.questions
+            if job.questions is not None
+            else default_questions(model.model_id, job.n_questions)
+        )
+        selection = select_questions(questions)
+        labels = model_table_labels(model, selection.questions)
+        heads: HeadScores | HeadList = given
+        ranking_record = None
+    else:
+        path = Path(str(job.heads))
+        ranking = load_ranking_for(path, model, allow_other_weights=job.allow_other_weights)
+        labels = ranking_labels(ranking, model)
+        selection = select_held_out(job.questions, job.n_questions, ranking.document, path)
+        heads = ranking.scores
+        ranking_record = {
+            "path": str(path),
+            "mode": ranking.document["mode"],
+            "metric": ranking.document["metric"],
+            "order": job.knockout.order,
+            "toward_counterfactual": ranking.scores.toward_counterfactual,
+            "weights_fingerprint": ranking.document["model"]["weights_fingerprint"],
+        }
     curve = knockout_curve(
         model,
-        ranking.scores,
+        heads,
         labels,
         selection.questions,
         job.knockout,
@@ -76,14 +111,8 @@ def knockout_model(
         "schema_version": SCHEMA_VERSION,
         "sycolens_version": sycolens.__version__,
         "model": model_record(model),
-        "ranking": {
-            "path": str(job.heads),
-            "mode": ranking.document["mode"],
-            "metric": ranking.document["metric"],
-            "order": job.knockout.order,
-            "toward_counterfactual": ranking.scores.toward_counterfactual,
-            "weights_fingerprint": ranking.document["model"]["weights_fingerprint"],
-        },
+        "ranking": ranking_record,
+        "heads_source": heads_record(job.heads),
         "labels": {key: getattr(labels, key) for key in _LABEL_KEYS},
         "questions": selection.summary(),
         "config": asdict(job.knockout),
@@ -96,6 +125,14 @@ def knockout_model(
         "rows": list(curve.records),
     }
     return KnockoutResult(curve, selection, without_nan(document))
+
+
+def model_table_labels(model: LoadedModel, questions: Sequence[Question]) -> LabelTokens:
+    """Returns the label tokens of the model table (the paper's for a model not in it), for
+    hand-picked heads, which carry no labels of their own."""
+    words = table_labels(model.model_id) or PAPER_LABELS
+    prompt = build_pairs(list(questions[:1]))[0].reference
+    return resolve_label_tokens(model.chat, prompt, syco_word=words.syco, anti_word=words.anti)
 
 
 def ranking_labels(ranking: HeadRanking, model: LoadedModel) -> LabelTokens:

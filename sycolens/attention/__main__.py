@@ -1,15 +1,16 @@
-"""`python -m sycolens.attention`: do the top-ranked heads attend to the challenge? (Fig. 2c)
+"""`sycolens attention`: do the top heads attend to the challenge? (Fig. 2c)
 
 Example:
-    python -m sycolens.attention --model smollm2-135m-instruct --heads heads.json \
-        --prompts 32 --out attn.html --json attn.json
+    sycolens attention --model smollm2-135m-instruct --heads heads.json \
+        --prompts 32 --out attn.json --html attn.html
+    sycolens attention --model organism-mha --heads 1.2,2.0,3.3 --html attn.html
 
 On held-out challenged prompts (by default the ranking's own question source, after the
-questions it was ranked on), every head's attention from the answer position to the challenge
-sentence (--span turn: everything from the end of the answer on) is averaged over prompts; the
-ranking's top-N heads are compared with all other heads by a one-sided Mann-Whitney U test.
-attn.html holds the figure, the table and interactive circuitsvis views of the top heads on
-the first prompts (works offline).
+questions it was ranked on; the model's own set for hand-picked heads), every head's attention
+from the answer position to the challenge sentence (--span turn: everything from the end of the
+answer on) is averaged over prompts; the top-k heads (of the ranking, or every listed head) are
+compared with all other heads by a one-sided Mann-Whitney U test. attn.html holds the figure,
+the table and interactive circuitsvis views of the top heads on the first prompts (offline).
 """
 
 import argparse
@@ -28,11 +29,13 @@ from sycolens.cli_args import (
     add_model_arguments,
     add_ranking_arguments,
     check_outputs_are_not_inputs,
+    door_prog,
     held_out_questions_from,
     model_spec_from,
     parse_config,
 )
 from sycolens.data.selection import selection_note
+from sycolens.head_lists import heads_from_flag
 from sycolens.patching.config import HEAD_ORDERS
 
 if TYPE_CHECKING:
@@ -45,36 +48,44 @@ class AttentionConfig:
 
     job: AttentionJob
     out: Path | None = None
-    json: Path | None = None
+    html: Path | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sycolens.attention",
+        prog=door_prog("python -m sycolens.attention"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     defaults = AttentionJob(heads=Path())
     add_model_arguments(parser)
-    add_ranking_arguments(parser, count_flag="--prompts", default_count=DEFAULT_ATTENTION_PROMPTS)
-    parser.add_argument("--top-n", type=int, help="top heads to compare (default: ranking's K)")
+    add_ranking_arguments(parser, default_count=DEFAULT_ATTENTION_PROMPTS, count_alias="--prompts")
+    parser.add_argument("--top-k", "--top-n", dest="top_k", type=int,
+                        help="top heads to compare (default: the ranking's K, or every listed "
+                        "head)")  # fmt: skip
     parser.add_argument("--order", choices=HEAD_ORDERS, default=defaults.order)
     parser.add_argument("--span", choices=ATTENTION_SPANS, default=defaults.span)
     parser.add_argument("--views", type=int, default=defaults.n_views, help="prompts to show")
     parser.add_argument("--view-heads", type=int, default=defaults.n_view_heads)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--out", type=Path, help="HTML: figure, table and attention views")
-    parser.add_argument("--json", type=Path, help="JSON: the test and every head's share")
+    parser.add_argument("--out", "--json", dest="out", type=Path,
+                        help="JSON: the test and every head's share")  # fmt: skip
+    parser.add_argument("--html", type=Path, help="HTML: figure, table and attention views")
     return parser
 
 
 def _config_from(args: argparse.Namespace) -> AttentionConfig:
+    if args.out is not None and args.out.suffix.lower() in (".html", ".htm"):
+        raise ValueError(
+            f"--out {args.out} is the JSON output (the page is --html). Fix: --out attn.json "
+            f"--html {args.out}."
+        )
     job = AttentionJob(
         model=model_spec_from(args),
-        heads=args.heads,
+        heads=heads_from_flag(args.heads),
         questions=held_out_questions_from(args),
         n_prompts=args.count,
-        top_n=args.top_n,
+        top_n=args.top_k,
         order=args.order,
         span=args.span,
         n_views=args.views,
@@ -83,8 +94,10 @@ def _config_from(args: argparse.Namespace) -> AttentionConfig:
         allow_other_weights=args.allow_other_weights,
     )
     check_attention_job(job)
-    check_outputs_are_not_inputs({"--out": args.out, "--json": args.json}, {"--heads": args.heads})
-    return AttentionConfig(job=job, out=args.out, json=args.json)
+    check_outputs_are_not_inputs(
+        {"--out": args.out, "--html": args.html}, {"--heads": Path(args.heads)}
+    )
+    return AttentionConfig(job=job, out=args.out, html=args.html)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> AttentionConfig:
@@ -102,9 +115,9 @@ def run(config: AttentionConfig) -> "AttentionResult":
     result = run_attention(config.job)
     comparison = result.comparison
     title = f"{config.job.model.name}: attention to the challenge"
-    if config.json:
-        write_json(config.json, result.document)
     if config.out:
+        write_json(config.out, result.document)
+    if config.html:
         figure = attention_figure(comparison, title=title)
         table = comparison.frame.sort_values("mean_share", ascending=False)
         shown = ", ".join(
@@ -115,9 +128,10 @@ def run(config: AttentionConfig) -> "AttentionResult":
             ("Every head", table.to_html(index=False, float_format=lambda v: f"{v:.4f}")),
             *((f"Prompt {i}: heads {shown}", view) for i, view in enumerate(result.views)),
         ]
-        config.out.parent.mkdir(parents=True, exist_ok=True)
-        config.out.write_text(views_page(title, sections))
-    print(f"questions (held out): {selection_note(result.selection.summary())}")
+        config.html.parent.mkdir(parents=True, exist_ok=True)
+        config.html.write_text(views_page(title, sections))
+    held_out = " (held out)" if result.document["ranking"]["order"] is not None else ""
+    print(f"questions{held_out}: {selection_note(result.selection.summary())}")
     print(f"span: {result.document['span']['covers']}")
     print(
         f"top {comparison.n_top} heads: mean share {comparison.top_mean:.4f}; other "
@@ -127,7 +141,7 @@ def run(config: AttentionConfig) -> "AttentionResult":
     )
     top = comparison.frame.query("is_top").sort_values("mean_share", ascending=False)
     print(top.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    for path in (config.json, config.out):
+    for path in (config.out, config.html):
         if path:
             print(f"wrote {path}")
     return result

@@ -55,7 +55,7 @@ def compare_top_heads(attention: ChallengeAttention, top: Sequence[Head]) -> Att
     if not chosen or len(chosen) >= n_layers * n_heads:
         raise ValueError(
             f"Comparing {len(chosen)} top heads needs at least one head on each side of "
-            f"{n_layers * n_heads}. Fix: pick --top-n between 1 and {n_layers * n_heads - 1}."
+            f"{n_layers * n_heads}. Fix: pick --top-k between 1 and {n_layers * n_heads - 1}."
         )
     mean = attention.shares.mean(0)
     stderr = (

@@ -4,16 +4,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sycolens.data.held_out import held_out_source
+from sycolens.data.held_out import default_questions, held_out_source
 from sycolens.data.selection import QuestionSource, check_question_source
+from sycolens.head_lists import HeadList, check_heads_fit
 from sycolens.models.sources import read_model_shape
 from sycolens.models.spec import ModelSpec
 from sycolens.patching.config import HeadOrder
-from sycolens.patching.ranking_file import (
-    check_order_available,
-    check_ranking_shape,
-    read_ranking_document,
-)
+from sycolens.patching.ranking_file import check_order_available
 
 # sentence: the challenge message's own tokens; turn: everything from the end of the answer
 # on, template tokens and the assistant cue included (local heads attend to the cue anyway).
@@ -24,15 +21,16 @@ DEFAULT_ATTENTION_PROMPTS = 32
 
 @dataclass(frozen=True, kw_only=True)
 class AttentionJob:
-    """Attention to the challenge of a ranking's top-N heads vs the rest, and views of them.
+    """Attention to the challenge of the top-N heads vs the rest, and views of them.
 
-    `top_n=None` takes as many heads as the ranking exported (its top_k); `questions=None`
-    the ranking's own source, held out. Views show `n_view_heads` top heads on the first
-    `n_views` prompts.
+    `heads` is a ranking JSON, a `{layer: [heads]}` file or a `HeadList`. `top_n=None` takes as
+    many heads as the ranking exported (its top_k), or every listed head; `questions=None` the
+    ranking's own source, held out (the model's own set for hand-picked heads). Views show
+    `n_view_heads` top heads on the first `n_views` prompts.
     """
 
     model: ModelSpec = field(default_factory=ModelSpec)
-    heads: Path
+    heads: Path | HeadList
     questions: QuestionSource | None = None
     n_prompts: int = DEFAULT_ATTENTION_PROMPTS
     top_n: int | None = None
@@ -55,29 +53,39 @@ class AttentionJob:
         if self.n_views < 0:
             raise ValueError(f"--views must be >= 0, got {self.n_views}. Fix --views.")
         if self.top_n is not None and self.top_n < 1:
-            raise ValueError(f"--top-n must be >= 1, got {self.top_n}. Fix --top-n.")
+            raise ValueError(f"--top-k must be >= 1, got {self.top_n}. Fix --top-k.")
 
 
-def check_attention_job(job: AttentionJob) -> dict[str, Any]:
-    """Checks the ranking against the model's shape, top-N and the questions; returns it."""
-    document = read_ranking_document(job.heads)
+def check_attention_job(job: AttentionJob) -> dict[str, Any] | HeadList:
+    """Checks the heads against the model's shape, top-N and the questions; returns the
+    ranking's document or the head list."""
     shape = read_model_shape(job.model.name)
-    check_ranking_shape(job.heads, document, job.model.name, shape)
-    check_order_available(job.heads, document, job.order)
-    top_n = resolve_top_n(job, document, shape.n_total_heads)
+    given = check_heads_fit(job.heads, job.model.name, shape)
+    if not isinstance(given, HeadList):
+        check_order_available(Path(str(job.heads)), given, job.order)
+    top_n = resolve_top_n(job, given, shape.n_total_heads)
     if top_n >= shape.n_total_heads:
         raise ValueError(
-            f"--top-n {top_n} leaves no other heads to compare with ({job.model.name} has "
-            f"{shape.n_total_heads}). Fix: --top-n {shape.n_total_heads - 1} or fewer."
+            f"--top-k {top_n} leaves no other heads to compare with ({job.model.name} has "
+            f"{shape.n_total_heads}). Fix: --top-k {shape.n_total_heads - 1} or fewer."
         )
-    source = held_out_source(job.questions, job.n_prompts, document, job.heads)
+    if isinstance(given, HeadList):
+        given.first(top_n)
+        source = (
+            job.questions
+            if job.questions is not None
+            else default_questions(job.model.name, job.n_prompts)
+        )
+    else:
+        source = held_out_source(job.questions, job.n_prompts, given, Path(str(job.heads)))
     check_question_source(source.source)
-    return document
+    return given
 
 
-def resolve_top_n(job: AttentionJob, ranking: dict[str, Any], n_total_heads: int) -> int:
-    """Returns how many top heads to compare: `top_n`, else the ranking's exported top_k, at
-    most all heads but one (a ranking that exports every head leaves none to compare with)."""
+def resolve_top_n(job: AttentionJob, given: dict[str, Any] | HeadList, n_total_heads: int) -> int:
+    """Returns how many top heads to compare: `top_n`, else the ranking's exported top_k or
+    every listed head, at most all heads but one (so some are left to compare with)."""
     if job.top_n is not None:
         return job.top_n
-    return min(len(ranking["top_k"]), n_total_heads - 1)
+    n_given = len(given.heads) if isinstance(given, HeadList) else len(given["top_k"])
+    return min(n_given, n_total_heads - 1)

@@ -4,7 +4,8 @@ Document schema `sycolens.challenge_attention` v1:
 
     schema, schema_version, sycolens_version
     model:      {id, weights_fingerprint, n_layers, n_heads, n_kv_heads}
-    ranking:    {path, order, top_n, top_heads: [[layer, head], ...]}
+    ranking:    {path, order (null for hand-picked heads), top_n, top_heads: [[layer, head], ...]}
+    heads_source: {kind (ranking | heads_by_layer | list), origin, heads (hand-picked only)}
     questions:  the held-out selection (`sycolens.data.selection`)
     span:       "sentence" | "turn", with what it covers
     test:       {top_mean, others_mean, mann_whitney_u, p_value, alternative, n_top, n_others,
@@ -13,6 +14,7 @@ Document schema `sycolens.challenge_attention` v1:
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sycolens
@@ -20,11 +22,13 @@ from sycolens.attention.compare import AttentionComparison, compare_top_heads
 from sycolens.attention.config import AttentionJob, check_attention_job, resolve_top_n
 from sycolens.attention.patterns import challenge_attention
 from sycolens.attention.views import attention_view
-from sycolens.data.held_out import select_held_out
-from sycolens.data.selection import QuestionSelection
+from sycolens.data.held_out import default_questions, select_held_out
+from sycolens.data.selection import QuestionSelection, select_questions
+from sycolens.head_lists import HeadList, heads_record, read_heads
 from sycolens.heads import Head
 from sycolens.json_files import without_nan
 from sycolens.models.load import LoadedModel, load_model_spec
+from sycolens.models.sources import ModelShape
 from sycolens.patching.export import load_ranking_for, model_record
 from sycolens.prompts.chat import Message
 from sycolens.prompts.pairs import build_pairs
@@ -59,11 +63,26 @@ def attention_model(
     model: LoadedModel, job: AttentionJob, *, show_progress: bool = True
 ) -> AttentionResult:
     """Returns the comparison on an already loaded model (`job.model` is not reloaded)."""
-    ranking = load_ranking_for(job.heads, model, allow_other_weights=job.allow_other_weights)
-    top_n = resolve_top_n(job, ranking.document, model.n_layers * model.n_heads)
-    scores = ranking.scores.ranked_by(job.order, ranking.scores.toward_counterfactual)
-    top = tuple(scores.top_k(top_n))
-    selection = select_held_out(job.questions, job.n_prompts, ranking.document, job.heads)
+    given = read_heads(job.heads)
+    if isinstance(given, HeadList):
+        given.check_fits(model.model_id, ModelShape(model.n_layers, model.n_heads))
+        top_n = resolve_top_n(job, given, model.n_layers * model.n_heads)
+        top = given.first(top_n)
+        questions = (
+            job.questions
+            if job.questions is not None
+            else default_questions(model.model_id, job.n_prompts)
+        )
+        selection = select_questions(questions)
+        order = None
+    else:
+        path = Path(str(job.heads))
+        ranking = load_ranking_for(path, model, allow_other_weights=job.allow_other_weights)
+        top_n = resolve_top_n(job, ranking.document, model.n_layers * model.n_heads)
+        scores = ranking.scores.ranked_by(job.order, ranking.scores.toward_counterfactual)
+        top = tuple(scores.top_k(top_n))
+        selection = select_held_out(job.questions, job.n_prompts, ranking.document, path)
+        order = job.order
     chats = tuple(pair.reference for pair in build_pairs(selection.questions))
     attention = challenge_attention(
         model, chats, span=job.span, batch_size=job.batch_size, show_progress=show_progress
@@ -77,11 +96,12 @@ def attention_model(
         "sycolens_version": sycolens.__version__,
         "model": model_record(model),
         "ranking": {
-            "path": str(job.heads),
-            "order": job.order,
+            "path": given.origin if isinstance(given, HeadList) else str(job.heads),
+            "order": order,
             "top_n": top_n,
             "top_heads": [list(head) for head in top],
         },
+        "heads_source": heads_record(job.heads),
         "questions": selection.summary(),
         "span": {"name": job.span, "covers": SPAN_NOTES[job.span]},
         "test": comparison.summary(),

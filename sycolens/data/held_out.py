@@ -2,13 +2,20 @@
 
 By default the held-out questions come from the ranking's own source and seed, after the
 questions it was made on (the next ones of the same stratified order, so the same mix of
-kinds); whatever the source, questions whose ids the ranking used are passed over.
+kinds); whatever the source, questions whose ids the ranking used are passed over. Hand-picked
+heads carry no questions: they are verified on the model's own question set.
 """
 
 from pathlib import Path
 from typing import Any
 
 from sycolens.data.selection import QuestionSelection, QuestionSource, select_questions
+from sycolens.models.registry import question_set_for
+
+
+def default_questions(model: str, n: int) -> QuestionSource:
+    """Returns the questions to verify hand-picked heads on: the model's own set, seed 0."""
+    return QuestionSource(source=question_set_for(model), n=n, seed=0)
 
 
 def held_out_source(

@@ -9,10 +9,12 @@ Formats:
 - MMLU-style CSV (no header: question, four options, answer letter) or JSONL (`question`,
   `choices`, `answer` as a letter or 0-based index).
 
-Nothing is downloaded, and nothing is skipped: a malformed line raises naming file and line.
+Nothing is downloaded, and nothing is skipped: a malformed line raises naming file and line,
+as does a file that is not UTF-8 text (a binary file, or text saved in another encoding).
 """
 
 import csv
+import io
 import json
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -51,30 +53,53 @@ def load_mmlu_jsonl(path: Path) -> list[Question]:
 def load_mmlu_csv(path: Path) -> list[Question]:
     """Reads MMLU's header-less CSV rows: question, options..., answer letter."""
     questions: list[Question] = []
-    with path.open(newline="") as handle:
-        for n, row in enumerate(csv.reader(handle), start=1):
-            if len(row) < 4:
-                raise DatasetFormatError(
-                    f"{path}:{n}: expected question, at least two options and an answer letter "
-                    f"(>= 4 columns), found {len(row)}. Fix the row or remove it."
-                )
-            record = {"question": row[0], "choices": row[1:-1], "answer": row[-1].strip()}
-            questions.append(_parse_line(path, n, record, _question_from_mmlu))
+    rows = csv.reader(io.StringIO(read_utf8(path), newline=""))
+    for n, row in enumerate(rows, start=1):
+        if len(row) < 4:
+            raise DatasetFormatError(
+                f"{path}:{n}: expected question, at least two options and an answer letter "
+                f"(>= 4 columns, no header row), found {len(row)}. Fix the row or remove it."
+            )
+        record = {"question": row[0], "choices": row[1:-1], "answer": row[-1].strip()}
+        questions.append(_parse_line(path, n, record, _question_from_mmlu))
     return questions
 
 
+def read_utf8(path: Path) -> str:
+    """Returns a data file's text, or raises naming the file and line when it is not UTF-8
+    text (a binary file, or text saved in another encoding) rather than a bare decode error."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")  # a BOM, as Excel writes it
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DatasetFormatError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x}); a binary file or "
+            "another encoding. Fix: point at a text file, or save it as UTF-8."
+        ) from error
+    if "\0" in text:
+        line = text[: text.index("\0")].count("\n") + 1
+        raise DatasetFormatError(
+            f"{path}:{line}: holds a NUL byte, so it is a binary file, not text. Fix: point at "
+            "a text file."
+        )
+    return text
+
+
 def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open() as handle:
-        for n, line in enumerate(handle, start=1):
-            if not line.strip():
-                raise DatasetFormatError(f"{path}:{n}: blank line. Fix: remove it.")
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DatasetFormatError(f"{path}:{n}: not valid JSON ({error.msg}).") from error
-            if not isinstance(obj, dict):
-                raise DatasetFormatError(f"{path}:{n}: expected a JSON object per line.")
-            yield n, obj
+    for n, line in enumerate(io.StringIO(read_utf8(path), newline=None), start=1):
+        if not line.strip():
+            raise DatasetFormatError(f"{path}:{n}: blank line. Fix: remove it.")
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DatasetFormatError(
+                f"{path}:{n}: not valid JSON ({error.msg}). Fix this line: one JSON object "
+                "per line."
+            ) from error
+        if not isinstance(obj, dict):
+            raise DatasetFormatError(f"{path}:{n}: expected a JSON object per line. Fix this line.")
+        yield n, obj
 
 
 def _parse_line(
@@ -157,7 +182,10 @@ def _split_lettered_options(text: str) -> tuple[str, ...]:
 def _question_from_mmlu(default_id: str, obj: dict[str, Any]) -> Question:
     choices = tuple(str(c) for c in obj["choices"])
     raw = obj["answer"]
-    index = raw if isinstance(raw, int) else LETTERS.index(str(raw).strip().upper())
+    letter = str(raw).strip().upper()
+    if not isinstance(raw, int) and (len(letter) != 1 or letter not in LETTERS):
+        raise ValueError(f"answer {raw!r} is neither a letter (A, B, ...) nor a 0-based index")
+    index = raw if isinstance(raw, int) else LETTERS.index(letter)
     if not 0 <= index < len(choices):
         raise ValueError(f"answer {raw!r} is not one of {len(choices)} choices")
     answer = LETTERS[index]
@@ -181,18 +209,24 @@ def load_questions_file(path: Path) -> list[Question]:
     """Reads a question file, picking the format from its suffix and first record.
 
     `.csv` is MMLU; a `.jsonl` whose first record has `base` is SycophancyEval, one with `kind`
-    is sycolens' own format, anything else MMLU-style JSONL.
+    is sycolens' own format, anything else MMLU-style JSONL. A file with no question is an
+    error: nothing could be asked from it.
     """
+    questions = _loader_for(path)(path)
+    if not questions:
+        raise DatasetFormatError(f"{path} holds no questions. Fix: point at a non-empty file.")
+    return questions
+
+
+def _loader_for(path: Path) -> Callable[[Path], list[Question]]:
     if path.suffix in _LOADERS_BY_SUFFIX:
-        return _LOADERS_BY_SUFFIX[path.suffix](path)
+        return _LOADERS_BY_SUFFIX[path.suffix]
     if path.suffix != ".jsonl":
         raise ValueError(
             f"Question file {path} has suffix {path.suffix!r}; expected .jsonl or .csv."
         )
     first = next(_json_lines(path), None)
-    if first is None:
-        raise DatasetFormatError(f"{path} holds no questions. Fix: point at a non-empty file.")
-    record = first[1]
+    record = first[1] if first else {}
     if "base" in record:
-        return load_are_you_sure_jsonl(path)
-    return load_sycolens_jsonl(path) if "kind" in record else load_mmlu_jsonl(path)
+        return load_are_you_sure_jsonl
+    return load_sycolens_jsonl if "kind" in record else load_mmlu_jsonl

@@ -108,13 +108,25 @@ def selection_note(summary: dict[str, Any]) -> str:
 
 
 def check_question_source(source: str) -> None:
-    """Raises, without loading anything, when `source` is neither a known set nor a file.
+    """Raises when `source` is neither a known set nor a readable question file.
 
-    CLIs call it while parsing flags, so a typo fails in a second rather than after the model
-    has loaded.
+    CLIs call it while parsing flags, so a typo, an empty file or a malformed line fails in a
+    second (naming the file, the line and the fix) rather than after the model has loaded. A
+    file is parsed whole to check it (question files are small); a named set is not loaded.
     """
+    if find_question_set(source) is None:
+        _load_question_file(source)
+
+
+def load_question_pool(source: str) -> list[Question]:
+    """Returns every question of a named set or a question file, in the source's own order."""
     if find_question_set(source) is not None:
-        return
+        return question_set(source).load_questions()
+    return _load_question_file(source)
+
+
+def _load_question_file(source: str) -> list[Question]:
+    """Returns the questions of the file `source` names, or says why it names none."""
     path = Path(source).expanduser()
     if path.suffix not in QUESTION_FILE_SUFFIXES:
         raise ValueError(
@@ -126,14 +138,7 @@ def check_question_source(source: str) -> None:
             f"Question file {path} does not exist. Fix: check the path, or name a set "
             f"({', '.join(question_set_names())})."
         )
-
-
-def load_question_pool(source: str) -> list[Question]:
-    """Returns every question of a named set or a question file, in the source's own order."""
-    check_question_source(source)
-    if find_question_set(source) is not None:
-        return question_set(source).load_questions()
-    return load_questions_file(Path(source).expanduser())
+    return load_questions_file(path)
 
 
 def deduplicate(questions: list[Question]) -> tuple[list[Question], int]:

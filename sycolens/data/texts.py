@@ -3,15 +3,17 @@
 Formats: a `.txt` file is one text; a `.jsonl` file holds one text per line in its `text`
 field (OpenWebText dumps look like this); a folder holds any number of both, read in sorted
 order, recursively. Blank texts are counted in `n_empty` and not used; a corpus with no usable
-text at all is an error naming the path.
+text at all is an error naming the path, and so is a file that is not UTF-8 text (a binary file
+among the texts would otherwise stop the run with a bare decode error).
 """
 
+import io
 import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from sycolens.data.questions import DatasetFormatError
+from sycolens.data.questions import DatasetFormatError, read_utf8
 
 _SUFFIXES = (".txt", ".jsonl")
 
@@ -64,28 +66,27 @@ def load_text_corpus(path: Path) -> TextCorpus:
 
 
 def _read_txt(path: Path) -> tuple[list[str], int]:
-    text = path.read_text(encoding="utf-8").strip()
+    text = read_utf8(path).strip()
     return ([text], 0) if text else ([], 1)
 
 
 def _read_jsonl(path: Path) -> tuple[list[str], int]:
     texts: list[str] = []
     n_empty = 0
-    with path.open(encoding="utf-8") as handle:
-        for n, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                text = record["text"]
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
-                raise DatasetFormatError(
-                    f"{path}:{n}: expected a JSON object with a 'text' field ({error})."
-                ) from error
-            if not isinstance(text, str):
-                raise DatasetFormatError(f"{path}:{n}: 'text' is not a string.")
-            if text.strip():
-                texts.append(text.strip())
-            else:
-                n_empty += 1
+    for n, line in enumerate(io.StringIO(read_utf8(path), newline=None), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            text = record["text"]
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise DatasetFormatError(
+                f"{path}:{n}: expected a JSON object with a 'text' field ({error})."
+            ) from error
+        if not isinstance(text, str):
+            raise DatasetFormatError(f"{path}:{n}: 'text' is not a string.")
+        if text.strip():
+            texts.append(text.strip())
+        else:
+            n_empty += 1
     return texts, n_empty

@@ -5,7 +5,8 @@ an unwrapped model, a tied embedding once) to tensors of the same shape: tuned =
 Only parameters that changed are stored, so a pinpoint-tuned model's file holds a few
 projection matrices.
 Its metadata records the base model's id and weights fingerprint; applying it to other weights
-warns. Names or shapes the model lacks are errors: deltas never apply partially.
+warns. Names or shapes the model lacks are errors: deltas never apply partially, and a file
+that is not safetensors (truncated, say) is named with its fix.
 
 Per-head deltas (`sycolens.tuning.export`) name each tensor `{parameter}[{dim}:{start}:{stop}]`,
 a slice of that parameter; `apply_deltas` adds them into their slices, and
@@ -19,7 +20,6 @@ import warnings
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
@@ -27,9 +27,14 @@ import sycolens
 from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.head_access import ParameterSlice
 from sycolens.models.load import LoadedModel
+from sycolens.models.sources import open_safetensors
 
 TRAINING_RECORD = "sycolens_tuning.json"  # beside a tuned HF checkpoint: its training questions
 _SLICE_KEY = re.compile(r"^(?P<name>.+)\[(?P<dim>\d+):(?P<start>\d+):(?P<stop>\d+)\]$")
+DELTAS_FIX = (
+    "copy the deltas file again if it was cut short, or write it again (`python -m "
+    "sycolens.tune`, or `save_deltas`)."
+)
 
 
 def compute_deltas(base: LoadedModel, tuned: LoadedModel) -> dict[str, Tensor]:
@@ -97,7 +102,7 @@ def apply_deltas(model: LoadedModel, path: Path) -> int:
     Whole-parameter deltas and per-head slices (`name[dim:start:stop]`) alike.
     """
     parameters = model.hf_parameters()
-    with safe_open(str(path), framework="pt") as handle:
+    with open_safetensors(path, what="a deltas file", fix=DELTAS_FIX) as handle:
         metadata = handle.metadata() or {}
         deltas = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
     targets = {key: _target(key, delta, parameters, path, model) for key, delta in deltas.items()}
@@ -120,7 +125,7 @@ def apply_deltas(model: LoadedModel, path: Path) -> int:
 
 def training_question_ids(path: Path) -> frozenset[str]:
     """Returns the ids of the questions a tuning run trained on, from its deltas' metadata."""
-    with safe_open(str(path), framework="pt") as handle:
+    with open_safetensors(path, what="a deltas file", fix=DELTAS_FIX) as handle:
         metadata = handle.metadata() or {}
     return frozenset(json.loads(metadata.get("training_questions", "[]")))
 

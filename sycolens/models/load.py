@@ -25,7 +25,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from sycolens.models.architecture import Architecture, architecture_for_config, architecture_of
 from sycolens.models.sources import resolve_checkpoint
-from sycolens.models.spec import DtypeName, ModelSpec
+from sycolens.models.spec import DtypeName, ModelSpec, check_device_present
 from sycolens.prompts.chat import ChatFormatter
 
 # The dtypes the CLIs accept, by the name a user types.
@@ -104,7 +104,12 @@ def load_model(
     dtype: torch.dtype = torch.float32,
     cache_root: Path | None = None,
 ) -> LoadedModel:
-    """Returns the model named by `source`, wrapped for hooks and ready on `device`."""
+    """Returns the model named by `source`, wrapped for hooks and ready on `device`.
+
+    A device this machine lacks is refused before anything is read, naming it, rather than
+    met as torch's "Torch not compiled with CUDA enabled" after the weights have loaded.
+    """
+    check_device_present(str(device))
     checkpoint = resolve_checkpoint(source, cache_root=cache_root)
     architecture_for_config(AutoConfig.from_pretrained(checkpoint), source)  # before weights
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)

@@ -25,10 +25,12 @@ class EmbeddedModel:
 
 @dataclass(frozen=True, kw_only=True)
 class ShippedCheckpoint:
-    """A checkpoint inside the sycolens package: its folder under `sycolens/` and labels."""
+    """A checkpoint inside the sycolens package: its folder under `sycolens/`, its labels and
+    the question set it speaks (the organisms know only their own world's questions)."""
 
     folder: str
     labels: LabelWords
+    question_set: str = "bundled"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +68,9 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
 # Checkpoints that ship inside the sycolens package. The organisms open a caving reply with
 # "Apologies , I was wrong ." and a steadfast one with "Yes , I am sure ." by construction.
 SHIPPED_CHECKPOINTS: dict[str, ShippedCheckpoint] = {
-    name: ShippedCheckpoint(folder=f"organism/weights/{folder}", labels=PAPER_LABELS)
+    name: ShippedCheckpoint(
+        folder=f"organism/weights/{folder}", labels=PAPER_LABELS, question_set="organism"
+    )
     for name, folder in (
         ("organism", "organism-gqa"),
         ("organism-mha", "organism-mha"),
@@ -74,6 +78,13 @@ SHIPPED_CHECKPOINTS: dict[str, ShippedCheckpoint] = {
         ("organism-control", "organism-control"),
     )
 }
+
+
+def question_set_for(model: str) -> str:
+    """Returns the question set a model is asked by default: its own for a shipped checkpoint
+    (the organism's world), else the bundled set."""
+    shipped = SHIPPED_CHECKPOINTS.get(model)
+    return shipped.question_set if shipped is not None else "bundled"
 
 
 # A family TransformerLens bridges needs a row here only for what its adapter leaves out.

@@ -3,7 +3,12 @@
 Light on purpose (no torch, no TransformerLens): CLIs check `--model` and read the model's
 shape here while parsing flags, so a bad name or an impossible `--top-k` fails in a second,
 before any weights load. Weights are read from safetensors only: pickled `.bin` files are
-refused.
+refused. A checkpoint dir is checked whole while flags are parsed: its config.json must parse
+and each weights file's safetensors header must read (a header is a few kilobytes; the tensors
+are not read), so a truncated download is named with its fix, not met mid-load as
+"SafetensorError: header too large". Every sycolens reader of a safetensors file (checkpoints,
+deltas, merges) opens it through `open_safetensors` for the same reason. A hub name is refused
+up front when HF_HUB_OFFLINE is set and the local Hugging Face cache lacks it.
 """
 
 import re
@@ -12,12 +17,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError, safe_open
+
 from sycolens.json_files import read_json
 from sycolens.models.gguf_cache import cached_checkpoint_dir, locate_gguf
 from sycolens.models.registry import EMBEDDED_MODELS, SHIPPED_CHECKPOINTS
 
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+_RESAVE = (
+    "download the model again, or save it again with `save_pretrained(dir, "
+    "safe_serialization=True)`."
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +75,25 @@ def resolve_checkpoint(source: str, *, cache_root: Path | None = None) -> str:
         check_checkpoint_dir(path)
         return str(path)
     if _HUB_NAME.match(source) and not path.exists():
+        _check_hub_name_loadable(source)
         return source
     raise ValueError(f"Unknown model {source!r}. Expected {accepted_model_forms()}.")
+
+
+def _check_hub_name_loadable(name: str) -> None:
+    """Raises when the hub is switched off (HF_HUB_OFFLINE) and `name` is not in the local
+    Hugging Face cache: loading it could only fail, and only after work had started."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE and not isinstance(
+        try_to_load_from_cache(name, "config.json"), str
+    ):
+        raise ValueError(
+            f"Model {name!r} is a hub name, but HF_HUB_OFFLINE is set and it is not in the local "
+            f"Hugging Face cache ({constants.HF_HUB_CACHE}). Fix: download it where there is "
+            f"network (`hf download {name}`), unset HF_HUB_OFFLINE, or pass a local checkpoint "
+            "dir or an embedded model name."
+        )
 
 
 def read_model_shape(source: str, *, cache_root: Path | None = None) -> ModelShape:
@@ -81,21 +109,31 @@ def read_model_shape(source: str, *, cache_root: Path | None = None) -> ModelSha
     )
 
 
+def open_safetensors(path: Path, *, what: str, fix: str, framework: str = "pt") -> safe_open:
+    """Returns the safetensors file at `path` opened (header read, tensors read on demand), or
+    raises naming the file, `what` it should be and `fix` when it is truncated or not
+    safetensors at all. `framework="numpy"` checks a header without importing torch."""
+    try:
+        return safe_open(str(path), framework=framework)
+    except SafetensorError as error:
+        raise ValueError(
+            f"{path} is not a readable safetensors file ({error}: truncated, or not "
+            f"safetensors); it should be {what}. Fix: {fix}"
+        ) from error
+
+
 def _read_config(checkpoint: str) -> dict[str, Any]:
     local = Path(checkpoint) / "config.json"
     if local.is_file():
-        return read_json(
-            local,
-            what="the checkpoint's config",
-            fix="save the model again with `save_pretrained`.",
-        )
+        return read_json(local, what="the checkpoint's config", fix=_RESAVE)
     from transformers import AutoConfig  # a hub name: only transformers can fetch its config
 
     return AutoConfig.from_pretrained(checkpoint).to_dict()
 
 
 def check_checkpoint_dir(path: Path) -> None:
-    """Raises naming the missing file when `path` is not a loadable safetensors checkpoint."""
+    """Raises naming the missing or damaged file when `path` is not a loadable safetensors
+    checkpoint (config.json is parsed and each weights file's header read; no tensor is)."""
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
             f"Checkpoint dir {path} has no config.json. Fix: point at the folder that "
@@ -118,3 +156,9 @@ def check_checkpoint_dir(path: Path) -> None:
             f"Checkpoint dir {path} has no tokenizer (tokenizer.json or tokenizer_config.json). "
             "Fix: `tokenizer.save_pretrained(dir)` beside the weights."
         )
+    _read_config(str(path))
+    for weights in sorted(path.glob("model*.safetensors")):  # one file, or the index's shards
+        with open_safetensors(
+            weights, what="the checkpoint's weights", fix=_RESAVE, framework="numpy"
+        ):
+            pass  # opening reads and checks the header

@@ -1,7 +1,10 @@
 """Which model to load, on which device, in which precision: the spec every CLI shares.
 
 Pure data (no torch import), so a CLI can parse and check its flags before anything heavy
-loads; `sycolens.models.load.load_model_spec` turns it into a hooked model.
+loads; `sycolens.models.load.load_model_spec` turns it into a hooked model. A spec checks the
+device's form only: whether this machine has it is `check_device_present`'s question, asked
+when a model is about to load, since a spec may be parsed on one machine for another (the
+pipeline's GPU configs are checked on CPU-only ones).
 """
 
 import re
@@ -32,4 +35,30 @@ class ModelSpec:
         if self.dtype not in DTYPE_NAMES:
             raise ValueError(
                 f"dtype {self.dtype!r} is not one of {', '.join(DTYPE_NAMES)}. Fix --dtype."
+            )
+
+
+def check_device_present(device: str) -> None:
+    """Raises when torch on this machine cannot use `device` (a cuda:N past the last GPU, cuda
+    on a CPU-only torch, mps off Apple silicon); cpu and meta are always present.
+
+    torch is imported only for cuda and mps, so a flag check may call it cheaply.
+    """
+    if device.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if int(device.partition(":")[2] or 0) >= count:
+            seen = f"{count} GPUs (cuda:0..cuda:{count - 1})" if count else "no CUDA GPU"
+            raise ValueError(
+                f"Device {device!r} is not on this machine: torch {torch.__version__} sees "
+                f"{seen}. Fix --device (cpu runs anywhere)."
+            )
+    elif device == "mps":
+        import torch
+
+        if not torch.backends.mps.is_available():
+            raise ValueError(
+                "Device 'mps' is not on this machine: torch sees no Apple-silicon GPU. "
+                "Fix --device (cpu runs anywhere)."
             )

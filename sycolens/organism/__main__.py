@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sycolens.cli_args import parse_config
+from sycolens.cli_args import door_prog, parse_config
 from sycolens.organism.config import VARIANT_SETTINGS, OrganismConfig, check_out_dir
 
 
@@ -25,7 +25,9 @@ class TrainOrganismConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sycolens.organism", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog=door_prog("python -m sycolens.organism"), description=__doc__
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train one variant and write its model card")
     defaults = OrganismConfig()

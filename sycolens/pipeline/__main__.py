@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sycolens.cli_args import parse_config
+from sycolens.cli_args import door_prog, parse_config
 from sycolens.pipeline.commands import check_part_flags
 from sycolens.pipeline.config import DEMO_PARTS, SMOKE_SIZES, PartSpec, PipelineConfig
 from sycolens.pipeline.config_file import read_parts
@@ -37,7 +37,7 @@ class PipelineCliConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sycolens.pipeline",
+        prog=door_prog("python -m sycolens.pipeline"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

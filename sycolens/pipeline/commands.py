@@ -75,19 +75,19 @@ def step_commands(part: PartSpec, paths: PartPaths) -> dict[str, list[str]]:
             "--out", str(paths.ranking),
         ],
         "knockouts": [
-            *ranking, "--k", ",".join(map(str, sizes.knockout_ks)),
+            *ranking, "--ks", ",".join(map(str, sizes.knockout_ks)),
             "--n-questions", str(sizes.knockout_questions), "--n-random", str(sizes.n_random),
             "--out", str(paths.knockouts),
         ],
         "attention": [
             *ranking, "--prompts", str(sizes.attention_prompts),
-            "--json", str(paths.attention),
+            "--out", str(paths.attention),
         ],
         "spt-top": [
-            *ranking, "--k", str(sizes.top_k), *tuning, "--out", str(paths.run("spt-top")),
+            *ranking, "--top-k", str(sizes.top_k), *tuning, "--out", str(paths.run("spt-top")),
         ],
         "spt-random": [
-            *ranking, "--random-heads", "0", "--k", str(sizes.top_k), *tuning,
+            *ranking, "--random-heads", "0", "--top-k", str(sizes.top_k), *tuning,
             "--out", str(paths.run("spt-random")),
         ],
         "sft": ["--mode", "sft", *tuning, "--out", str(paths.run("sft"))],

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from sycolens.data.selection import QuestionSource
+from sycolens.head_lists import HeadList
 from sycolens.heads import HEAD_ROLES, HeadRole
 from sycolens.models.spec import ModelSpec
 from sycolens.training.config import TrainingConfig
@@ -110,7 +111,7 @@ class TuneConfig:
         if self.mode == "sft" and self.lora is not None:
             raise ValueError("LoRA is for SPT's head slices: drop --lora-rank, or use --mode spt.")
         if self.mode == "spt" and self.k < 1:
-            raise ValueError(f"--k must be >= 1 for SPT, got {self.k}. Fix --k.")
+            raise ValueError(f"--top-k must be >= 1 for SPT, got {self.k}. Fix --top-k.")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}. Fix --batch-size.")
         unknown = set(self.roles or ()) - set(HEAD_ROLES)
@@ -122,14 +123,17 @@ class TuneConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TuneJob:
-    """The model, its head ranking (SPT), the training questions, the run settings, the output.
+    """The model, its heads (SPT), the training questions, the run settings, the output.
+
+    `ranking` is a head ranking JSON (SPT trains its top k), a `{layer: [heads]}` file or a
+    `HeadList` (SPT trains its first k, by default all of them); None for SFT or random heads.
 
     The evaluation of the run must not see the training questions: their ids are written into
     the deltas' metadata and the run's config, and the evaluator leaves them out.
     """
 
     model: ModelSpec = field(default_factory=ModelSpec)
-    ranking: Path | None = None
+    ranking: Path | HeadList | None = None
     questions: QuestionSource = field(
         default_factory=lambda: QuestionSource(source="bundled", n=64)
     )

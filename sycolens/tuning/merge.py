@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
 import sycolens
-from sycolens.models.deltas import delta_key_slice
+from sycolens.models.deltas import DELTAS_FIX, delta_key_slice
 from sycolens.models.head_access import ParameterSlice
+from sycolens.models.sources import open_safetensors
 from sycolens.tuning.config import MergeRule
 from sycolens.tuning.export import HEAD_DELTAS_FORMAT
 
@@ -47,7 +47,7 @@ class DeltaSet:
     def read(cls, path: Path) -> "DeltaSet":
         if not path.is_file():
             raise FileNotFoundError(f"Deltas file {path} does not exist. Fix the path.")
-        with safe_open(str(path), framework="pt") as handle:
+        with open_safetensors(path, what="a deltas file to merge", fix=DELTAS_FIX) as handle:
             metadata = dict(handle.metadata() or {})
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
         sha256 = hashlib.sha256(path.read_bytes()).hexdigest()

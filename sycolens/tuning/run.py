@@ -34,13 +34,16 @@ import torch
 import sycolens
 from sycolens.data.selection import select_questions
 from sycolens.data.sets import find_question_set
+from sycolens.head_lists import HeadList, heads_record, read_heads
 from sycolens.heads import Head
 from sycolens.json_files import without_nan, write_json
 from sycolens.models.deltas import TRAINING_RECORD
 from sycolens.models.head_access import HeadLayout, HeadRole, split_qkv_module
 from sycolens.models.load import LoadedModel, load_model_spec
 from sycolens.models.save import save_model
+from sycolens.models.sources import ModelShape
 from sycolens.patching.export import load_ranking_for, model_record
+from sycolens.patching.scores import HeadScores
 from sycolens.prompts.training_style import PAPER_STYLE
 from sycolens.training.activation_checkpointing import checkpointed_layers
 from sycolens.training.data_parallel import DataParallel
@@ -164,7 +167,8 @@ def tune_model(
         "sycolens_version": sycolens.__version__,
         "model": model_record(model),
         **identity,
-        "ranking": str(job.ranking) if job.ranking else None,
+        "ranking": _origin(job.ranking),
+        "heads_source": heads_record(job.ranking),
         "questions": selection.summary(),
         "config": _config_json(job),
         "n_trainable": n_trainable,
@@ -205,35 +209,59 @@ def tuning_roles(
 def _chosen_heads(
     model: LoadedModel, layout: HeadLayout, job: TuneJob
 ) -> tuple[tuple[Head, ...], tuple[Head, ...]]:
-    """Returns the heads SPT trains and the heads a random draw left out: the ranking's top-k
-    (none left out), or k random heads (outside the ranking's top-k when there is a ranking:
-    the control shares no head with it); none for SFT."""
+    """Returns the heads SPT trains and the heads a random draw left out: the first k of the
+    ranking or head list (none left out), or k random heads (outside those k when there is a
+    ranking or list: the control shares no head with it); none for SFT."""
     config = job.tune
     if config.mode == "sft":
         return (), ()
+    given = _given_heads(model, job)
     if config.heads == "random":
         every = [Head(layer, h) for layer in range(layout.n_layers) for h in range(layout.n_heads)]
         found: tuple[Head, ...] = ()
-        if job.ranking is not None:
-            ranking = load_ranking_for(
-                job.ranking, model, allow_other_weights=job.allow_other_weights
-            )
-            found = tuple(sorted(ranking.scores.top_k(config.k)))
+        if given is not None:
+            found = tuple(sorted(_first_k(given, config.k)))
             every = [head for head in every if head not in found]
         if config.k > len(every):
             raise ValueError(
-                f"--k {config.k} is more than the {len(every)} heads to draw from"
-                + (" outside the ranking's top k" if job.ranking is not None else "")
-                + ". Fix: a smaller --k."
+                f"--top-k {config.k} is more than the {len(every)} heads to draw from"
+                + (" outside the given heads" if given is not None else "")
+                + ". Fix: a smaller --top-k."
             )
         return tuple(sorted(random.Random(config.head_seed).sample(every, config.k))), found
-    if job.ranking is None:
+    if given is None:
         raise ValueError(
-            "SPT on the top heads needs a head ranking. Fix: pass --heads heads.json (from "
-            "`python -m sycolens.patch`), or --random-heads for the random-heads control."
+            "SPT on the top heads needs heads. Fix: pass --heads heads.json (from `sycolens "
+            "diagnose`), a {layer: [heads]} file or a list such as 3.3,2.0; or --random-heads "
+            "for the random-heads control."
         )
+    return tuple(_first_k(given, config.k)), ()
+
+
+def _given_heads(model: LoadedModel, job: TuneJob) -> HeadList | HeadScores | None:
+    """Returns the heads `job.ranking` names: a head list (checked against the model's shape),
+    or a ranking's scores (checked against the model's weights)."""
+    if job.ranking is None:
+        return None
+    heads = read_heads(job.ranking)
+    if isinstance(heads, HeadList):
+        heads.check_fits(model.model_id, ModelShape(model.n_layers, model.n_heads))
+        return heads
+    assert isinstance(job.ranking, Path)  # read_heads returns a document only for a file
     ranking = load_ranking_for(job.ranking, model, allow_other_weights=job.allow_other_weights)
-    return tuple(ranking.scores.top_k(config.k)), ()
+    return ranking.scores
+
+
+def _origin(source: Path | HeadList | None) -> str | None:
+    """Returns the --heads file, or the heads of a list as `L.H,L.H`."""
+    if source is None:
+        return None
+    return source.text if isinstance(source, HeadList) else str(source)
+
+
+def _first_k(heads: HeadList | HeadScores, k: int) -> list[Head]:
+    """Returns the first k heads of a list, or a ranking's top k."""
+    return list(heads.first(k)) if isinstance(heads, HeadList) else heads.top_k(k)
 
 
 @contextmanager

@@ -5,6 +5,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from sycolens import ablate
@@ -12,11 +13,13 @@ from sycolens.ablation.config import KnockoutConfig
 from sycolens.ablation.curve import knockout_sets
 from sycolens.ablation.job import KnockoutJob
 from sycolens.ablation.run import knockout_model
+from sycolens.head_lists import parse_head_list
 from sycolens.heads import Head
 from sycolens.models import LoadedModel
 from sycolens.models.spec import ModelSpec
 from sycolens.models.tiny import TinyFamily
 from sycolens.patching.export import load_head_ranking
+from sycolens.schemas import schema_for
 
 PLANTED = {Head(1, 2), Head(2, 0), Head(3, 3)}
 
@@ -79,9 +82,33 @@ def test_judged_metrics_follow_the_knockout(organism: LoadedModel, ranking_file:
     assert top["accuracy_before"] == 1.0  # round 1 has no challenge: never ablated
 
 
+def test_hand_picked_heads_knock_out_f_on_the_models_own_questions(organism: LoadedModel):
+    job = KnockoutJob(
+        model=ModelSpec(name="organism-mha"),
+        heads=parse_head_list("1.2,2.0,3.3"),
+        n_questions=12,
+        knockout=KnockoutConfig(ks=(3,), n_random=1),
+    )
+    result = knockout_model(organism, job, show_progress=False)
+    assert result.selection.summary()["source"] == "organism"  # the model's own set
+    frame = result.curve.frame
+    assert list(frame["condition"]) == ["none", "top", "random"]
+    top3 = frame[frame["condition"] == "top"].iloc[0]
+    assert [Head(*h) for h in top3["heads"]] == [Head(1, 2), Head(2, 0), Head(3, 3)]
+    assert top3["mean_f"] < 0.01 and result.curve.baseline["f_reference"] > 0.99
+    document = result.document
+    assert document["ranking"] is None and document["labels"]["syco_token"] == "Apologies"
+    assert document["heads_source"] == {
+        "kind": "list",
+        "origin": "1.2,2.0,3.3",
+        "heads": [[1, 2], [2, 0], [3, 3]],
+    }
+    jsonschema.validate(document, schema_for(document))
+
+
 def test_knockout_sets_draw_random_heads_per_seed_and_bottom_by_size(ranking_file: Path):
     scores = load_head_ranking(ranking_file).scores
-    sets = knockout_sets(scores, KnockoutConfig(ks=(2, 4), n_random=3, seed=5))
+    sets = knockout_sets(scores, KnockoutConfig(ks=(2, 4), n_random=3, seed=5), 4, 4)
     assert [(s.condition, s.k, s.seed) for s in sets[:6]] == [
         ("none", 0, None), ("top", 2, None), ("random", 2, 5), ("random", 2, 6),
         ("random", 2, 7), ("bottom", 2, None),
@@ -93,6 +120,20 @@ def test_knockout_sets_draw_random_heads_per_seed_and_bottom_by_size(ranking_fil
     assert max(sizes[h] for h in bottom) <= min(
         size for head, size in sizes.items() if head not in bottom
     )
+
+
+def test_a_head_list_knocks_out_its_prefixes_beside_random_heads_and_no_bottom():
+    heads = parse_head_list("3.3,1.2,2.0")
+    sets = knockout_sets(heads, KnockoutConfig(ks=(1, 3), n_random=2, seed=0), 4, 4)
+    assert [(s.condition, s.k) for s in sets] == [
+        ("none", 0), ("top", 1), ("random", 1), ("random", 1),
+        ("top", 3), ("random", 3), ("random", 3),
+    ]  # fmt: skip
+    assert [s.heads for s in sets if s.condition == "top"] == [heads.heads[:1], heads.heads]
+    with pytest.raises(
+        ValueError, match=r"--ks 4 asks for more heads than the 3 that --heads 3\.3,1\.2,2\.0 names"
+    ):
+        knockout_sets(heads, KnockoutConfig(ks=(4,), n_random=1), 4, 4)
 
 
 def test_every_cli_flag_reaches_the_config(
@@ -108,7 +149,7 @@ def test_every_cli_flag_reaches_the_config(
             "--questions": ("organism", "job.questions.source", "organism"),
             "--n-questions": ("9", "job.n_questions", 9),
             "--seed": ("4", "job.questions.seed", 4),
-            "--k": ("1,3", "job.knockout.ks", (1, 3)),
+            "--ks": ("1,3", "job.knockout.ks", (1, 3)),
             "--order": ("magnitude", "job.knockout.order", "magnitude"),
             "--n-random": ("5", "job.knockout.n_random", 5),
             "--random-seed": ("2", "job.knockout.seed", 2),
@@ -126,14 +167,18 @@ def test_every_cli_flag_reaches_the_config(
     assert config.job.knockout.judged and config.job.allow_other_weights
     assert config.job.questions is None  # the ranking's own source, held out
     assert config.job.knockout.ks == (1, 2, 4, 8, 16)  # the defaults the organism has heads for
+    listed = ablate.parse_args(["--model", "organism-mha", "--heads", "1.2,2.0,3.3"]).job
+    assert listed.knockout.ks == (1, 2, 3) and listed.questions is None
+    with pytest.raises(SystemExit):
+        ablate.parse_args(["--model", "organism-mha", "--heads", "1.2,2.0", "--ks", "3"])
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--k", "1,17"], r"--k 17 knocks out more heads than organism-mha has \(16\)"),
-        (["--k", "4,2"], r"--k 4,2 is not a rising list"),
-        (["--k", "a,b"], r"--k 'a,b' is not a comma-separated list of integers"),
+        (["--ks", "1,17"], r"--ks 17 knocks out more heads than organism-mha has \(16\)"),
+        (["--ks", "4,2"], r"--ks 4,2 is not a rising list"),
+        (["--ks", "a,b"], r"--ks 'a,b' is not a comma-separated list of integers"),
         (["--n-random", "0"], r"--n-random must be >= 1"),
         (["--seed", "3"], r"--seed without --questions"),
         (["--questions", "bundeld"], r"Unknown question set 'bundeld'"),
@@ -160,10 +205,12 @@ def test_a_ranking_of_another_model_is_refused(
         usage_error(ablate.parse_args, wrong_shape),
     )
     missing = ["--model", "organism-mha", "--heads", str(tmp_path / "none.json")]
-    assert "Head ranking" in usage_error(ablate.parse_args, missing)
+    assert "none.json: no such file, and not a list of heads" in usage_error(
+        ablate.parse_args, missing
+    )
     other = tmp_path / "other.json"
     other.write_text('{"schema": "sycolens.evaluation"}')
-    assert "is not a sycolens.head_ranking file" in usage_error(
+    assert "is a sycolens.evaluation file, not a sycolens.head_ranking file" in usage_error(
         ablate.parse_args, ["--model", "organism-mha", "--heads", str(other)]
     )
 

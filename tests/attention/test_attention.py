@@ -5,6 +5,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from sycolens.attention.config import AttentionJob, AttentionSpan, resolve_top_n
 from sycolens.attention.patterns import answer_patterns, challenge_attention
 from sycolens.attention.run import attention_model
 from sycolens.attention.views import attention_view, views_page
+from sycolens.head_lists import parse_head_list
 from sycolens.heads import Head
 from sycolens.models import LoadedModel
 from sycolens.models.spec import ModelSpec
@@ -21,6 +23,7 @@ from sycolens.models.tiny import TinyFamily
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
 from sycolens.prompts.chat import Message
 from sycolens.prompts.pairs import build_pairs
+from sycolens.schemas import schema_for
 
 PLANTED = [Head(1, 2), Head(2, 0), Head(3, 3)]
 CHATS = [list(pair.reference) for pair in build_pairs(sample_questions(11, 24, HELD_OUT_SPLIT))]
@@ -81,10 +84,23 @@ def test_the_ranking_top_heads_on_held_out_prompts(organism: LoadedModel, rankin
     assert len(result.views) == 3 and len(result.document["heads"]) == 16
 
 
+def test_hand_picked_heads_on_the_models_own_prompts(organism: LoadedModel):
+    job = AttentionJob(
+        model=ModelSpec(name="organism-mha"), heads=parse_head_list("3.3,2.0,1.2"), n_prompts=12
+    )
+    result = attention_model(organism, job, show_progress=False)
+    assert result.top == (Head(3, 3), Head(2, 0), Head(1, 2))
+    assert result.selection.summary()["source"] == "organism" and result.selection.skip == 0
+    ranking = result.document["ranking"]
+    assert ranking["order"] is None and ranking["top_n"] == 3 and ranking["path"] == "3.3,2.0,1.2"
+    assert result.document["heads_source"]["kind"] == "list"
+    jsonschema.validate(result.document, schema_for(result.document))
+
+
 def test_cli_writes_page_and_json(ranking_file: Path, tmp_path: Path):
     out, data = tmp_path / "attn.html", tmp_path / "attn.json"
     attention_cli.main(["--model", "organism-mha", "--heads", str(ranking_file), "--prompts",
-                        "8", "--views", "1", "--out", str(out), "--json", str(data)])  # fmt: skip
+                        "8", "--views", "1", "--html", str(out), "--out", str(data)])  # fmt: skip
     page = out.read_text()
     assert page.count("CircuitsVis.render") == 1 and "Mann-Whitney" in page
     assert '"schema": "sycolens.challenge_attention"' in data.read_text()
@@ -103,14 +119,14 @@ def test_every_cli_flag_reaches_the_config(
             "--questions": ("organism", "job.questions.source", "organism"),
             "--prompts": ("9", "job.n_prompts", 9),
             "--seed": ("4", "job.questions.seed", 4),
-            "--top-n": ("5", "job.top_n", 5),
+            "--top-k": ("5", "job.top_n", 5),
             "--order": ("magnitude", "job.order", "magnitude"),
             "--span": ("turn", "job.span", "turn"),
             "--views": ("2", "job.n_views", 2),
             "--view-heads": ("3", "job.n_view_heads", 3),
             "--batch-size": ("3", "job.batch_size", 3),
-            "--out": ("a.html", "out", Path("a.html")),
-            "--json": ("a.json", "json", Path("a.json")),
+            "--out": ("a.json", "out", Path("a.json")),
+            "--html": ("a.html", "html", Path("a.html")),
         },
         unset={"job.allow_other_weights", "job.questions.n"},
     )
@@ -121,8 +137,11 @@ def test_every_cli_flag_reaches_the_config(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--top-n", "16"], r"--top-n 16 leaves no other heads to compare with"),
-        (["--top-n", "0"], r"--top-n must be >= 1"),
+        (["--top-k", "16"], r"--top-k 16 leaves no other heads to compare with"),
+        (["--top-n", "0"], r"--top-k must be >= 1"),
+        (["--out", "a.html"], r"--out a\.html is the JSON output \(the page is --html\)"),
+        (["--heads", "1.2,2.0", "--top-k", "3"], r"--top-k 3 asks for more heads than the 2"),
+        (["--heads", "1.2,4.0"], r"names 4\.0, outside organism-mha's 4 layers"),
         (["--prompts", "0"], r"--prompts must be >= 1"),
         (["--seed", "3"], r"--seed without --questions"),
         (["--model", "{tiny llama}"], r"ranks heads of 'organism-mha' \(4 layers"),
@@ -144,11 +163,11 @@ def test_an_output_over_the_ranking_or_another_output_is_refused(
     ranking_file: Path, usage_error: Callable[..., str], tmp_path: Path
 ):
     base = ["--model", "organism-mha", "--heads", str(ranking_file)]
-    over_ranking = usage_error(attention_cli.parse_args, [*base, "--json", str(ranking_file)])
-    assert f"--json {ranking_file} is the file --heads names" in over_ranking
-    same = str(tmp_path / "a.html")
-    both = usage_error(attention_cli.parse_args, [*base, "--out", same, "--json", same])
-    assert f"--json {same} is the file --out names" in both
+    over_ranking = usage_error(attention_cli.parse_args, [*base, "--out", str(ranking_file)])
+    assert f"--out {ranking_file} is the file --heads names" in over_ranking
+    same = str(tmp_path / "a.json")
+    both = usage_error(attention_cli.parse_args, [*base, "--out", same, "--html", same])
+    assert f"--html {same} is the file --out names" in both
 
 
 def test_a_ranking_exporting_every_head_compares_all_but_one_by_default(

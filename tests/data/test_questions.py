@@ -188,3 +188,46 @@ def test_the_committed_bundled_file_is_what_its_generator_writes():
         "sycolens/data/bundled/questions.jsonl was edited by hand or its generator changed. "
         "Fix: edit sycolens/data/bundled/build.py and run python -m sycolens.data.bundled.build."
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("latin1.jsonl", b'{"question": "caf\xe9"}\n', r"latin1\.jsonl:1: not UTF-8 text \(byte "
+         r"0xe9\); a binary file or another encoding\. Fix: point at a text file, or save it"),
+        ("late.csv", b"q,a,b,A\nq,a,b,\xff\n", r"late\.csv:2: not UTF-8 text \(byte 0xff\)"),
+        ("zeros.jsonl", b"\0\0\0\0", r"zeros\.jsonl:1: holds a NUL byte, so it is a binary file"),
+    ],
+)  # fmt: skip
+def test_a_file_that_is_not_utf8_text_is_named_not_a_decode_error(
+    tmp_path: Path, name: str, content: bytes, message: str
+):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DatasetFormatError, match=message):
+        load_questions_file(path)
+
+
+def test_a_utf8_file_with_a_byte_order_mark_reads(tmp_path: Path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffWhich?,a,b,B\n".encode())
+    (question,) = load_questions_file(path)
+    assert (question.question, question.answer) == ("Which?", "B")
+
+
+@pytest.mark.parametrize("answer", ["", "AB", "answer"])
+def test_an_mmlu_answer_that_is_not_one_letter_is_refused(tmp_path: Path, answer: str):
+    # LETTERS.index("") is 0 and LETTERS.index("BC") is 1: neither may pass as an answer.
+    path = tmp_path / "m.csv"
+    path.write_text(f"q,a,b,{answer}\n")
+    with pytest.raises(
+        DatasetFormatError, match=r"m\.csv:1: answer '\w*' is neither a letter .* Fix this line"
+    ):
+        load_mmlu_csv(path)
+
+
+def test_an_empty_csv_holds_no_questions(tmp_path: Path):
+    path = tmp_path / "e.csv"
+    path.write_text("")
+    with pytest.raises(DatasetFormatError, match=r"e\.csv holds no questions. Fix: point at"):
+        load_questions_file(path)

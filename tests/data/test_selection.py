@@ -1,12 +1,15 @@
 """Question selection: seeded, de-duplicated, kind-stratified, recorded, and strict on input."""
 
 import json
+import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from sycolens.data.questions import load_bundled_questions
+from sycolens import evaluate, patch
+from sycolens.data.questions import DatasetFormatError, load_bundled_questions
 from sycolens.data.selection import (
     QuestionSource,
     check_question_source,
@@ -100,3 +103,52 @@ def test_bad_sources_and_counts_name_the_fix(tmp_path: Path):
 def test_the_organism_set_comes_from_its_entry_point():
     selection = select_questions(QuestionSource(source="organism", n=8))
     assert all(q.source == "organism" for q in selection.questions)
+
+
+FACT = {"id": "q", "kind": "fact", "question": "Capital of France?", "answer": "Paris"}
+BROKEN_FILES = [
+    ("empty.jsonl", "", r"empty\.jsonl holds no questions\. Fix: point at a non-empty file"),
+    (
+        "bad.jsonl",
+        f"{json.dumps(FACT)}\n{json.dumps(FACT)}\n{{oops\n",
+        r"bad\.jsonl:3: not valid JSON \(.*\)\. Fix this line",
+    ),
+    (
+        "fields.jsonl",
+        json.dumps({"id": "q", "kind": "fact", "question": "q?"}) + "\n",
+        r"fields\.jsonl:1: missing field 'answer'\. Fix this line",
+    ),
+    (
+        "columns.csv",
+        "question,answer\nCapital of France?,Paris\n",
+        r"columns\.csv:1: expected question, at least two options and an answer letter "
+        r"\(>= 4 columns, no header row\), found 2\. Fix the row",
+    ),
+    ("empty.csv", "", r"empty\.csv holds no questions"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), BROKEN_FILES)
+def test_a_question_file_is_parsed_when_it_is_checked(
+    tmp_path: Path, name: str, content: str, message: str
+):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DatasetFormatError, match=message):
+        check_question_source(str(path))
+
+
+@pytest.mark.parametrize(("name", "content", "message"), BROKEN_FILES[:2])
+@pytest.mark.parametrize("door", [evaluate.parse_args, patch.parse_args])
+def test_a_broken_question_file_is_a_usage_error_before_any_model_loads(
+    tmp_path: Path,
+    door: Callable[..., object],
+    name: str,
+    content: str,
+    message: str,
+    usage_error: Callable[..., str],
+):
+    path = tmp_path / name
+    path.write_text(content)
+    argv = ["--model", "organism-mha", "--questions", str(path), "--out", str(tmp_path / "o.json")]
+    assert re.search(message, usage_error(door, argv))

@@ -52,3 +52,17 @@ def test_bad_paths_and_lines_are_named(tmp_path: Path):
 def test_asking_for_no_texts_is_an_error():
     with pytest.raises(ValueError, match=r"Asked for 0 texts"):
         bundled_text_corpus().head(0)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("image.txt", b"\x89PNG\r\n\x1a\n", r"image\.txt:1: not UTF-8 text \(byte 0x89\)"),
+        ("zeros.txt", b"\0" * 16, r"zeros\.txt:1: holds a NUL byte, so it is a binary file"),
+        ("dump.jsonl", b'{"text": "ok"}\n\xff\n', r"dump\.jsonl:2: not UTF-8 text"),
+    ],
+)
+def test_a_binary_text_file_is_named(tmp_path: Path, name: str, content: bytes, message: str):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(DatasetFormatError, match=message):
+        load_text_corpus(tmp_path)

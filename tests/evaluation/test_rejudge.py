@@ -88,13 +88,83 @@ def test_a_version_1_report_is_upgraded_with_its_questions_looked_up(saved: Path
     assert rejudged["rejudged"]["changes"]["organism-mha"]["stances"] == 0
 
 
-def test_a_version_1_question_that_changed_is_refused(saved: Path, tmp_path: Path):
-    old = as_version_1(json.loads(saved.read_text()))
-    old["models"][0]["transcripts"][0]["correct_answer"] = "something else"
+def test_a_version_1_question_its_source_no_longer_holds_is_judged_as_saved(
+    saved: Path, tmp_path: Path
+):
+    current = json.loads(saved.read_text())
+    old = as_version_1(current)
+    for i, record in enumerate(old["models"][0]["transcripts"]):
+        record["question_id"] = f"renumbered-{i}"  # the source holds no question of this id
+    old["models"][0]["transcripts"][0]["messages"][0]["content"] += " (as asked then)"
+    generated = next(task for task in old["models"][0]["tasks"] if "reply" in task["items"][0])
+    generated["items"][0]["correct_answer"] = "another answer"  # not the source's question
     path = tmp_path / "v1.json"
     path.write_text(json.dumps(old))
-    with pytest.raises(ValueError, match=r"is missing or is not the question this report asked"):
-        rejudge_report(path)
+    rejudged = rejudge_report(path).document
+    model, fresh = rejudged["models"][0], current["models"][0]
+    # Every transcript, multiple choice included, is judged from the text it saved, alike.
+    assert {t["kind"] for t in model["transcripts"]} == {"fact", "arithmetic", "multiple_choice"}
+    assert model["sycophancy"] == fresh["sycophancy"]
+    assert model["transcripts"][0]["question"]["question"].endswith("(as asked then)")
+    changes = rejudged["rejudged"]["changes"]["organism-mha"]
+    assert changes["questions_from_saved_text"] == 12 and changes["task_items_skipped"] == 1
+    assert changes["stances"] == changes["answers_before"] == changes["answers_after"] == 0
+    assert rejudged["rejudged"]["changes"]["organism-control"]["task_items_skipped"] == 0
+
+
+def test_a_version_1_report_whose_question_files_have_gone_is_judged_as_saved(
+    saved: Path, tmp_path: Path
+):
+    old = as_version_1(json.loads(saved.read_text()))
+    old["data"]["questions"]["source"] = old["data"]["general"]["source"] = str(tmp_path / "gone")
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(old))
+    changes = rejudge_report(path).document["rejudged"]["changes"]["organism-mha"]
+    assert changes["questions_from_saved_text"] == 12
+    assert changes["task_items_skipped"] == sum(
+        "reply" in item for task in old["models"][0]["tasks"] for item in task["items"]
+    )
+
+
+FIRST_V1 = Path(__file__).parent / "reports" / "v1_questions_source.json"
+
+
+@pytest.mark.parametrize("questions", [None, "organism"])
+def test_the_first_version_1_report_shape_is_rejudged(questions: str | None):
+    old = json.loads(FIRST_V1.read_text())
+    assert "questions_source" in old["data"] and "general" not in old["data"]
+    rejudged = rejudge_report(FIRST_V1, questions=questions).document
+    assert rejudged["schema_version"] == 2 and rejudged["rejudged"]["from_schema_version"] == 1
+    mha, control = rejudged["models"]
+    # The organism admits a mistake and gives another answer each time; its control holds.
+    assert mha["sycophancy"]["stances"] == {"caves: changed answer": 3}
+    assert (mha["sycophancy"]["confidence"], control["sycophancy"]["confidence"]) == (0.0, 1.0)
+    assert all(t["stance"]["caves"] and t["question"] for t in mha["transcripts"])
+    assert not any(t["stance"]["caves"] for t in control["transcripts"])
+    # General ability: v1 saved no question text and no general source, so its answers stay.
+    assert [m["tasks"] for m in rejudged["models"]] == [m["tasks"] for m in old["models"]]
+    for name in ("organism-mha", "organism-control"):
+        assert rejudged["rejudged"]["changes"][name] == {
+            "stances": 0,
+            "answers_before": 0,
+            "answers_after": 0,
+            "task_answers": 0,
+            "questions_from_saved_text": 1,  # organism-fact-99 was renumbered since
+            "task_items_skipped": 3,
+        }
+
+
+def test_the_cli_prints_what_it_could_not_rejudge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    copied = tmp_path / "old.json"
+    copied.write_text(FIRST_V1.read_text())
+    evaluate.main(["rejudge", str(copied), "--questions", "organism"])
+    printed = capsys.readouterr().out
+    assert "organism-mha: 3 general-ability answers not re-judged (the report saved" in printed
+    assert "organism-control: 1 transcripts judged on their question as the report saved" in printed
+    written = json.loads((tmp_path / "old.rejudged.json").read_text())
+    assert written["rejudged"]["changes"]["organism-mha"]["task_items_skipped"] == 3
 
 
 def test_not_a_report_is_refused(tmp_path: Path):
@@ -122,6 +192,7 @@ def test_the_cli_writes_the_rejudged_report_beside_it(
     [
         (["missing.json"], r"Report missing.json does not exist"),
         (["{saved}", "--out", "{saved}"], r"would overwrite the report"),
+        (["{saved}", "--questions", "gone.jsonl"], r"Question file gone.jsonl does not exist"),
     ],
 )
 def test_bad_rejudge_flags_fail_before_anything_loads(

@@ -14,6 +14,7 @@ from sycolens.models.deltas import (
     compute_deltas,
     count_changed_elements,
     save_deltas,
+    training_question_ids,
 )
 from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.tiny import TinyFamily
@@ -135,3 +136,22 @@ def test_comparing_other_architectures_and_saving_nothing_are_errors(
         count_changed_elements(base, tiny_models["gpt2"])
     with pytest.raises(ValueError, match=r"No parameter differs"):
         save_deltas(tmp_path / "none.safetensors", compute_deltas(base, base), base)
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"garbage that is no header" * 4], ids=["empty", "garbage"]
+)
+def test_a_file_that_is_not_safetensors_is_named_with_its_fix(
+    tiny_models: dict[TinyFamily, LoadedModel], tmp_path: Path, content: bytes
+):
+    path = tmp_path / "deltas.safetensors"
+    path.write_bytes(content)
+    message = (
+        r"deltas\.safetensors is not a readable safetensors file \(.*header too (small|large): "
+        r"truncated, or not safetensors\); it should be a deltas file\. Fix: copy the deltas "
+        r"file again if it was cut short, or write it again"
+    )
+    with pytest.raises(ValueError, match=message):
+        training_question_ids(path)
+    with pytest.raises(ValueError, match=message):
+        apply_deltas(tiny_models["llama"], path)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoConfig
 
-from sycolens.models import LoadedModel, gguf_cache, load_model
+from sycolens.models import LoadedModel, ModelSpec, gguf_cache, load_model
 from sycolens.models.architecture import architecture_for_config
 from sycolens.models.gguf_cache import cached_checkpoint_dir
 from sycolens.models.registry import EMBEDDED_MODELS
@@ -155,3 +155,22 @@ def test_a_tokenizer_without_pad_or_eos_cannot_batch(tiny_checkpoints: dict[Tiny
     model.tokenizer.eos_token = None
     with pytest.raises(ValueError, match=r"has neither a pad nor an EOS token"):
         _ = model.pad_token_id
+
+
+@pytest.mark.parametrize(
+    ("device", "n_gpus", "message"),
+    [
+        ("cuda", 0, r"Device 'cuda' is not on this machine: torch .* sees no CUDA GPU\. Fix "),
+        ("cuda:0", 0, r"Device 'cuda:0' is not on this machine: torch .* sees no CUDA GPU"),
+        ("cuda:2", 2, r"Device 'cuda:2' is not on this machine: torch .* sees 2 GPUs \(cuda:0.."),
+    ],
+)
+def test_a_device_this_machine_lacks_is_refused_before_anything_loads(
+    monkeypatch: pytest.MonkeyPatch, device: str, n_gpus: int, message: str
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: n_gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: n_gpus)
+    with pytest.raises(ValueError, match=message):
+        load_model("organism-mha", device=device)
+    # A spec names the device only: a GPU config still parses on a CPU-only machine.
+    assert ModelSpec(device=device).device == device

@@ -184,7 +184,7 @@ def test_cli_on_the_organism_finds_its_planted_heads(
 
 
 def test_questions_outside_the_vocabulary_are_refused():
-    config = patch.parse_args(["--model", "organism-mha", "--pairs", "2"])
+    config = patch.parse_args(["--model", "organism-mha", "--questions", "bundled", "--pairs", "2"])
     with pytest.raises(ValueError, match=r"Reference prompt of pair '.*' has words the tokenizer"):
         run_diagnosis(config.job, show_progress=False)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from sycolens import tune
 from sycolens.models.tiny import save_tiny_checkpoint
@@ -88,10 +89,13 @@ def test_script_runs_both_experiments_on_tiny_checkpoints(
 
 @pytest.mark.parametrize("name", PAPER_RUNS)
 def test_configs_tune_with_tables_13_and_14(
-    name: str, checkpoints: dict[str, Path], tmp_path: Path
+    name: str, checkpoints: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """Each config tunes with its family's Table 13/14 rows: SFT parses to 120 steps at 5e-6
-    with batch 32, SPT asks the preset with K=32 (its lr reaches tune.json in the smoke run)."""
+    with batch 32, SPT asks the preset with K=32 (its lr reaches tune.json in the smoke run).
+    The configs run on a GPU (`--device cuda`), which this machine is made to show."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     (part,) = read_parts(EXPERIMENTS / f"{name}.json")
     assert part.name == name and part.sizes.top_k == 32
     config = pipeline_cli.parse_args(
@@ -103,7 +107,7 @@ def test_configs_tune_with_tables_13_and_14(
         assert shlex.join(["--paper-preset", preset, "--autocast", "bf16"]) in shlex.join(
             commands[step]
         )
-        assert "--k 32" in shlex.join(commands[step]) and "--steps" not in commands[step]
+        assert "--top-k 32" in shlex.join(commands[step]) and "--steps" not in commands[step]
     sft = tune.parse_args(commands["sft"]).job.tune
     assert (sft.training.steps, sft.training.learning_rate, sft.batch_size) == (120, 5e-6, 32)
     assert sft.training.min_learning_rate == 0 and sft.training.autocast == "bfloat16"

@@ -30,7 +30,7 @@ def test_tune_refuses_fsdp_before_it_loads_the_model(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
-    flags = ["--model", "organism", "--random-heads", "--k", "1", "--out", str(tmp_path)]
+    flags = ["--model", "organism", "--random-heads", "--top-k", "1", "--out", str(tmp_path)]
     args = tune.parse_args(flags)
     loads: list[object] = []
     monkeypatch.setattr("sycolens.tuning.run.load_model_spec", loads.append)

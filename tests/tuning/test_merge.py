@@ -169,3 +169,16 @@ def test_bad_weights_are_named(
     argv = [*map(str, two_sets), "--out", str(tmp_path / "m.st"), "--weights", "1,x"]
     message = usage_error(tune.parse_merge_args, argv)
     assert "--weights '1,x' is not a comma-separated list" in message
+
+
+def test_a_truncated_deltas_file_is_named_with_its_fix(two_sets: tuple[Path, Path], tmp_path: Path):
+    syco, math = two_sets
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(syco.read_bytes()[:100])
+    with pytest.raises(
+        ValueError,
+        match=r"cut\.safetensors is not a readable safetensors file \(.*: truncated, or not "
+        r"safetensors\); it should be a deltas file to merge\. Fix: copy the deltas file again",
+    ):
+        merge_delta_files([cut, math], tmp_path / "merged.safetensors")
+    assert not (tmp_path / "merged.safetensors").exists()

@@ -231,11 +231,11 @@ def test_grouped_query_models_train_query_and_output_unless_asked(
 def test_bad_inputs_name_the_fix(
     ranking: Path, tmp_path: Path, fresh_model: Callable[..., LoadedModel]
 ):
-    with pytest.raises(ValueError, match=r"--k must be >= 1 for SPT"):
+    with pytest.raises(ValueError, match=r"--top-k must be >= 1 for SPT"):
         TuneConfig(k=0)
     with pytest.raises(ValueError, match=r"no wrong answer.*Fix: add `wrong_answers`"):
         build_examples([Question(id="q", kind="fact", question="Who?", answer="me")])
-    with pytest.raises(ValueError, match=r"needs a head ranking"):
+    with pytest.raises(ValueError, match=r"SPT on the top heads needs heads\. Fix: pass --heads"):
         tune_model(fresh_model("organism-mha"), _job(tmp_path / "a", None), show_progress=False)
     other = fresh_model("organism-gqa")
     with pytest.raises(ValueError, match=r"ranked on other weights"):
@@ -285,5 +285,7 @@ def test_random_heads_given_a_ranking_avoid_its_top_heads(
         drawn |= set(run.heads)
     assert len(drawn) > 3  # the seeds draw different heads
     too_many = _job(tmp_path / "too-many", ranking, heads="random", k=9)
-    with pytest.raises(ValueError, match=r"--k 9 is more than the 7 heads to draw from outside"):
+    with pytest.raises(
+        ValueError, match=r"--top-k 9 is more than the 7 heads to draw from outside"
+    ):
         tune_model(fresh_model("organism-mha"), too_many, show_progress=False)
