@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sycolens-installed
 
-.PHONY: install demo report-check test test-slow notebooks lint typecheck check bench clean
+.PHONY: install demo report-check test test-slow notebooks lint typecheck docs check bench clean
 
 install: $(STAMP)
 
@@ -43,13 +43,18 @@ notebooks: install
 		--allow-hosts=127.0.0.1,localhost -W ignore::DeprecationWarning
 
 lint: install
-	$(BIN)/ruff format --check sycolens tests benchmarks experiments notebooks
-	$(BIN)/ruff check sycolens tests benchmarks experiments notebooks
+	$(BIN)/ruff format --check sycolens tests benchmarks experiments notebooks docs/hooks
+	$(BIN)/ruff check sycolens tests benchmarks experiments notebooks docs/hooks
 
 typecheck: install
 	$(BIN)/pyright
 
-check: lint typecheck test test-slow notebooks
+# The docs site (mkdocs.yml, docs/): --strict fails on a broken link, anchor or docstring.
+# NO_MKDOCS_2_WARNING silences Material's banner about its end of life (May 2027).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+check: lint typecheck test test-slow notebooks docs
 
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/patching.py
@@ -57,4 +62,4 @@ bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/tuning.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

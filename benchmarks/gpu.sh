@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU benchmarks of diagnosis (benchmarks/patching_random.py) and tuning
-# (benchmarks/tuning.py) in one run on one CUDA GPU, at the shapes the README reports: random
+# (benchmarks/tuning.py) in one run on one CUDA GPU, at the shapes docs/results.md reports: random
 # Llama-2-7B, bf16, T=256, B=8 and B=1; SPT vs SFT at 7B, 13B (MHA) and 1B (GQA), B=8, T=256,
 # and at 7B with gradient checkpointing.
 # Each benchmark has its own time limit, writes its whole output to OUT_DIR/NAME.log and prints

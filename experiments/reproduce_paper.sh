@@ -4,7 +4,7 @@
 # pipeline (diagnose, verify, SPT on K=32 top heads vs 32 random heads vs SFT, evaluate) into
 # OUT/<name>/report.html. Extra flags go to every pipeline run: --smoke checks both checkpoints
 # end to end at the smallest sizes first; --device cuda:1 picks a GPU. SFT in fp32 with AdamW
-# needs more than one 80 GB GPU holds (README: "Reproducing the paper").
+# needs more than one 80 GB GPU holds (docs/paper-7b.md).
 # Usage: experiments/reproduce_paper.sh LLAMA2_7B_CHAT_DIR MISTRAL_7B_INSTRUCT_V02_DIR [OUT] [FLAGS...]
 set -euo pipefail
 if [ $# -lt 2 ]; then

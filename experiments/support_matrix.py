@@ -1,11 +1,12 @@
-"""Writes the README's support matrix (family x step) from the tests' own results.
+"""Writes the docs' support matrix (family x step) from the tests' own results.
 
 Runs the tests parametrized over every tiny family (each against its slow reference) with a
 JUnit XML report, marks a cell passed only when every test of that step passed on that family,
-and replaces the README block between the support-matrix markers. Run from the repository:
+and replaces the block between the support-matrix markers of docs/families.md (the docs page
+"Models and families"). Run from the repository:
 
-    python experiments/support_matrix.py            # rewrites README.md's matrix
-    python experiments/support_matrix.py --check    # exits 1 if the README's matrix differs
+    python experiments/support_matrix.py            # rewrites docs/families.md's matrix
+    python experiments/support_matrix.py --check    # exits 1 if the page's matrix differs
 """
 
 import argparse
@@ -20,7 +21,7 @@ from pathlib import Path
 from sycolens.models.tiny import TINY_FAMILIES
 
 ROOT = Path(__file__).parents[1]
-README = ROOT / "README.md"
+PAGE = ROOT / "docs" / "families.md"
 START, END = "<!-- support-matrix:start -->", "<!-- support-matrix:end -->"
 # column -> the per-family tests (file::function) that must all pass for a tick.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -119,14 +120,14 @@ def main() -> None:
         report = Path(folder) / "report.xml"
         run_tests(report)
         table = matrix(outcomes(report))
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     before, rest = text.split(START, 1)
     _, after = rest.split(END, 1)
     updated = f"{before}{START}\n{table}\n{END}{after}"
     print(table)
     if args.check:
         sys.exit(0 if updated == text else 1)
-    README.write_text(updated, encoding="utf-8")
+    PAGE.write_text(updated, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The README's library examples run as written, in order, on the organism."""
+"""The docs' library examples (docs/examples.md) run as written, in order, on the organism."""
 
 import re
 from pathlib import Path
@@ -7,14 +7,15 @@ import pytest
 
 from sycolens.evaluation.report import EvaluationReport
 
-README = Path(__file__).parents[1] / "README.md"
+EXAMPLES = Path(__file__).parents[1] / "docs" / "examples.md"
+TITLE = "# Library examples, one per step\n"
 
 
 def library_examples() -> list[str]:
-    """Returns the python blocks of the README's library-examples section, in order."""
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Library examples, one per step", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    """Returns the python blocks of the library-examples page, in order."""
+    text = EXAMPLES.read_text(encoding="utf-8")
+    assert text.startswith(TITLE), f"{EXAMPLES} must open with {TITLE!r}"
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
 
 def test_library_examples_run_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -23,7 +24,7 @@ def test_library_examples_run_in_order(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
     for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+        exec(compile(block, str(EXAMPLES), "exec"), namespace)  # noqa: S102
     for written in ("heads.json", "spt/deltas.safetensors", "spt/tune.json"):
         assert (tmp_path / written).is_file()
     report = namespace["report"]
