@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sycolens._lazy import call_through_api
 from sycolens.cli_args import (
     add_model_arguments,
     add_question_arguments,
@@ -214,6 +215,10 @@ def _print_report(report: "EvaluationReport") -> None:
             f"({counts['n_cut_off_without_answer']} without an answer), "
             f"{counts['n_stopped_repeating']} stopped repeating a line; {record['seconds']:.0f} s"
         )
+
+
+# `sycolens.evaluate(model, ...)` is the notebook call (`sycolens.api.evaluate`).
+call_through_api(__name__)
 
 
 if __name__ == "__main__":

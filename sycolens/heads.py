@@ -3,6 +3,8 @@ weights play (pure data: importing it loads no torch)."""
 
 from typing import Literal, NamedTuple
 
+from sycolens._lazy import call_through_api
+
 HeadRole = Literal["query", "key", "value", "output"]
 HEAD_ROLES: tuple[HeadRole, ...] = ("query", "key", "value", "output")
 
@@ -12,3 +14,7 @@ class Head(NamedTuple):
 
     layer: int
     head: int
+
+
+# `sycolens.heads("3.3,2.0")` is the notebook call (`sycolens.api.heads`).
+call_through_api(__name__)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from sycolens._lazy import call_through_api
 from sycolens.cli_args import (
     HEADS_HELP,
     add_model_arguments,
@@ -309,6 +310,10 @@ def _merge(config: MergeCliConfig) -> None:
         "left out of its evaluation"
     )
     print(f"wrote {config.out}")
+
+
+# `sycolens.tune(model, ...)` is the notebook call (`sycolens.api.tune`).
+call_through_api(__name__)
 
 
 if __name__ == "__main__":

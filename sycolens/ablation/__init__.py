@@ -5,7 +5,7 @@ Names are imported on first use, so `sycolens.ablation.config` stays light for t
 
 from typing import TYPE_CHECKING
 
-from sycolens._lazy import lazy_attributes
+from sycolens._lazy import lazy_attributes, lazy_dir
 
 if TYPE_CHECKING:
     from sycolens.ablation.config import AblationMethod, AblationPositions, KnockoutConfig
@@ -48,3 +48,4 @@ __all__ = [
     "zero_ablation",
 ]
 __getattr__ = lazy_attributes(__name__, _HOMES)
+__dir__ = lazy_dir(globals(), _HOMES)

@@ -5,7 +5,7 @@ Names are imported on first use, so `python -m sycolens.attention --help` stays 
 
 from typing import TYPE_CHECKING
 
-from sycolens._lazy import lazy_attributes
+from sycolens._lazy import call_through_api, lazy_attributes, lazy_dir
 
 if TYPE_CHECKING:
     from sycolens.attention.compare import AttentionComparison, compare_top_heads
@@ -39,3 +39,7 @@ __all__ = [
     "run_attention",
 ]
 __getattr__ = lazy_attributes(__name__, _HOMES)
+__dir__ = lazy_dir(globals(), _HOMES)
+
+# `sycolens.attention(model, heads)` is the notebook call (`sycolens.api.attention`).
+call_through_api(__name__)

@@ -5,7 +5,7 @@ Names are imported on first use, so `sycolens.evaluation.config` stays light.
 
 from typing import TYPE_CHECKING
 
-from sycolens._lazy import lazy_attributes
+from sycolens._lazy import lazy_attributes, lazy_dir
 
 if TYPE_CHECKING:
     from sycolens.evaluation.answers import AnswerCheck, check_answer
@@ -106,3 +106,4 @@ __all__ = [
     "truthfulness",
 ]
 __getattr__ = lazy_attributes(__name__, _HOMES)
+__dir__ = lazy_dir(globals(), _HOMES)

@@ -5,7 +5,7 @@ Names are imported on first use, so `sycolens.models.spec` and `.sources` stay l
 
 from typing import TYPE_CHECKING
 
-from sycolens._lazy import lazy_attributes
+from sycolens._lazy import lazy_attributes, lazy_dir
 
 if TYPE_CHECKING:
     from sycolens.models.architecture import Architecture, architecture_of
@@ -41,3 +41,4 @@ __all__ = [
     "resolve_checkpoint",
 ]
 __getattr__ = lazy_attributes(__name__, _HOMES)
+__dir__ = lazy_dir(globals(), _HOMES)

@@ -1,0 +1,50 @@
+"""The notebook API: `import sycolens as sl`, one call per step on a loaded model."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import sycolens as sl
+from sycolens.heads import Head
+from sycolens.models import LoadedModel
+
+PLANTED = [Head(1, 2), Head(2, 0), Head(3, 3)]
+
+
+def test_import_is_light_and_tab_completion_finds_the_api():
+    code = "import sys, sycolens; print('torch' in sys.modules, dir(sycolens))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("False") and "'load_model'" in done.stdout
+    assert {"diagnose", "knockout", "attention", "tune", "evaluate", "heads"} <= set(dir(sl))
+    import sycolens.models
+
+    assert "load_model" in dir(sycolens.models) and "LoadedModel" in dir(sycolens.models)
+
+
+def test_names_that_are_also_modules_stay_callable():
+    import sycolens.attention.run
+    import sycolens.evaluate
+    import sycolens.tune  # noqa: F401  (importing a module puts it on the package)
+
+    assert sl.heads("3.3,2.0").heads == (Head(3, 3), Head(2, 0))
+    assert all(callable(call) for call in (sl.tune, sl.evaluate, sl.attention, sl.heads))
+
+
+def test_every_step_on_a_loaded_organism(organism: LoadedModel, tmp_path: Path):
+    diagnosis = sl.diagnose(organism, n=16, show_progress=False)
+    assert diagnosis.document["questions"]["source"] == "organism"  # the model's own set
+    assert sorted(diagnosis.scores.top_k(3)) == PLANTED
+    ranking = sl.save_ranking(diagnosis, tmp_path / "heads.json")
+    ranked = sl.knockout(organism, ranking, ks=[3], n_random=1, n=8, show_progress=False)
+    assert ranked.document["ranking"] is not None and ranked.selection.skip == 16  # held out
+    listed = sl.knockout(organism, sl.heads("1.2,2.0,3.3"), n_random=1, n=8, show_progress=False)
+    top = listed.curve.frame.query("condition == 'top' and k == 3").iloc[0]
+    assert top["mean_f"] < 0.01 and list(listed.curve.frame["k"].unique()) == [0, 1, 2, 3]
+    looked = sl.attention(organism, "1.2,2.0,3.3", n=8, show_progress=False)
+    assert looked.top == tuple(PLANTED)
+    run = sl.tune(organism, sl.heads("1.2,2.0"), out=tmp_path / "spt", steps=2, n=8,
+                  show_progress=False)  # fmt: skip
+    assert run.heads == (Head(1, 2), Head(2, 0)) and (tmp_path / "spt" / "tune.json").is_file()
+    report = sl.evaluate(organism, deltas=[tmp_path / "spt" / "deltas.safetensors"], n=6,
+                         n_texts=4, show_progress=False)  # fmt: skip
+    assert [record["name"] for record in report.records] == ["organism-mha", "organism-mha+spt"]
