@@ -18,6 +18,17 @@ HF checkpoint), tune.json (config, heads, training question ids, loss per step, 
 with `python -m sycolens.evaluate --deltas run/deltas.safetensors` (or `--tuned run/model`): the
 training questions are left out automatically.
 
+Shard the model over the processes of a launch (FSDP2) when it does not fit one GPU:
+    accelerate launch --multi_gpu --num_processes 4 --num_machines 1 -m sycolens.tune \
+        --model meta-llama/Llama-2-7b-chat-hf --mode sft --paper-preset llama-7b --fsdp \
+        --autocast bf16 --gradient-checkpointing --out run/
+--fsdp shards the weights (each decoder layer, then the rest), their gradients and AdamW state
+over the N processes (torchrun works too; without GPUs the same command runs N CPU processes on
+gloo); --autocast gathers them in its dtype. SPT shards the frozen base and keeps its small deltas
+whole in every process. --fsdp-offload keeps the shards, gradients and AdamW state in host
+memory, and may run as one process on one GPU. Checkpoints are sharded and resume under any
+number of processes; the outputs are written whole, as an unsharded run writes them.
+
 Merge delta sets made over one base (the paper's C.7), e.g. a sycophancy SPT with a math SPT:
     python -m sycolens.tune merge syco/deltas.safetensors math/deltas.safetensors \
         --out merged.safetensors [--weights 0.7,0.3] [--rule union|average]
@@ -36,18 +47,23 @@ from typing import TYPE_CHECKING, TypeVar
 from sycolens._lazy import call_through_api
 from sycolens.cli_args import (
     HEADS_HELP,
+    NOTHING_KEPT,
     add_model_arguments,
     add_question_arguments,
+    check_outputs_are_not_inputs,
+    check_outputs_writable,
     door_prog,
     heads_from,
     model_spec_from,
     parse_config,
     question_source_from,
+    reported_interrupt,
 )
 from sycolens.head_lists import HeadList, check_heads_fit
 from sycolens.heads import HEAD_ROLES, HeadRole
 from sycolens.models.sources import check_model_source, read_model_shape
 from sycolens.training.config import AutocastDtype, TrainingConfig
+from sycolens.training.launch import check_fsdp_launch, launched_processes
 from sycolens.tuning.config import (
     MERGE_RULES,
     PRESETS,
@@ -127,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lora-alpha", type=float, help="LoRA scale numerator (default: rank)")
     parser.add_argument("--gradient-checkpointing", action="store_true",
                         help="recompute activations in the backward: less memory")  # fmt: skip
+    parser.add_argument("--fsdp", action="store_true",
+                        help="shard the model over the launched processes (FSDP2): each holds "
+                        "1/N of the weights, gradients and AdamW state")  # fmt: skip
+    parser.add_argument("--fsdp-offload", action="store_true",
+                        help="with --fsdp: keep the shards, gradients and AdamW state in host "
+                        "memory (one GPU may run alone)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="run folder")
     return parser
 
@@ -171,6 +193,7 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
     mode: TuneMode = args.mode
     preset = _preset(mode, args.paper_preset)
     check_model_source(args.model)
+    check_outputs_writable({"--out": args.out}, folders=("--out",))
     is_random = args.random_heads is not None
     if mode == "sft" and (args.heads or is_random or args.top_k is not None):
         raise ValueError(
@@ -208,7 +231,11 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
         head_seed=args.random_heads or 0,
         gradient_checkpointing=args.gradient_checkpointing,
         lora=_lora(args),
+        fsdp=args.fsdp,
+        fsdp_offload=args.fsdp_offload,
     )
+    if tune.fsdp:
+        check_fsdp_launch(launched_processes(), offload=tune.fsdp_offload)
     job = TuneJob(
         model=model_spec_from(args),
         ranking=heads,
@@ -242,6 +269,8 @@ def _merge_config_from(args: argparse.Namespace) -> MergeCliConfig:
             raise FileNotFoundError(f"Deltas file {path} does not exist. Fix the path.")
     if args.out.exists():
         raise FileExistsError(f"{args.out} exists. Fix: pass another --out, or delete it.")
+    check_outputs_are_not_inputs({"--out": args.out}, {})
+    check_outputs_writable({"--out": args.out})
     weights = None
     if args.weights is not None:
         try:
@@ -266,13 +295,21 @@ def parse_args(argv: Sequence[str] | None = None) -> TuneCliConfig:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == [MERGE]:
-        _merge(parse_merge_args(argv[1:]))
+        merge = parse_merge_args(argv[1:])
+        with reported_interrupt(door_prog(f"python -m sycolens.tune {MERGE}"), NOTHING_KEPT):
+            _merge(merge)
         return
     config = parse_args(argv)
     from sycolens.training.precision import NonFiniteError  # torch: after the flag checks
 
+    kept = (
+        f"The last checkpoint in {config.job.out} is kept (one every "
+        f"{config.job.tune.training.checkpoint_every} steps): run the same command again to "
+        "resume from it."
+    )
     try:
-        run(config)
+        with reported_interrupt(door_prog("python -m sycolens.tune"), kept):
+            run(config)
     except NonFiniteError as error:
         raise SystemExit(f"{door_prog('python -m sycolens.tune')}: error: {error}") from None
 

@@ -25,6 +25,7 @@ def test_every_flag_arrives(ranking: Path, tmp_path: Path):
         "--batch-size", "3", "--accumulation", "2", "--checkpoint-every", "4",
         "--allow-other-weights", "--train-shared-kv", "--out", str(tmp_path / "run"),
         "--autocast", "bf16", "--gradient-checkpointing", "--lora-rank", "4", "--lora-alpha", "8",
+        "--fsdp", "--fsdp-offload",
     ]).job  # fmt: skip
     assert job.ranking == ranking and job.allow_other_weights and job.out == tmp_path / "run"
     assert (job.questions.source, job.questions.n, job.questions.seed) == ("organism", 12, 5)
@@ -41,10 +42,11 @@ def test_every_flag_arrives(ranking: Path, tmp_path: Path):
     assert (training.warmup_steps, training.weight_decay, training.accumulation) == (2, 0.1, 2)
     assert training.checkpoint_every == 4 and training.autocast == "bfloat16"
     assert config.gradient_checkpointing and config.lora == LowRank(rank=4, alpha=8.0, seed=5)
+    assert config.fsdp and config.fsdp_offload
     control = tune.parse_args(["--random-heads", "7", "--out", str(tmp_path)]).job.tune
     assert (control.heads, control.head_seed, control.seed) == ("random", 7, 0)
     assert control.training.autocast is None and not control.gradient_checkpointing
-    assert control.lora is None
+    assert control.lora is None and not control.fsdp and not control.fsdp_offload
 
 
 def test_presets_fill_what_is_not_given(tmp_path: Path):
@@ -80,12 +82,38 @@ def test_presets_fill_what_is_not_given(tmp_path: Path):
         (["--random-heads", "--lora-alpha", "2"], r"--lora-alpha needs --lora-rank"),
         (["--random-heads", "--lora-rank", "0"], r"--lora-rank must be >= 1, got 0"),
         (["--mode", "sft", "--lora-rank", "2"], r"LoRA is for SPT's head slices"),
+        (["--mode", "sft", "--fsdp-offload"],
+         r"--fsdp-offload keeps FSDP's shards in host memory.*Fix: add --fsdp"),
     ],
 )  # fmt: skip
 def test_bad_flags_fail_before_anything_loads(
     argv: list[str], message: str, usage_error: Callable[..., str], tmp_path: Path
 ):
     assert re.search(message, usage_error(tune.parse_args, [*argv, "--out", str(tmp_path)]))
+
+
+@pytest.mark.parametrize("world_size", [None, "1"])
+def test_fsdp_in_a_lone_process_is_refused_naming_the_launch(
+    world_size: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    usage_error: Callable[..., str],
+    tmp_path: Path,
+):
+    if world_size is None:
+        monkeypatch.delenv("WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("WORLD_SIZE", world_size)
+    flags = ["--mode", "sft", "--fsdp", "--out", str(tmp_path)]
+    message = (
+        r"--fsdp shards the model over the processes of a launch, but this process runs alone "
+        r"\(WORLD_SIZE is unset or 1\)\. Fix: launch N >= 2 processes, e\.g\. `accelerate launch "
+        r"--multi_gpu --num_processes N.*torchrun --nproc_per_node N.*add --fsdp-offload"
+    )
+    assert re.search(message, usage_error(tune.parse_args, flags))
+    offloaded = tune.parse_args([*flags, "--fsdp-offload"]).job.tune  # one GPU, host memory
+    assert offloaded.fsdp and offloaded.fsdp_offload
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert tune.parse_args(flags).job.tune.fsdp
 
 
 def test_a_full_run_writes_the_run_folder(

@@ -7,7 +7,9 @@ NCCL on GPUs, gloo on CPUs), so the backward averages the gradients across proce
 caller scales each process's loss so that the average is the gradient of the whole
 micro-batch (`reply_loss` with the whole batch's token count, times `world_size`), which makes
 N processes take the same steps as one process with the same global batch. Only the main
-process writes checkpoints and outputs; the others wait at `barrier`.
+process writes checkpoints and outputs; the others wait at `barrier`. Sharding the model itself
+over the processes (`--fsdp`) is `sycolens.training.fsdp`'s; under it SPT's deltas still go
+through `wrap`, their base sharded.
 
 Diagnosis and evaluation split their pairs and questions across the processes of a launch too
 (`accelerate launch -m sycolens.patch ...`), in contiguous blocks rather than every n-th row:
@@ -24,6 +26,8 @@ import torch
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
+from sycolens.training.launch import launched_processes
+
 _Row = TypeVar("_Row")
 
 
@@ -39,11 +43,12 @@ class DataParallel:
     def from_environment(cls) -> "DataParallel":
         """One process unless a launcher (accelerate, torchrun) set WORLD_SIZE above 1.
 
-        Refuses a launch configured for model sharding (FSDP, DeepSpeed, Megatron-LM), which
-        sycolens does not do: accelerate would otherwise shard a model whose hooks, deltas and
-        checkpoints assume whole tensors."""
+        Refuses a launch that asks accelerate to shard the model (FSDP, DeepSpeed,
+        Megatron-LM): accelerate would shard a model whose hooks, deltas and checkpoints
+        assume whole tensors (and its FSDP, without GPUs, silently runs whole copies).
+        `sycolens tune --fsdp` shards the model itself (`sycolens.training.fsdp`)."""
         _refuse_sharding()
-        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        if launched_processes() <= 1:
             return cls()
         from accelerate import Accelerator
 
@@ -81,7 +86,8 @@ class DataParallel:
         """The module to run forwards through: DDP-wrapped across processes, else itself.
 
         Parameters and buffers under `frozen_prefix` (the base model under SPT: every process
-        loaded the same weights) are left out of DDP's start-up broadcast and gradient sync.
+        loaded the same weights, or FSDP sharded them) are left out of DDP's start-up broadcast
+        and gradient sync.
         """
         if self.accelerator is None:
             return module
@@ -153,8 +159,9 @@ def _refuse_sharding() -> None:
             continue
         lacks = "" if torch.cuda.is_available() else f" (and {name} needs GPUs: there are none)"
         raise ValueError(
-            f"This launch asks accelerate for {name} ({variable}), but sycolens does not shard "
-            f"models{lacks}: every process holds the whole model (DDP). Fix: launch without "
-            "sharding (accelerate launch --multi_gpu, or a config whose distributed_type is "
-            "MULTI_GPU or MULTI_CPU); SPT of a 13B model fits one 80 GB GPU."
+            f"This launch asks accelerate for {name} ({variable}), which sycolens does not use"
+            f"{lacks}: accelerate would shard tensors that sycolens's hooks, deltas and "
+            "checkpoints read whole. Fix: launch without accelerate's sharding (accelerate "
+            "launch --multi_gpu, or a config whose distributed_type is MULTI_GPU or MULTI_CPU); "
+            "to shard the model, pass --fsdp to `sycolens tune`, which shards it itself (FSDP2)."
         )

@@ -8,7 +8,9 @@ set the learning rate, accumulate `accumulation` micro-batch gradients (each los
 `accumulation`), clip the gradient norm, take one AdamW step. With `autocast`, each forward
 runs under `torch.autocast` (float16 with loss scaling: `sycolens.training.precision`). A
 checkpoint is written every `checkpoint_every` steps; the caller writes the final weights and
-then removes the folder.
+then removes the folder. The trainable tensors may be sharded over processes (FSDP's DTensors,
+`sycolens.training.fsdp`): AdamW and clipping work on them as they are, and every process
+writes its shards of each checkpoint.
 """
 
 import time
@@ -19,6 +21,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.distributed.tensor import DTensor
 from tqdm.auto import tqdm
 
 from sycolens.training.checkpoint import load_checkpoint, save_checkpoint
@@ -71,7 +74,7 @@ def train(
         betas=config.betas,
         weight_decay=config.weight_decay,
     )
-    precision = MixedPrecision(config.autocast, trainable[0].device.type)  # AdamW refused empty
+    precision = MixedPrecision(config.autocast, _compute_device_type(trainable[0]))
     run_identity = {"training": _config_json(config), **identity}
     state = load_checkpoint(
         checkpoint_dir, parameters=named, optimizer=optimizer, identity=run_identity
@@ -81,6 +84,11 @@ def train(
     started = time.perf_counter()
     steps = range(state.step, config.steps)
     parallel = parallel or DataParallel()
+    if state.step > 0 and parallel.is_main:
+        tqdm.write(
+            f"{description}: resuming from the checkpoint in {checkpoint_dir} at step "
+            f"{state.step} of {config.steps} (steps 1-{state.step} are not run again)"
+        )
     progress = tqdm(steps, desc=description, disable=not show_progress or not parallel.is_main)
     for step in progress:
         step_started = time.perf_counter()
@@ -121,20 +129,29 @@ def train(
             started = time.perf_counter()
             state.grad_scaler = precision.scaler.state_dict()
             try:
-                if parallel.is_main:
-                    save_checkpoint(
-                        checkpoint_dir,
-                        parameters=named,
-                        optimizer=optimizer,
-                        state=state,
-                        identity=run_identity,
-                    )
+                save_checkpoint(
+                    checkpoint_dir,
+                    parameters=named,
+                    optimizer=optimizer,
+                    state=state,
+                    identity=run_identity,
+                    parallel=parallel,
+                )
             finally:
                 parallel.barrier()  # reached even if the save fails, so no process hangs
         if on_step is not None:
             on_step(step)
     state.seconds += time.perf_counter() - started
+    optimizer.zero_grad(set_to_none=True)  # the last gradients: as large as what trained
     return TrainingResult(steps=config.steps, seconds=state.seconds, history=tuple(state.history))
+
+
+def _compute_device_type(tensor: Tensor) -> str:
+    """Returns where the forward computes: a sharded tensor's mesh device (a GPU even when the
+    shards are offloaded to host memory), else the tensor's own device."""
+    if isinstance(tensor, DTensor):
+        return tensor.device_mesh.device_type
+    return tensor.device.type
 
 
 def _config_json(config: TrainingConfig) -> dict[str, Any]:

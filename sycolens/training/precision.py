@@ -4,7 +4,8 @@ The trained tensors stay in their own dtype (fp32 deltas, or the model's weights
 updates them there; only the forward runs in `bfloat16` or `float16` under `torch.autocast`.
 float16's narrow range underflows small gradients, so its loss is scaled by a `GradScaler`
 (unscaled before clipping, steps with non-finite gradients skipped); its state is part of a
-checkpoint, so a resumed float16 run takes the same steps as an uninterrupted one.
+checkpoint, so a resumed float16 run takes the same steps as an uninterrupted one. Under FSDP
+the gradients are DTensors: their norm and the scaler's overflow check cover every shard.
 """
 
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.distributed.tensor import DTensor
 
 from sycolens.training.config import AutocastDtype
 
@@ -46,9 +48,12 @@ class MixedPrecision:
     ) -> None:
         """Unscales the gradients, clips their norm, steps. Under float16 a step with
         non-finite gradients is skipped (the loss scale shrinks); otherwise such gradients are
-        an error, raised before the step, so no trained tensor takes a NaN."""
+        an error, raised before the step, so no trained tensor takes a NaN. Sharded (FSDP)
+        gradients' norm is taken over every process's shards."""
         self.scaler.unscale_(optimizer)
         norm = torch.nn.utils.get_total_norm([t.grad for t in trainable if t.grad is not None])
+        if isinstance(norm, DTensor):
+            norm = norm.full_tensor()
         if not self.scaler.is_enabled() and not torch.isfinite(norm):
             raise NonFiniteError(f"the gradient norm is {norm.item()}")
         if max_grad_norm is not None:

@@ -91,6 +91,9 @@ class TuneConfig:
     `gradient_checkpointing` recomputes each decoder layer's activations in the backward: less
     memory, about one more forward of time, the same gradients. `lora` makes each head slice's
     delta low-rank (SPT + LoRA).
+
+    `fsdp` shards the model over the processes of a launch (FSDP2: `sycolens.training.fsdp`);
+    `fsdp_offload` keeps the shards, their gradients and optimizer state in host memory.
     """
 
     mode: TuneMode = "spt"
@@ -106,8 +109,15 @@ class TuneConfig:
     head_seed: int = 0
     gradient_checkpointing: bool = False
     lora: LowRank | None = None
+    fsdp: bool = False
+    fsdp_offload: bool = False
 
     def __post_init__(self) -> None:
+        if self.fsdp_offload and not self.fsdp:
+            raise ValueError(
+                "--fsdp-offload keeps FSDP's shards in host memory, but there are none without "
+                "--fsdp. Fix: add --fsdp, or drop --fsdp-offload."
+            )
         if self.mode == "sft" and self.lora is not None:
             raise ValueError("LoRA is for SPT's head slices: drop --lora-rank, or use --mode spt.")
         if self.mode == "spt" and self.k < 1:

@@ -4,7 +4,8 @@
 (SPT: the ranking's top-k heads, or k random heads as the control, as `HeadDeltas`; SFT: every
 parameter), and runs the shared loop (`sycolens.training.loop.train`: AdamW, warmup and cosine
 to `min_learning_rate`, accumulation, clipping, autocast, checkpoints every N steps and an exact
-resume), with the decoder layers' activations recomputed in the backward if asked.
+resume), with the decoder layers' activations recomputed in the backward if asked, and the
+model sharded over the processes of a launch with `fsdp` (`sycolens.training.fsdp`).
 The loss of micro-batch (step, micro) is a pure function of its position: the examples are
 shuffled per epoch by a generator seeded from (seed, epoch).
 
@@ -47,9 +48,11 @@ from sycolens.patching.scores import HeadScores
 from sycolens.prompts.training_style import PAPER_STYLE
 from sycolens.training.activation_checkpointing import checkpointed_layers
 from sycolens.training.data_parallel import DataParallel
+from sycolens.training.fsdp import FullySharded, unsharded_copy
+from sycolens.training.launch import check_fsdp_launch
 from sycolens.training.loop import LossOutput, TrainingResult, train
-from sycolens.tuning.batches import collate, reply_loss, tokenize_example
-from sycolens.tuning.config import GQA_ROLES, TuneJob
+from sycolens.tuning.batches import TokenizedExample, collate, reply_loss, tokenize_example
+from sycolens.tuning.config import GQA_ROLES, TuneConfig, TuneJob
 from sycolens.tuning.data import build_examples
 from sycolens.tuning.export import save_head_deltas
 from sycolens.tuning.head_deltas import HeadDeltas, delta_targets
@@ -71,10 +74,15 @@ class TuneResult:
 
 def run_tuning(job: TuneJob, *, show_progress: bool = True) -> TuneResult:
     """Loads the model and tunes it (`tune_model`), data-parallel when a launcher started
-    several processes (`accelerate launch -m sycolens.tune`: each on accelerate's device)."""
+    several processes (`accelerate launch -m sycolens.tune`: each on accelerate's device), and
+    sharded over them with `fsdp` (loaded in host memory first with `fsdp_offload`)."""
     parallel = DataParallel.from_environment()
+    if job.tune.fsdp:
+        check_fsdp_launch(parallel.world_size, offload=job.tune.fsdp_offload)
     spec = job.model
-    if parallel.device is not None:
+    if job.tune.fsdp_offload:
+        spec = replace(spec, device="cpu")  # the shards stay there
+    elif parallel.device is not None:
         spec = replace(spec, device=str(parallel.device))
     model = load_model_spec(spec)
     return tune_model(model, job, show_progress=show_progress, parallel=parallel)
@@ -88,7 +96,9 @@ def tune_model(
     parallel: DataParallel | None = None,
 ) -> TuneResult:
     """Tunes an already loaded model in place and writes the outputs (module doc); with
-    `parallel`, this process's share of each batch (`sycolens.training.data_parallel`)."""
+    `parallel`, this process's share of each batch (`sycolens.training.data_parallel`). With
+    `fsdp` the model is sharded over the processes (`sycolens.training.fsdp`) and stays so:
+    the outputs hold its tuned weights whole."""
     config = job.tune
     parallel = parallel or DataParallel()
     parallel.check_batch(config.batch_size)
@@ -107,6 +117,7 @@ def tune_model(
     layout = HeadLayout.of(model.hf_model)
     heads, excluded = _chosen_heads(model, layout, job)
     roles = tuning_roles(layout, config.roles, config.train_shared_kv) if heads else ()
+    record = model_record(model)  # before any sharding
     deltas = None
     if heads:
         targets = delta_targets(layout, heads, roles)
@@ -121,29 +132,72 @@ def tune_model(
         "excluded_heads": [list(head) for head in excluded],
         "batch_size": config.batch_size,
         "lora": asdict(config.lora) if config.lora else None,
-        "base_fingerprint": model_record(model)["weights_fingerprint"],
+        "base_fingerprint": record["weights_fingerprint"],
     }
     if config.mode == "sft":
         _check_sft(model, layout)
+    with _sharded(model, deltas, config, parallel) as sharding:
+        n_trainable, result = _train(
+            model, deltas, tokenized, job, identity, parallel, sharding, show_progress
+        )
+        # Sharded, the main process writes an unsharded copy (None in the others).
+        written = unsharded_copy(model, parallel) if sharding is not None else model
+        document = {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "sycolens_version": sycolens.__version__,
+            "model": model_record(written) if written is not None else record,
+            **identity,
+            "ranking": _origin(job.ranking),
+            "heads_source": heads_record(job.ranking),
+            "questions": selection.summary(),
+            "config": _config_json(job),
+            "n_trainable": n_trainable,
+            "n_examples": len(examples),
+            "seconds": round(result.seconds, 2),
+            "samples_per_second": _samples_per_second(result, config.batch_size, config.training),
+            "history": list(result.history),
+        }
+        try:
+            if written is not None and parallel.is_main:
+                _write_outputs(written, deltas, document, job.out)
+        finally:
+            parallel.barrier()  # reached even if writing fails, so no process hangs
+    return TuneResult(heads, n_trainable, result, document, wrote_outputs=parallel.is_main)
+
+
+def _train(
+    model: LoadedModel,
+    deltas: HeadDeltas | None,
+    tokenized: list[TokenizedExample],
+    job: TuneJob,
+    identity: dict[str, Any],
+    parallel: DataParallel,
+    sharding: FullySharded | None,
+    show_progress: bool,
+) -> tuple[int, TrainingResult]:
+    """Trains the deltas (SPT) or every weight (SFT) through the shared loop; returns how many
+    numbers trained and how the run went."""
+    config = job.tune
+    device = sharding.device if sharding is not None else model.device
     with (
         _trainable(model, deltas) as parameters,
-        _training_forward(model, deltas, config.gradient_checkpointing) as calls,
+        _training_forward(model, deltas, config.gradient_checkpointing, sharding) as calls,
     ):
         n_trainable = sum(p.numel() for p in parameters.values())
-        forward = (
-            parallel.wrap(_DeltaTuned(model.hf_model, deltas), frozen_prefix="hf_model.")
-            if deltas
-            else parallel.wrap(model.hf_model)
-        )
+        if deltas is not None:  # the base is left out of DDP: frozen (and sharded by FSDP)
+            forward = parallel.wrap(_DeltaTuned(model.hf_model, deltas), frozen_prefix="hf_model.")
+        else:  # FSDP averages a sharded model's gradients itself
+            forward = model.hf_model if sharding is not None else parallel.wrap(model.hf_model)
 
         def loss_at(step: int, micro: int) -> LossOutput:
             rows = _rows(len(tokenized), config.batch_size, config.training.accumulation,
                          config.seed, step, micro)  # fmt: skip
             whole = collate([tokenized[i] for i in rows], model.pad_token_id)
             mine = whole.rows(parallel.shard(range(len(rows))))
-            # This shard's share of the whole micro-batch's mean; DDP averages the processes'
-            # gradients, so each share is scaled by their number.
-            share = reply_loss(forward, mine.to(model.device), n_tokens=whole.n_loss_tokens)
+            # This shard's share of the whole micro-batch's mean; DDP (or FSDP) averages the
+            # processes' gradients, so each share is scaled by their number.
+            share = reply_loss(forward, mine.to(device), n_tokens=whole.n_loss_tokens)
             loss = share * parallel.world_size
             if not all(calls.values()):
                 unused = [name for name, n in calls.items() if not n]
@@ -161,28 +215,7 @@ def tune_model(
             show_progress=show_progress,
             parallel=parallel,
         )
-    document = {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "sycolens_version": sycolens.__version__,
-        "model": model_record(model),
-        **identity,
-        "ranking": _origin(job.ranking),
-        "heads_source": heads_record(job.ranking),
-        "questions": selection.summary(),
-        "config": _config_json(job),
-        "n_trainable": n_trainable,
-        "n_examples": len(examples),
-        "seconds": round(result.seconds, 2),
-        "samples_per_second": _samples_per_second(result, config.batch_size, config.training),
-        "history": list(result.history),
-    }
-    try:
-        if parallel.is_main:
-            _write_outputs(model, deltas, document, job.out)
-    finally:
-        parallel.barrier()  # reached even if writing fails, so no process hangs
-    return TuneResult(heads, n_trainable, result, document, wrote_outputs=parallel.is_main)
+    return n_trainable, result
 
 
 def tuning_roles(
@@ -296,8 +329,28 @@ class _DeltaTuned(torch.nn.Module):
 
 
 @contextmanager
+def _sharded(
+    model: LoadedModel, deltas: HeadDeltas | None, config: TuneConfig, parallel: DataParallel
+) -> Generator[FullySharded | None]:
+    """Shards the model over the processes while open if asked (`fsdp`), with the deltas, whole,
+    on the device the forward computes on; yields the sharding (None: not sharded)."""
+    if not config.fsdp:
+        yield None
+        return
+    autocast, offload = config.training.autocast, config.fsdp_offload
+    with FullySharded.started(parallel, autocast=autocast, offload=offload) as sharding:
+        sharding.shard(model)
+        if deltas is not None:
+            deltas.to(sharding.device)  # offloaded, the base (and so they) loaded on the host
+        yield sharding
+
+
+@contextmanager
 def _training_forward(
-    model: LoadedModel, deltas: HeadDeltas | None, gradient_checkpointing: bool
+    model: LoadedModel,
+    deltas: HeadDeltas | None,
+    gradient_checkpointing: bool,
+    sharding: FullySharded | None,
 ) -> Generator[dict[str, int]]:
     """Keeps the deltas' hooks (SPT) and, if asked, layer checkpointing in place for the
     whole run: forward and backward, since a checkpointed backward runs the forward again.
@@ -306,6 +359,8 @@ def _training_forward(
         calls = stack.enter_context(deltas.applied(model.hf_model)) if deltas else {}
         if gradient_checkpointing:
             stack.enter_context(checkpointed_layers(model.hf_model))
+        if sharding is not None:
+            stack.enter_context(sharding.quiet())
         yield calls
 
 

@@ -1,0 +1,51 @@
+"""Runs several `sycolens tune` jobs in one launched process, for the FSDP launch tests.
+
+`accelerate launch ... tests/tuning/launched_runs.py SPEC.json` runs each job of SPEC (a JSON
+list of `{"argv": [...], "interrupt_at": n or null}`) in order in every process, so one launch
+pays the processes' start-up once for several runs. A job with `interrupt_at` stops at its
+n-th loss with KeyboardInterrupt, as Ctrl-C would (every process at the same step, before that
+step's first collective), leaving its last checkpoint for a later job to resume.
+"""
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from sycolens import tune
+from sycolens.tuning import run as tuning_run
+
+REAL_LOSS = tuning_run.reply_loss
+
+
+def _loss_interrupted_at(at: int) -> Callable[..., torch.Tensor]:
+    calls = {"n": 0}
+
+    def loss(*args: object, **kwargs: object) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == at:
+            raise KeyboardInterrupt
+        return REAL_LOSS(*args, **kwargs)  # type: ignore[arg-type]
+
+    return loss
+
+
+def main(spec: Path) -> None:
+    for job in json.loads(spec.read_text()):
+        at: int | None = job["interrupt_at"]
+        tuning_run.reply_loss = REAL_LOSS if at is None else _loss_interrupted_at(at)
+        try:
+            tune.main(job["argv"])
+        except KeyboardInterrupt:
+            if at is None:
+                raise
+        finally:
+            tuning_run.reply_loss = REAL_LOSS
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
