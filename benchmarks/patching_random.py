@@ -6,9 +6,14 @@ attention (what a user's model runs; the copy shares the weight tensors). Each r
 multiple of it: the same weights wrapped by TransformerBridge; the whole `direct` diagnosis
 (two forwards + scoring); scoring all heads after the forwards; the exact total effect of every
 head at the answer position from the key/value cache (counterfactual capture included); one
-head per forward; TransformerLens's `generic_activation_patch`; and the literal per-head
-Algorithm 1. The per-head loops are timed on a sample of heads and multiplied by the head count
-(as printed). Meant for a GPU:
+head per forward; TransformerLens's `generic_activation_patch`; the literal per-head
+Algorithm 1; and TransformerLens's attribution patching (`attribution_patch`, the first-order
+estimate of the total effect that sycolens's attribution mode runs), with its error against the
+exact total on the same pairs (Spearman raw and sign-corrected, top-10 overlap; called as
+sycolens calls it and with the paper's names, see benchmarks/patching.py). The per-head loops
+are timed on a sample of heads and multiplied by the head count, attribution patching (one
+forward and backward per pair, and a Python loop over every head at every position) on
+`--attribution-pairs` pairs and multiplied by B (as printed). Meant for a GPU:
 
     python benchmarks/patching_random.py --device cuda --dtype bfloat16      # 7B shape, B=8 T=256
 
@@ -26,14 +31,17 @@ from functools import partial
 from typing import Any
 
 import torch
+from patching import attribution_as_named, compare_with_exact
 from peers import plain_forward, transformer_lens_answer_patch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from sycolens.models.load import DTYPES, LoadedModel, wrap_hf_model
 from sycolens.models.tiny import build_tiny_tokenizer
+from sycolens.patching.attribution import attribution_logit_diff_changes
 from sycolens.patching.capture import capture_answer_activations
 from sycolens.patching.diagnose import DiagnoseConfig, all_heads, diagnose_heads
 from sycolens.patching.direct import direct_patched_logit_diffs
+from sycolens.patching.metrics import label_logit_diff
 from sycolens.patching.reference import literal_path_patching, one_head_total_patching
 from sycolens.patching.total import total_patched_logit_diffs
 from sycolens.prompts.batch import TokenBatch
@@ -100,11 +108,23 @@ def timed(fn: Callable[[], Any], device: str, repeats: int = 3) -> float:
     return best
 
 
+def _timed_once(fn: Callable[[], Any], device: str) -> tuple[Any, float]:
+    """Returns fn's result and its wall time, synchronising CUDA around it."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     for name, default in [("layers", 32), ("d-model", 4096), ("heads", 32), ("kv-heads", 32),
                           ("d-mlp", 11008), ("vocab", 32000), ("batch", 8), ("seq", 256),
-                          ("literal-heads", 8), ("total-heads", 16)]:  # fmt: skip
+                          ("literal-heads", 8), ("total-heads", 16),
+                          ("attribution-pairs", 2)]:  # fmt: skip
         parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
@@ -167,6 +187,20 @@ def main() -> None:
         ("total at the answer position, key/value cache, all heads", total_s),
         *((f"{name}, all heads (extrapolated)", seconds) for name, seconds in looped.items()),
     ]
+    n_attributed = min(args.attribution_pairs, args.batch)
+    attributed = pairs.select(slice(0, n_attributed))
+    attribution_logit_diff_changes(model, pairs.select(slice(0, 1)), labels)  # warm-up
+    estimate, attribution_s = _timed_once(
+        lambda: attribution_logit_diff_changes(model, attributed, labels), args.device
+    )
+    named, named_s = _timed_once(
+        lambda: attribution_as_named(model, attributed, labels), args.device
+    )
+    attribution_s, named_s = (t * args.batch / n_attributed for t in (attribution_s, named_s))
+    rows += [
+        ("TransformerLens attribution_patch, as sycolens calls it (x B)", attribution_s),
+        ("TransformerLens attribution_patch, the paper's names (x B)", named_s),
+    ]
     for name, seconds in rows:
         print(f"  {name:<66} {seconds * 1e3:11.1f} ms = {seconds / plain_s:9.2f}x plain")
     sample = heads[:: max(1, len(heads) // args.total_heads)][: args.total_heads]
@@ -179,6 +213,12 @@ def main() -> None:
     print(f"  direct vs literal Algorithm 1: {literal_s / diagnose_s:.1f}x")
     for name in ("one head per forward (total)", "TransformerLens generic_activation_patch"):
         print(f"  total (answer position) vs {name}: {looped[name] / total_s:.1f}x")
+    print(f"  exact total / attribution patching time: {total_s / attribution_s:.3f} (attribution "
+          f"timed on {n_attributed} of {args.batch} pairs, x {args.batch})")  # fmt: skip
+    clean = label_logit_diff(reference.logits, labels)[:n_attributed, None]
+    exact = (total[:n_attributed] - clean).float().cpu()
+    compare_with_exact("as sycolens calls it", estimate, exact, heads, set())
+    compare_with_exact("with the paper's names", named, exact, heads, set(), sign=-1)
     if args.device.startswith("cuda"):
         print(f"  peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 

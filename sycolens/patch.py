@@ -20,19 +20,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sycolens.cli_args import (
+    NOTHING_KEPT,
     add_label_arguments,
     add_model_arguments,
     add_question_arguments,
+    check_outputs_are_not_inputs,
+    check_outputs_writable,
     door_prog,
     label_spec_from,
     model_spec_from,
     parse_config,
     question_source_from,
+    reported_interrupt,
 )
 from sycolens.data.selection import selection_note
 from sycolens.patching.config import (
     DEFAULT_PAIRS,
     HEAD_ORDERS,
+    METRICS,
+    PATCH_MODES,
     DiagnoseConfig,
     DiagnosisJob,
     check_diagnosis_job,
@@ -63,14 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(parser)
     add_question_arguments(parser, default_count=DEFAULT_PAIRS, count_alias="--pairs")
     add_label_arguments(parser)
-    parser.add_argument("--mode", choices=["direct", "total"], default=defaults.mode)
-    parser.add_argument("--metric", choices=["F", "logit_diff"], default=defaults.metric)
+    parser.add_argument("--mode", choices=PATCH_MODES, default=defaults.mode,
+                        help="direct (Algorithm 1), total (exact total effect) or "
+                        "attribution (TransformerLens's gradient estimate, checked on a "
+                        "sample of heads)")  # fmt: skip
+    parser.add_argument("--metric", choices=METRICS, default=defaults.metric)
     parser.add_argument(
         "--positions",
         choices=["last", "all"],
         default=defaults.positions,
-        help="total mode: patch the answer position (any pair) or every position (pairs "
-        "aligned token by token; see --counterfactual)",
+        help="total and attribution modes: patch the answer position (any pair) or every "
+        "position (pairs aligned token by token; see --counterfactual)",
     )
     parser.add_argument(
         "--counterfactual",
@@ -109,6 +118,13 @@ def _config_from(args: argparse.Namespace) -> PatchConfig:
         top_k=args.top_k,
         counterfactual=args.counterfactual,
     )
+    outputs = {
+        "--out": args.out,
+        "--heads-by-layer-out": args.heads_by_layer_out,
+        "--html": args.html,
+    }
+    check_outputs_are_not_inputs(outputs, {})
+    check_outputs_writable(outputs)
     check_diagnosis_job(job)
     return PatchConfig(
         job=job, out=args.out, heads_by_layer_out=args.heads_by_layer_out, html=args.html
@@ -133,8 +149,8 @@ def write_outputs(config: PatchConfig, diagnosis: "Diagnosis") -> list[Path]:
     if config.html:
         job = config.job
         title = (
-            f"{job.model.name}: {job.diagnose.mode} effect on {job.diagnose.metric} "
-            f"({diagnosis.scores.n_pairs} pairs)"
+            f"{job.model.name}: {job.diagnose.mode} effect on the logit difference (ranked by "
+            f"{job.diagnose.metric}, {diagnosis.scores.n_pairs} pairs)"
         )
         save_figure_html(head_scores_heatmap(diagnosis.scores, title=title), config.html)
     return [path for path in (config.out, config.heads_by_layer_out, config.html) if path]
@@ -170,7 +186,9 @@ def run(config: PatchConfig) -> "Diagnosis":
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    run(parse_args(argv))
+    config = parse_args(argv)
+    with reported_interrupt(door_prog("python -m sycolens.patch"), NOTHING_KEPT):
+        run(config)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ SELECTION = {
 }
 HEAD_RANKING: dict[str, Any] = {
     "schema": "sycolens.head_ranking",
-    "schema_version": 3,
+    "schema_version": 4,
     "sycolens_version": "0.1.0",
     "model": {
         "id": "organism-mha",
@@ -75,13 +75,40 @@ HEAD_RANKING: dict[str, Any] = {
     "metric": "F",
     "mode": "direct",
     "positions": "last",
-    "ranking": {"order": "signed", "toward_counterfactual": -1, "convention": "..."},
+    "ranking": {
+        "order": "signed",
+        "toward_counterfactual": -1,
+        "convention": "...",
+        "score_column": "f_change",
+        "columns": {"f_change": "...", "logit_diff_change": "..."},
+    },
     "scores": [
-        {"layer": 0, "head": 1, "score": -0.5, "stderr": 0.1, "rank": 1},
-        {"layer": 0, "head": 0, "score": 0.0, "stderr": None, "rank": 2},
+        {
+            "layer": 0,
+            "head": 1,
+            "score": -0.5,
+            "stderr": 0.1,
+            "rank": 1,
+            "f_change": -0.5,
+            "f_change_stderr": 0.1,
+            "logit_diff_change": -2.0,
+            "logit_diff_change_stderr": 0.3,
+        },
+        {
+            "layer": 0,
+            "head": 0,
+            "score": 0.0,
+            "stderr": None,
+            "rank": 2,
+            "f_change": 0.0,
+            "f_change_stderr": None,
+            "logit_diff_change": 0.0,
+            "logit_diff_change_stderr": None,
+        },
     ],
     "top_k": [[0, 1]],
     "heads_by_layer": {"0": [1]},
+    "attribution_check": None,
 }
 PIPELINE: dict[str, Any] = {
     "schema": "sycolens.pipeline",
@@ -174,7 +201,7 @@ def test_schema_for_refuses_an_unknown_schema_or_version(document: dict[str, Any
         schema_for(document)
     message = str(raised.value)
     assert found in message
-    assert "sycolens.head_ranking v3" in message and "sycolens.pipeline v2" in message
+    assert "sycolens.head_ranking v4" in message and "sycolens.pipeline v2" in message
     assert "Fix:" in message
 
 
@@ -211,7 +238,8 @@ def _mutated(document: dict[str, Any], path: tuple[str | int, ...], value: Any) 
         (HEAD_RANKING, ("scores", 0, "rank"), "1", "'1' is not of type 'integer'"),
         (HEAD_RANKING, ("top_k", 0), [0], "[0] is too short"),
         (HEAD_RANKING, ("metric",), "f", "'f' is not one of"),
-        (HEAD_RANKING, ("schema_version",), 2, "3 was expected"),
+        (HEAD_RANKING, ("schema_version",), 2, "4 was expected"),
+        (HEAD_RANKING, ("scores", 0, "f_change"), ..., "'f_change' is a required property"),
         (HEAD_RANKING, ("stray",), 1, "Additional properties are not allowed"),
         (PIPELINE, ("parts", 0, "seconds"), ..., "'seconds' is a required property"),
         (PIPELINE, ("parts", 0, "step_peak_gpu_gib"), {"tune": 1.0}, "'tune' is not one of"),

@@ -2,20 +2,29 @@
 
 Pure data with checks (no torch import), shared by `python -m sycolens.patch`, the demo and
 the library: `DiagnoseConfig` is how to patch, `DiagnosisJob` adds what to patch, and
-`check_diagnosis_job` checks everything that can be checked before the model loads.
+`check_diagnosis_job` checks everything that can be checked before the model loads. The modes
+(`PATCH_MODES`): `direct` is Algorithm 1, `total` the exact total effect, `attribution`
+TransformerLens's first-order estimate of the total effect (`sycolens.patching.attribution`).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sycolens.data.selection import QuestionSource, check_question_source, select_questions
 from sycolens.models.sources import ModelShape, read_model_shape
 from sycolens.models.spec import ModelSpec
 from sycolens.prompts.label_spec import LabelSpec
-from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE
+from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE, Question
 
-PatchMode = Literal["direct", "total"]
+if TYPE_CHECKING:
+    from sycolens.prompts.chat import ChatFormatter
+
+PatchMode = Literal["direct", "total", "attribution"]
+PATCH_MODES: tuple[PatchMode, ...] = ("direct", "total", "attribution")
 MetricName = Literal["F", "logit_diff"]
+# Every head gets a score in each metric, in this order; `metric` picks the one it ranks by.
+METRICS: tuple[MetricName, ...] = ("F", "logit_diff")
 PatchPositions = Literal["last", "all"]
 # signed: heads moving F toward the counterfactual first; magnitude: largest |score| first.
 HeadOrder = Literal["signed", "magnitude"]
@@ -34,8 +43,15 @@ class DiagnoseConfig:
     positions: PatchPositions = "last"
     max_tokens_per_forward: int = 16384
     order: HeadOrder = "signed"
+    # attribution mode: heads whose estimate is checked against the exact total (0: none).
+    check_heads: int = 16
 
     def __post_init__(self) -> None:
+        if self.check_heads < 0:
+            raise ValueError(
+                f"check_heads must be >= 0, got {self.check_heads}. Fix: pass 0 to skip the "
+                "check of attribution patching against the exact total, or a head count."
+            )
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}. Fix --batch-size.")
         if self.max_tokens_per_forward < 1:
@@ -44,8 +60,8 @@ class DiagnoseConfig:
             )
         if self.positions == "all" and self.mode == "direct":
             raise ValueError(
-                "--positions all applies to total mode only: direct mode is Algorithm 1 at the "
-                "answer position. Fix: add --mode total, or drop --positions."
+                "--positions all applies to total and attribution modes only: direct mode is "
+                "Algorithm 1 at the answer position. Fix: add --mode total, or drop --positions."
             )
 
 
@@ -81,23 +97,64 @@ def check_diagnosis_job(job: DiagnosisJob) -> None:
     """Checks the questions, the model and top-k before any weights load.
 
     Reads only the question source's name or file and the model's config (reading the config
-    also refuses a model source that cannot load); `--positions all` also reads the tokenizer,
-    to check that every pair aligns.
+    also refuses a model source that cannot load); `--positions all` and attribution mode also
+    read the tokenizer, to check that every pair aligns.
     """
     check_question_source(job.questions.source)
     resolve_top_k(job.top_k, job.model.name, read_model_shape(job.model.name))
-    if job.diagnose.positions == "all":
+    if needs_aligned_pairs(job.diagnose):
         # Imported here: torch and transformers load only when a check needs the tokenizer.
         from sycolens.models.tokenizer import load_chat_formatter
-        from sycolens.prompts.alignment import check_alignment
 
-        check_alignment(
+        check_pairs_align(
             load_chat_formatter(job.model.name),
             select_questions(job.questions).questions,
-            REFERENCE_CHALLENGE,
             job.counterfactual,
             job.model.name,
+            job.diagnose,
         )
+
+
+def needs_aligned_pairs(config: DiagnoseConfig) -> bool:
+    """Returns whether the two prompts of every pair must tokenize to the same length: when
+    every position is patched, and for attribution, which compares the runs position by
+    position."""
+    return config.positions == "all" or config.mode == "attribution"
+
+
+def check_pairs_align(
+    chat: "ChatFormatter",
+    questions: Sequence[Question],
+    counterfactual: str,
+    model_id: str,
+    config: DiagnoseConfig,
+) -> None:
+    """Raises naming the first misaligned pair, and the aligned phrasings this tokenizer allows,
+    when `config` needs aligned pairs."""
+    from sycolens.prompts.alignment import (
+        aligned_counterfactuals,
+        check_alignment,
+        first_misaligned,
+    )
+
+    if config.mode != "attribution":
+        if config.positions == "all":
+            check_alignment(chat, questions, REFERENCE_CHALLENGE, counterfactual, model_id)
+        return
+    misaligned = first_misaligned(chat, questions, REFERENCE_CHALLENGE, counterfactual)
+    if misaligned is None:
+        return
+    question_id, n_reference, n_counterfactual = misaligned
+    proposals = "; ".join(
+        repr(text) for text in aligned_counterfactuals(chat, questions, REFERENCE_CHALLENGE)
+    )
+    raise ValueError(
+        f"--mode attribution compares the reference and counterfactual runs position by "
+        f"position, and with {model_id}'s tokenizer pair {question_id!r} is not aligned: the "
+        f"reference prompt is {n_reference} tokens, the counterfactual ({counterfactual!r}) "
+        f"{n_counterfactual}. Fix: --mode total (exact, any pair), or --counterfactual with an "
+        f"agreeing challenge that aligns{': ' + proposals if proposals else ''}."
+    )
 
 
 def resolve_top_k(top_k: int | None, model_name: str, shape: ModelShape) -> int:

@@ -4,9 +4,11 @@ For each reference/counterfactual pair the model runs once on each prompt; `dire
 scores all heads with tensor algebra (`sycolens.patching.direct`), `total` mode with stacked
 patched forwards: at the answer position only the answer token re-runs against the
 reference key/value cache (`sycolens.patching.answer_cache`), at all positions whole prompts
-(`sycolens.patching.total`). A head's score on a pair is
-s = (F(y_c) - F(y_o)) / F(y_o) for metric F, or LD(y_c) - LD(y_o) for the logit difference;
-the result holds the mean over pairs and its standard error.
+(`sycolens.patching.total`); `attribution` mode estimates the total effect to first order with
+TransformerLens (`sycolens.patching.attribution`). Every mode yields each head's patched label
+logit difference LD(y_c), from which both metrics follow: s = (F(y_c) - F(y_o)) / F(y_o) for F
+and LD(y_c) - LD(y_o) for the logit difference; the result holds both, mean over pairs and
+standard error, ranked by the config's metric.
 """
 
 from collections.abc import Sequence
@@ -19,8 +21,13 @@ from tqdm.auto import tqdm
 from sycolens.heads import Head
 from sycolens.models.load import LoadedModel
 from sycolens.patching.answer_cache import answer_total_logit_diffs, copies_per_forward
-from sycolens.patching.capture import PairActivations, capture_pair_activations
-from sycolens.patching.config import DiagnoseConfig, MetricName
+from sycolens.patching.attribution import attribution_logit_diff_changes
+from sycolens.patching.capture import (
+    PairActivations,
+    capture_answer_activations,
+    capture_pair_activations,
+)
+from sycolens.patching.config import METRICS, DiagnoseConfig, MetricName
 from sycolens.patching.direct import direct_patched_logit_diffs
 from sycolens.patching.metrics import label_logit_diff, metric_value
 from sycolens.patching.scores import HeadScores
@@ -59,10 +66,11 @@ def diagnose_heads(
     `activations` are both sides' answer activations of `pairs` when already captured (label
     choice reads them too); otherwise they are captured here.
     """
-    return HeadScores.from_pair_scores(
+    return HeadScores.from_pair_effects(
         pair_head_scores(
             model, pairs, labels, config, activations=activations, show_progress=show_progress
-        )
+        ),
+        config.metric,
     )
 
 
@@ -74,9 +82,10 @@ def pair_head_scores(
     *,
     activations: PairActivations | None = None,
     show_progress: bool = True,
-) -> Float[Tensor, "n_pairs n_layers n_heads"]:
-    """Returns every head's score on every pair (on the CPU): what `diagnose_heads` averages,
-    and what processes that each diagnosed a block of the pairs gather."""
+) -> Float[Tensor, "n_pairs n_metrics n_layers n_heads"]:
+    """Returns every head's score in each metric (`METRICS` order) on every pair (on the CPU):
+    what `diagnose_heads` averages, and what processes that each diagnosed a block of the
+    pairs gather."""
     if len(pairs) == 0:
         raise ValueError("Zero prompt pairs to diagnose. Fix: pass at least one pair (--pairs).")
     if activations is None:
@@ -90,8 +99,9 @@ def pair_head_scores(
         captured = activations.select(rows)
         clean = label_logit_diff(captured.reference.logits, labels)
         patched = _patched_logit_diffs(model, pairs.select(rows), captured, labels, config)
-        per_pair.append(pair_scores(clean.float(), patched.float(), config.metric).cpu())
-    return torch.cat(per_pair).reshape(len(pairs), model.n_layers, model.n_heads)
+        scores = [pair_scores(clean.float(), patched.float(), metric) for metric in METRICS]
+        per_pair.append(torch.stack(scores, dim=1).cpu())
+    return torch.cat(per_pair).reshape(len(pairs), len(METRICS), model.n_layers, model.n_heads)
 
 
 def _patched_logit_diffs(
@@ -107,13 +117,36 @@ def _patched_logit_diffs(
             model, captured.reference, captured.counterfactual, labels
         )
         return patched.flatten(1)
+    if config.mode == "attribution":
+        clean = label_logit_diff(captured.reference.logits, labels)
+        changes = attribution_logit_diff_changes(model, pairs, labels, positions=config.positions)
+        return clean[:, None] + changes.to(clean.device)
+    return exact_total_logit_diffs(
+        model, pairs, labels, all_heads(model), config, z_counterfactual=captured.counterfactual.z
+    )
+
+
+def exact_total_logit_diffs(
+    model: LoadedModel,
+    pairs: TokenizedPairs,
+    labels: LabelTokens,
+    heads: Sequence[Head],
+    config: DiagnoseConfig,
+    *,
+    z_counterfactual: Float[Tensor, "batch n_layers n_heads d_head"] | None = None,
+) -> Float[Tensor, "batch n_patched"]:
+    """Returns the label logit difference with each of `heads` patched (total effect at
+    `config.positions`), for one batch of pairs; at the answer position `z_counterfactual`
+    (when already captured) spares capturing it again."""
     if config.positions == "last":
+        if z_counterfactual is None:
+            z_counterfactual = capture_answer_activations(model, pairs.counterfactual).z
         return answer_total_logit_diffs(
             model,
             pairs.reference,
-            captured.counterfactual.z,
+            z_counterfactual,
             labels,
-            all_heads(model),
+            heads,
             copies_per_forward=copies_per_forward(
                 config.max_tokens_per_forward, len(pairs), pairs.reference.tokens.shape[1]
             ),
@@ -123,7 +156,7 @@ def _patched_logit_diffs(
         model,
         pairs,
         labels,
-        all_heads(model),
+        heads,
         positions="all",
         heads_per_forward=max(1, config.max_tokens_per_forward // tokens_per_copy),
     )

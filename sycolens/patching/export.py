@@ -1,6 +1,6 @@
 """Head-ranking JSON: a versioned, self-describing export, and its validating reader.
 
-Schema `sycolens.head_ranking` v3 (all keys always present):
+Schema `sycolens.head_ranking` v4 (all keys always present):
 
     schema, schema_version, sycolens_version
     model:     {id, weights_fingerprint, n_layers, n_heads, n_kv_heads}
@@ -11,17 +11,26 @@ Schema `sycolens.head_ranking` v3 (all keys always present):
     labels:    {syco_word, anti_word, syco_id, anti_id, syco_token, anti_token,
                 origin ("given" | "model table" | "proposed"),
                 mean_f_reference, mean_f_counterfactual, warnings: [...]}
-    metric ("F" | "logit_diff"), mode ("direct" | "total"), positions ("last" | "all")
-    ranking:   {order ("signed" | "magnitude"), toward_counterfactual (+1 | -1), convention}
-    scores:  [{layer, head, score, stderr, rank}, ...]   every head, rank 1 first
+    metric ("F" | "logit_diff"), mode ("direct" | "total" | "attribution"),
+    positions ("last" | "all")
+    ranking:   {order ("signed" | "magnitude"), toward_counterfactual (+1 | -1), convention,
+                score_column ("f_change" | "logit_diff_change"), columns: {name: meaning}}
+    scores:  [{layer, head, score, stderr, rank, f_change, f_change_stderr,
+               logit_diff_change, logit_diff_change_stderr}, ...]   every head, rank 1 first
     top_k:   [[layer, head], ...]                        the first K of the ranking
     heads_by_layer: {"layer": [head, ...]}               the top-K, as tuning tools take them
+    attribution_check: {n_heads_checked, n_pairs_checked, heads, spearman, max_abs_error,
+                        max_abs_exact} in attribution mode, else null
 
-Sign convention: score = (F_patched - F_reference) / F_reference (or the logit-difference
-change), so a head whose counterfactual activation moves F toward the counterfactual prompt's
-F has a score of sign `toward_counterfactual`; "signed" ranks by score * toward_counterfactual
-(sycophancy heads first), "magnitude" by |score|. v1 and v2 files (ranked by magnitude; v1
-before `questions` and the label check) still load. `weights_fingerprint` is
+Every head carries both metrics whatever `metric` ranks by: `f_change` = (F_patched -
+F_reference) / F_reference (Algorithm 1, Eq. 2) and `logit_diff_change` = LD_patched -
+LD_reference (Fig. 2a), each with its standard error; `score`/`stderr` copy the pair named by
+`ranking.score_column` (the column `metric` ranks by). Sign convention: a head whose
+counterfactual activation moves F toward the counterfactual prompt's F has a score of sign
+`toward_counterfactual` (F and the logit difference move together); "signed" ranks by score *
+toward_counterfactual (sycophancy heads first), "magnitude" by |score|. v1 to v3 files (one
+metric per head; v1 and v2 ranked by magnitude, v1 before `questions` and the label check)
+still load, their other metric's columns NaN. `weights_fingerprint` is
 `sycolens.models.fingerprint.weights_fingerprint`: a SHA-256 over every parameter's name, shape
 and 4,096 evenly spaced values, cheap for 7B models and changed by tuning a single head's slice.
 """
@@ -39,17 +48,24 @@ from sycolens.heads import Head
 from sycolens.json_files import read_json, write_json
 from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel
+from sycolens.patching.config import MetricName
 from sycolens.patching.ranking_file import recorded_order
-from sycolens.patching.scores import HeadScores, heads_in
+from sycolens.patching.scores import EFFECT_COLUMNS, METRIC_COLUMNS, HeadScores, heads_in
 
 SCHEMA = "sycolens.head_ranking"
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 SIGN_CONVENTION = (
     "score = (F_patched - F_reference) / F_reference for metric F, LD_patched - LD_reference "
     "for logit_diff; a score of sign toward_counterfactual moves F toward the counterfactual "
     "prompt's F (sycophancy heads); signed order = score * toward_counterfactual, descending"
 )
+COLUMN_MEANINGS = {
+    "f_change": "(F_patched - F_reference) / F_reference, mean over pairs (Algorithm 1, Eq. 2)",
+    "logit_diff_change": "LD_patched - LD_reference, LD = logit(syco) - logit(anti), mean over "
+    "pairs (the paper's Fig. 2a)",
+}
+SCORE_KEYS = ("layer", "head", "score", "stderr", "rank", *EFFECT_COLUMNS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,9 +77,10 @@ class RankingContext:
     reference_challenge: str
     counterfactual_challenge: str
     labels: dict[str, Any]
-    metric: str
+    metric: MetricName
     mode: str
     positions: str
+    attribution_check: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +108,7 @@ def ranking_document(
 ) -> dict[str, Any]:
     """Returns the JSON-ready document for a ranking (schema in the module doc)."""
     top = scores.top_k(top_k)
-    rows = scores.frame.sort_values("rank").to_dict(orient="records")
+    rows = scores.frame.sort_values("rank").loc[:, list(SCORE_KEYS)].to_dict(orient="records")
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -112,10 +129,13 @@ def ranking_document(
             "order": scores.order,
             "toward_counterfactual": scores.toward_counterfactual,
             "convention": SIGN_CONVENTION,
+            "score_column": METRIC_COLUMNS[context.metric],
+            "columns": COLUMN_MEANINGS,
         },
         "scores": [{k: _json_number(v) for k, v in row.items()} for row in rows],
         "top_k": [list(head) for head in top],
         "heads_by_layer": {str(k): v for k, v in heads_by_layer(top).items()},
+        "attribution_check": _json_numbers(context.attribution_check),
     }
 
 
@@ -147,11 +167,12 @@ def load_head_ranking(path: Path, model: LoadedModel | None = None) -> HeadRanki
     )
     if document.get("schema") != SCHEMA or document.get("schema_version") not in READABLE_VERSIONS:
         raise ValueError(
-            f"{path} is not a {SCHEMA} v{SCHEMA_VERSION} file (schema={document.get('schema')!r}, "
-            f"version={document.get('schema_version')!r}). Fix: export it with "
+            f"{path} is not a {SCHEMA} v1-v{SCHEMA_VERSION} file "
+            f"(schema={document.get('schema')!r}, version={document.get('schema_version')!r}). "
+            "Fix: export it with "
             "`python -m sycolens.patch --out`."
         )
-    frame = pd.DataFrame(document["scores"], columns=["layer", "head", "score", "stderr", "rank"])
+    frame = _scores_frame(document)
     top = [Head(int(layer), int(head)) for layer, head in document["top_k"]]
     if model is not None:
         _check_against_model(path, document, top + heads_in(frame), model)
@@ -161,8 +182,22 @@ def load_head_ranking(path: Path, model: LoadedModel | None = None) -> HeadRanki
         int(document["prompts"]["n_pairs"]),
         order,
         toward,
+        document.get("metric"),
     )
     return HeadRanking(scores, top, document)
+
+
+def _scores_frame(document: dict[str, Any]) -> pd.DataFrame:
+    """Returns the scores as a frame with every column (`SCORE_KEYS`): before v4 a file holds
+    one metric, in `score`, which also fills that metric's columns; the other's stay NaN."""
+    frame = pd.DataFrame(document["scores"], columns=list(SCORE_KEYS)).astype(
+        {name: float for name in ("score", "stderr", *EFFECT_COLUMNS)}
+    )
+    metric = document.get("metric")
+    if document["schema_version"] < 4 and metric in METRIC_COLUMNS:
+        column = METRIC_COLUMNS[metric]
+        frame[column], frame[f"{column}_stderr"] = frame["score"], frame["stderr"]
+    return frame
 
 
 def load_ranking_for(path: Path, model: LoadedModel, *, allow_other_weights: bool) -> HeadRanking:
@@ -176,8 +211,10 @@ def load_ranking_for(path: Path, model: LoadedModel, *, allow_other_weights: boo
     recorded = ranking.document["model"]
     if not allow_other_weights and recorded["weights_fingerprint"] != weights_fingerprint(model):
         raise ValueError(
-            f"{path} was ranked on other weights ({recorded['id']!r}) than {model.model_id!r}. "
-            "Fix: rank this model's heads first, or pass --allow-other-weights to act on a "
+            f"{path} was ranked on {recorded['id']!r} with other weights (fingerprint "
+            f"{recorded['weights_fingerprint'][:12]}...) than the {model.model_id!r} loaded now "
+            f"({weights_fingerprint(model)[:12]}...): a fine-tuned copy, or another dtype. Fix: "
+            "rank this model's heads first, or pass --allow-other-weights to act on a "
             "transferred ranking."
         )
     return ranking
@@ -212,3 +249,8 @@ def _json_number(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+def _json_numbers(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Returns a flat record with its NaN values as null (None stays None)."""
+    return None if record is None else {k: _json_number(v) for k, v in record.items()}

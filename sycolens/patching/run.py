@@ -5,6 +5,9 @@ same on a model already loaded (a notebook's). Both check the job before any wei
 warn (`LabelQualityWarning`) when the labels make the ranking noise, and return the ranking
 document that `sycolens.patching.export.save_head_ranking` writes.
 
+In attribution mode the estimate of `check_heads` heads is then checked against the exact
+total on the same pairs (`sycolens.patching.attribution`), and the ranking records the check.
+
 Under `accelerate launch --num_processes N -m sycolens.patch ...` each process captures and
 patches one block of the pairs on its own device and the per-pair scores gather, so every
 process holds the ranking one process computes; only the main one writes it.
@@ -14,22 +17,41 @@ import hashlib
 import json
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import torch
+from jaxtyping import Float
+from torch import Tensor
 
 from sycolens.data.selection import QuestionSelection, select_questions
+from sycolens.heads import Head
 from sycolens.models.load import LoadedModel, load_model_spec
 from sycolens.models.sources import ModelShape
-from sycolens.patching.capture import capture_pair_activations
-from sycolens.patching.config import DiagnosisJob, check_diagnosis_job, resolve_top_k
-from sycolens.patching.diagnose import pair_head_scores
-from sycolens.patching.export import RankingContext, ranking_document
+from sycolens.patching.attribution import AttributionCheck, attribution_check, heads_to_check
+from sycolens.patching.capture import PairActivations, capture_pair_activations
+from sycolens.patching.config import (
+    METRICS,
+    DiagnosisJob,
+    check_diagnosis_job,
+    check_pairs_align,
+    needs_aligned_pairs,
+    resolve_top_k,
+)
+from sycolens.patching.diagnose import exact_total_logit_diffs, pair_head_scores
+from sycolens.patching.export import RankingContext, ranking_document, save_head_ranking
 from sycolens.patching.label_choice import LabelChoice, choose_labels
+from sycolens.patching.metrics import label_logit_diff
 from sycolens.patching.ranking_file import toward_counterfactual
 from sycolens.patching.scores import HeadScores
-from sycolens.prompts.alignment import check_alignment
-from sycolens.prompts.pairs import PromptPair, build_pairs, tokenize_pairs
+from sycolens.prompts.labels import LabelTokens
+from sycolens.prompts.pairs import PromptPair, TokenizedPairs, build_pairs, tokenize_pairs
 from sycolens.prompts.schema import REFERENCE_CHALLENGE
 from sycolens.training.data_parallel import DataParallel
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 
 class LabelQualityWarning(UserWarning):
@@ -47,6 +69,28 @@ class Diagnosis:
     top_k: int
     document: dict[str, Any]
     is_main_process: bool = True  # False in the other processes of a launch: they write nothing
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Returns one row per head, rank 1 first (layer, head, both metrics' changes, rank)."""
+        return self.scores.frame.sort_values("rank").reset_index(drop=True)
+
+    def plot(self) -> "go.Figure":
+        """Returns the heatmap of every head's change in the logit difference (Fig. 2a)."""
+        from sycolens.viz.heatmaps import head_scores_heatmap
+
+        return head_scores_heatmap(self.scores, title=f"{self.model.model_id}: heads")
+
+    def save(self, path: str | Path) -> Path:
+        """Writes the ranking JSON every later step reads; returns its path."""
+        save_head_ranking(Path(path), self.document)
+        return Path(path)
+
+    def _repr_html_(self) -> str:
+        top = self.frame.head(self.top_k).to_html(index=False, float_format=lambda v: f"{v:.4g}")
+        return f"<b>{self.model.model_id}: top {self.top_k} heads</b>{top}"
+
+    attribution_check: AttributionCheck | None = None  # attribution mode with check_heads > 0
 
 
 def run_diagnosis(job: DiagnosisJob, *, show_progress: bool = True) -> Diagnosis:
@@ -74,9 +118,9 @@ def diagnose_model(
     shape = ModelShape(n_layers=model.n_layers, n_heads=model.n_heads)
     top_k = resolve_top_k(job.top_k, model.model_id, shape)
     selection = select_questions(job.questions)
-    if job.diagnose.positions == "all":
-        check_alignment(
-            model.chat, selection.questions, REFERENCE_CHALLENGE, job.counterfactual, model.model_id
+    if needs_aligned_pairs(job.diagnose):
+        check_pairs_align(
+            model.chat, selection.questions, job.counterfactual, model.model_id, job.diagnose
         )
     prompt_pairs = build_pairs(selection.questions, counterfactual_challenge=job.counterfactual)
     pairs = tokenize_pairs(
@@ -105,9 +149,13 @@ def diagnose_model(
         activations=local,
         show_progress=show_progress,
     )
-    scores = HeadScores.from_pair_scores(parallel.gather_blocks(per_pair)).ranked_by(
+    effects = parallel.gather_blocks(per_pair)
+    scores = HeadScores.from_pair_effects(effects, job.diagnose.metric).ranked_by(
         job.diagnose.order,
         toward_counterfactual(labels.check.mean_f_reference, labels.check.mean_f_counterfactual),
+    )
+    check = _check_attribution(
+        model, pairs.select(block), local, labels.tokens, scores, effects, job, parallel
     )
     context = RankingContext(
         questions=selection.summary(),
@@ -118,9 +166,54 @@ def diagnose_model(
         metric=job.diagnose.metric,
         mode=job.diagnose.mode,
         positions=job.diagnose.positions,
+        attribution_check=None if check is None else check.summary(),
     )
     document = ranking_document(model, scores, context, top_k=top_k)
-    return Diagnosis(model, selection, labels, scores, top_k, document, parallel.is_main)
+    return Diagnosis(model, selection, labels, scores, top_k, document, parallel.is_main, check)
+
+
+def _check_attribution(
+    model: LoadedModel,
+    pairs: TokenizedPairs,
+    activations: PairActivations,
+    labels: LabelTokens,
+    scores: HeadScores,
+    effects: Float[Tensor, "n_pairs n_metrics n_layers n_heads"],
+    job: DiagnosisJob,
+    parallel: DataParallel,
+) -> AttributionCheck | None:
+    """Returns attribution mode's check against the exact total on `job`'s sample of heads
+    (this process computes its block of `pairs`), or None in the other modes."""
+    if job.diagnose.mode != "attribution" or job.diagnose.check_heads == 0:
+        return None
+    heads = heads_to_check(scores, job.diagnose.check_heads)
+    exact = _exact_changes(model, pairs, activations, labels, heads, job)
+    columns = [head.layer * model.n_heads + head.head for head in heads]
+    estimated = effects[:, METRICS.index("logit_diff")].flatten(1)[:, columns]
+    return attribution_check(heads, estimated, parallel.gather_blocks(exact))
+
+
+def _exact_changes(
+    model: LoadedModel,
+    pairs: TokenizedPairs,
+    activations: PairActivations,
+    labels: LabelTokens,
+    heads: list[Head],
+    job: DiagnosisJob,
+) -> Float[Tensor, "n_pairs n_checked"]:
+    """Returns the exact total LD_patched - LD_reference of `heads` on `pairs` (on the CPU),
+    in batches of the job's batch size; `activations` are the pairs' captured ones."""
+    config = replace(job.diagnose, mode="total")
+    changes: list[Tensor] = []
+    for start in range(0, len(pairs), config.batch_size):
+        rows = slice(start, start + config.batch_size)
+        batch, captured = pairs.select(rows), activations.select(rows)
+        clean = label_logit_diff(captured.reference.logits, labels)
+        patched = exact_total_logit_diffs(
+            model, batch, labels, heads, config, z_counterfactual=captured.counterfactual.z
+        )
+        changes.append((patched.float() - clean.float()[:, None]).cpu())
+    return torch.cat(changes)
 
 
 def _prompts_sha256(pairs: list[PromptPair]) -> str:

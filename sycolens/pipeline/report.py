@@ -19,6 +19,7 @@ from sycolens.attention.views import drop_repeated_bundles
 from sycolens.heads import Head
 from sycolens.json_files import without_nan
 from sycolens.organism.card import read_card
+from sycolens.patching.export import SCHEMA, SCHEMA_VERSION
 from sycolens.pipeline.run import PartResult
 from sycolens.viz.attention import attention_figure
 from sycolens.viz.bars import evaluation_bar_chart
@@ -111,11 +112,17 @@ def _part_sections(
         f"{labels.check.mean_f_reference:.3f} after the doubt, "
         f"{labels.check.mean_f_counterfactual:.3f} after the agreement.</p>"
         + "".join(f"<p>Label check: {html.escape(w)}</p>" for w in labels.check.warnings)
-        + figures.html(head_scores_heatmap(diagnosis.scores, title="Head scores"))
+        + figures.html(
+            head_scores_heatmap(
+                diagnosis.scores,
+                title=f"Change in the label logit difference per head (ranked by "
+                f"{diagnosis.document['metric']})",
+            )
+        )
         + planted_note
         + "<h4>Top heads (exported)</h4>"
         + _table(top)
-        + _artefact(paths.ranking, "head ranking JSON (schema sycolens.head_ranking v3)")
+        + _artefact(paths.ranking, f"head ranking JSON (schema {SCHEMA} v{SCHEMA_VERSION})")
     )
     knockouts = result.knockouts
     comparison = result.attention.comparison

@@ -67,7 +67,11 @@ def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., Non
             "--heads-by-layer-out": ("l.json", "heads_by_layer_out", Path("l.json")),
             "--html": ("h.html", "html", Path("h.html")),
         },
-        unset={"job.labels.propose", "job.diagnose.max_tokens_per_forward"},
+        unset={
+            "job.labels.propose",
+            "job.diagnose.max_tokens_per_forward",
+            "job.diagnose.check_heads",
+        },
     )
     assert patch.parse_args(["--model", "organism-mha", "--propose-labels"]).job.labels.propose
 
@@ -82,8 +86,15 @@ def test_cli_writes_ranking_that_reloads_and_validates(
     assert ranking.top_k == diagnosis.scores.top_k(3)
     torch.testing.assert_close(ranking.scores.grid(), diagnosis.scores.grid())
     document = ranking.document
-    assert document["schema_version"] == 3 and document["model"]["n_kv_heads"] == 2
+    assert document["schema_version"] == 4 and document["model"]["n_kv_heads"] == 2
     assert document["ranking"]["order"] == "signed"
+    assert document["ranking"]["score_column"] == "f_change"  # --metric F, the default
+    assert set(document["ranking"]["columns"]) == {"f_change", "logit_diff_change"}
+    assert document["attribution_check"] is None  # direct mode
+    for row in document["scores"]:  # both metrics, each with its standard error
+        assert (row["score"], row["stderr"]) == (row["f_change"], row["f_change_stderr"])
+        assert isinstance(row["logit_diff_change"], float)
+        assert isinstance(row["logit_diff_change_stderr"], float)
     assert document["ranking"]["toward_counterfactual"] in (-1, 1)
     assert ranking.scores.order == "signed"
     assert document["prompts"]["n_pairs"] == 4 and len(document["scores"]) == 8
@@ -106,6 +117,31 @@ def test_labels_of_a_model_the_table_does_not_know_are_proposed_and_checked(
     labels = diagnosis.document["labels"]
     assert labels["origin"] == "proposed" and labels["n_pairs_checked"] == 3
     assert labels["syco_id"] != labels["anti_id"]
+
+
+def test_a_version_3_ranking_still_loads_with_its_one_metric(
+    tiny_checkpoints: dict[TinyFamily, Path], tmp_path: Path
+):
+    _run_cli(tiny_checkpoints, tmp_path, "--metric", "logit_diff")
+    path = tmp_path / "heads.json"
+    document = json.loads(path.read_text())
+    del document["attribution_check"]
+    del document["ranking"]["score_column"], document["ranking"]["columns"]
+    document["scores"] = [
+        {key: row[key] for key in ("layer", "head", "score", "stderr", "rank")}
+        for row in document["scores"]
+    ]
+    document["schema_version"] = 3
+    path.write_text(json.dumps(document))
+    old = load_head_ranking(path)
+    assert old.scores.metric == "logit_diff" and len(old.top_k) == 3
+    effect = old.scores.effect("logit_diff")  # the metric it ranked by fills its columns
+    torch.testing.assert_close(
+        torch.tensor(effect["mean"].to_numpy()), old.scores.grid().flatten().double()
+    )
+    assert head_scores_heatmap(old.scores).data[0] is not None
+    with pytest.raises(ValueError, match=r"record no f_change \(ranked by logit_diff.*Fix: draw"):
+        head_scores_heatmap(old.scores, metric="F")
 
 
 def test_a_version_1_ranking_still_loads(tiny_checkpoints: dict[TinyFamily, Path], tmp_path: Path):
@@ -147,12 +183,14 @@ def test_ranking_with_out_of_range_head_names_it(
 def test_non_ranking_file_is_refused(tmp_path: Path):
     path = tmp_path / "x.json"
     path.write_text('{"schema": "something else"}')
-    with pytest.raises(ValueError, match="is not a sycolens.head_ranking v3 file"):
+    with pytest.raises(ValueError, match="is not a sycolens.head_ranking v1-v4 file"):
         load_head_ranking(path)
 
 
 def test_heatmap_is_diverging_around_zero(tmp_path: Path):
-    scores = HeadScores.from_pair_scores(torch.tensor([[[0.5, -1.0], [0.1, 0.0]]] * 3))
+    scores = HeadScores.from_pair_scores(
+        torch.tensor([[[0.5, -1.0], [0.1, 0.0]]] * 3), "logit_diff"
+    )
     figure = head_scores_heatmap(scores)
     heatmap: Any = figure.data[0]
     assert heatmap.zmid == 0.0 and heatmap.zmin == -1.0 and heatmap.zmax == 1.0
@@ -201,7 +239,7 @@ def test_questions_outside_the_vocabulary_are_refused():
         (["--syco-label", "Sorry"], r"Got only one label word \(syco='Sorry', anti=None\)"),
         (["--syco-label", "A", "--anti-label", "B", "--propose-labels"],
          r"Label words were given and proposing was asked for too"),
-        (["--positions", "all"], r"--positions all applies to total mode only"),
+        (["--positions", "all"], r"--positions all applies to total and attribution modes only"),
         (["--batch-size", "0"], r"batch_size must be >= 1, got 0. Fix --batch-size"),
         (["--model", "no/such/dir"], r"Unknown model 'no/such/dir'"),
     ],
@@ -222,6 +260,8 @@ def test_settings_no_flag_reaches_are_checked_too():
         scores.bottom_k(5)
     with pytest.raises(ValueError, match="A signed ranking needs the direction"):
         scores.ranked_by("signed", None)
+    with pytest.raises(ValueError, match=r"effects has 1 metrics on dimension 1, expected 2"):
+        HeadScores.from_pair_effects(torch.zeros(3, 1, 2, 2), "F")
 
 
 def test_signed_order_puts_heads_moving_f_toward_the_counterfactual_first():

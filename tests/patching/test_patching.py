@@ -19,6 +19,7 @@ from sycolens.patching.direct import (
 )
 from sycolens.patching.metrics import label_logit_diff, label_probabilities, sycophancy_ratio
 from sycolens.patching.reference import literal_path_patching, one_head_total_patching
+from sycolens.patching.scores import EFFECT_COLUMNS
 from sycolens.patching.total import total_patched_logit_diffs
 from sycolens.prompts.labels import LabelTokens, resolve_label_tokens
 from sycolens.prompts.pairs import TokenizedPairs, build_pairs, tokenize_pairs
@@ -145,7 +146,10 @@ def test_diagnose_batches_agree_with_one_big_batch(
     )
     torch.testing.assert_close(small.grid(), whole.grid(), atol=ATOL, rtol=0)
     assert small.n_pairs == 5
-    assert set(small.frame.columns) == {"layer", "head", "score", "stderr", "rank"}
+    assert set(small.frame.columns) == {"layer", "head", "score", "stderr", "rank"} | set(
+        EFFECT_COLUMNS
+    )
+    assert small.frame["score"].equals(small.frame["f_change"])  # ranked by F, the default
     assert sorted(small.frame["rank"]) == list(range(1, 9))
 
 
