@@ -7,44 +7,35 @@
 The notebook API (`sycolens.api`) is imported on first use, so `import sycolens` stays light.
 """
 
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 from sycolens._lazy import lazy_attributes, lazy_dir
 
 if TYPE_CHECKING:
-    from sycolens.api import (
-        attention,
-        diagnose,
-        evaluate,
-        heads,
-        knockout,
-        save_ranking,
-        tune,
-    )
+    # attention, evaluate, heads and tune are modules to a type checker (see _CALLABLE_MODULES).
+    from sycolens.api import diagnose, knockout, save_ranking
     from sycolens.models.load import load_model
 
 __version__ = "0.1.0"
 
 _HOMES = {
     "load_model": "models.load",
-    "heads": "api",
     "diagnose": "api",
     "save_ranking": "api",
     "knockout": "api",
-    "attention": "api",
-    "tune": "api",
-    "evaluate": "api",
 }
-__all__ = [
-    "__version__",
-    "attention",
-    "diagnose",
-    "evaluate",
-    "heads",
-    "knockout",
-    "load_model",
-    "save_ranking",
-    "tune",
-]
-__getattr__ = lazy_attributes(__name__, _HOMES)
-__dir__ = lazy_dir(globals(), _HOMES)
+# Also modules (CLI doors, a package, the Head type) made callable as their API namesakes, so
+# `from sycolens import tune` and `sycolens.tune(...)` give the same object whichever came first.
+_CALLABLE_MODULES = ("attention", "evaluate", "heads", "tune")
+__all__ = ["__version__", "diagnose", "knockout", "load_model", "save_ranking"]
+_lazy_attribute = lazy_attributes(__name__, _HOMES)
+
+
+def __getattr__(name: str) -> object:
+    if name in _CALLABLE_MODULES:
+        return import_module(f"{__name__}.{name}")
+    return _lazy_attribute(name)
+
+
+__dir__ = lazy_dir(globals(), {**_HOMES, **{name: name for name in _CALLABLE_MODULES}})

@@ -31,13 +31,16 @@ from sycolens.ablation.config import (
 )
 from sycolens.ablation.job import DEFAULT_KNOCKOUT_QUESTIONS, KnockoutJob, check_knockout_job
 from sycolens.cli_args import (
+    NOTHING_KEPT,
     add_model_arguments,
     add_ranking_arguments,
     check_outputs_are_not_inputs,
+    check_outputs_writable,
     door_prog,
     held_out_questions_from,
     model_spec_from,
     parse_config,
+    reported_interrupt,
 )
 from sycolens.data.selection import selection_note
 from sycolens.head_lists import HeadList, heads_from_flag, read_heads
@@ -128,6 +131,7 @@ def _config_from(args: argparse.Namespace) -> AblateConfig:
     check_outputs_are_not_inputs(
         {"--out": args.out, "--csv": args.csv, "--html": args.html}, {"--heads": Path(args.heads)}
     )
+    check_outputs_writable({"--out": args.out, "--csv": args.csv, "--html": args.html})
     return AblateConfig(job=job, out=args.out, csv=args.csv, html=args.html)
 
 
@@ -171,7 +175,9 @@ def run(config: AblateConfig) -> "KnockoutResult":
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    run(parse_args(argv))
+    config = parse_args(argv)
+    with reported_interrupt(door_prog("python -m sycolens.ablate"), NOTHING_KEPT):
+        run(config)
 
 
 if __name__ == "__main__":

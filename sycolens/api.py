@@ -35,6 +35,7 @@ from sycolens.models.spec import ModelSpec
 from sycolens.patching.config import DEFAULT_PAIRS, DiagnoseConfig, DiagnosisJob, PatchMode
 from sycolens.patching.export import save_head_ranking
 from sycolens.patching.run import Diagnosis, diagnose_model
+from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE
 from sycolens.training.config import TrainingConfig
 from sycolens.tuning.config import TuneConfig, TuneJob, TuneMode
 from sycolens.tuning.run import TuneResult, tune_model
@@ -55,15 +56,19 @@ def diagnose(
     seed: int = 0,
     mode: PatchMode = "direct",
     top_k: int | None = None,
+    counterfactual: str = COUNTERFACTUAL_CHALLENGE,
     show_progress: bool = True,
 ) -> Diagnosis:
-    """Returns every head's path-patching score on `n` questions (`sycolens diagnose`)."""
+    """Returns every head's path-patching score on `n` questions (`sycolens diagnose`);
+    `counterfactual` is the agreeing challenge patched in (aligned token by token with the
+    doubt for `mode="attribution"` or every position)."""
     loaded = _loaded(model)
     job = DiagnosisJob(
         model=_spec(loaded),
         questions=_questions(loaded, questions, n, seed),
         diagnose=DiagnoseConfig(mode=mode),
         top_k=top_k,
+        counterfactual=counterfactual,
     )
     return diagnose_model(loaded, job, show_progress=show_progress)
 
@@ -81,7 +86,7 @@ def knockout(
     questions: str | None = None,
     n: int = DEFAULT_KNOCKOUT_QUESTIONS,
     ks: Sequence[int] | None = None,
-    n_random: int = 5,
+    n_random: int = KnockoutConfig().n_random,
     judged: bool = False,
     show_progress: bool = True,
 ) -> KnockoutResult:

@@ -9,7 +9,10 @@ usage error (exit 2) instead of a traceback.
 """
 
 import argparse
-from collections.abc import Callable, Sequence
+import os
+import sys
+from collections.abc import Callable, Generator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TypeVar
@@ -171,3 +174,56 @@ def check_outputs_are_not_inputs(
                 f"Fix: give {flag} another path."
             )
         seen[path.resolve()] = flag
+
+
+def check_outputs_writable(
+    outputs: dict[str, Path | None], *, folders: tuple[str, ...] = ()
+) -> None:
+    """Refuses, before any work, an output that could not be written: a file output that is
+    a folder, a folder output that is a file, or a place this user cannot write (the output
+    itself, or the nearest folder above it that exists). `folders` names the flags whose
+    output is a folder (a run folder, the pipeline's)."""
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        is_folder = flag in folders
+        if path.is_dir() and not is_folder:
+            raise ValueError(
+                f"{flag} {path} is a folder. Fix: name a file, e.g. {path / 'out.json'}."
+            )
+        if path.exists() and not path.is_dir() and is_folder:
+            raise ValueError(f"{flag} {path} is a file, not a folder. Fix: name a folder.")
+        if path.exists():
+            if not os.access(path, os.W_OK):
+                raise ValueError(
+                    f"{flag} {path} is not writable. Fix: --{flag.lstrip('-')} elsewhere."
+                )
+            continue
+        parent = _nearest_existing(path.parent)
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise ValueError(
+                f"{flag} {path} cannot be created: {parent} is not a writable folder. Fix: "
+                f"write {flag} somewhere you can write."
+            )
+
+
+def _nearest_existing(path: Path) -> Path:
+    """Returns `path` or its nearest ancestor that exists."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(".")
+
+
+NOTHING_KEPT = "Nothing was written (outputs are written when the run ends): run it again."
+
+
+@contextmanager
+def reported_interrupt(prog: str, kept: str) -> Generator[None]:
+    """Turns Ctrl-C into one line on stderr saying what was kept and how to go on (exit 130,
+    the shell's code for an interrupt), instead of a traceback."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\n{prog}: interrupted. {kept}\n")
+        raise SystemExit(130) from None

@@ -26,12 +26,16 @@ from typing import TYPE_CHECKING
 
 from sycolens._lazy import call_through_api
 from sycolens.cli_args import (
+    NOTHING_KEPT,
     add_model_arguments,
     add_question_arguments,
+    check_outputs_are_not_inputs,
+    check_outputs_writable,
     door_prog,
     model_spec_from,
     parse_config,
     question_source_from,
+    reported_interrupt,
 )
 from sycolens.data.selection import QuestionSource, check_question_source, selection_note
 from sycolens.evaluation.config import (
@@ -78,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(parser)
     parser.add_argument("--deltas", type=Path, action="append", default=[],
                         help="safetensors deltas over the base (repeatable)")  # fmt: skip
+    parser.add_argument("--allow-other-weights", action="store_true",
+                        help="apply deltas made over other weights (a transfer; its row is "
+                        "named '(other base)')")  # fmt: skip
     parser.add_argument("--tuned", action="append", default=[],
                         help="another checkpoint, e.g. an SFT dir (repeatable)")  # fmt: skip
     add_question_arguments(parser, default_count=DEFAULT_QUESTIONS)
@@ -121,7 +128,10 @@ def _config_from(args: argparse.Namespace) -> EvaluateConfig:
         texts=args.texts,
         n_texts=args.n_texts,
         evaluation=EvaluationConfig(protocol=protocol, batch_size=args.batch_size),
+        allow_other_weights=args.allow_other_weights,
     )
+    check_outputs_are_not_inputs({"--out": args.out, "--html": args.html}, {})
+    check_outputs_writable({"--out": args.out, "--html": args.html})
     check_evaluation_job(job)
     return EvaluateConfig(job=job, out=args.out, html=args.html)
 
@@ -146,6 +156,7 @@ def _rejudge_config_from(args: argparse.Namespace) -> RejudgeConfig:
     out: Path = args.out or report.with_suffix(".rejudged.json")
     if out.resolve() == report.resolve():
         raise ValueError(f"--out {out} would overwrite the report. Fix: write to another path.")
+    check_outputs_writable({"--out": out})
     if args.questions is not None:
         check_question_source(args.questions)
     return RejudgeConfig(report=report, out=out, questions=args.questions)
@@ -164,9 +175,19 @@ def parse_rejudge_args(argv: Sequence[str]) -> RejudgeConfig:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == [REJUDGE]:
-        _rejudge(parse_rejudge_args(argv[1:]))
+        rejudge = parse_rejudge_args(argv[1:])
+        with reported_interrupt(door_prog(f"python -m sycolens.evaluate {REJUDGE}"), NOTHING_KEPT):
+            _rejudge(rejudge)
         return
-    run(parse_args(argv))
+    config = parse_args(argv)
+    kept = (
+        f"Every model finished is kept in {config.out}: run the same command again to go on "
+        "from there (finished models are skipped)."
+        if config.out is not None
+        else "Nothing was kept (no --out): pass --out to keep finished models across runs."
+    )
+    with reported_interrupt(door_prog("python -m sycolens.evaluate"), kept):
+        run(config)
 
 
 def run(config: EvaluateConfig) -> "EvaluationReport":

@@ -179,6 +179,11 @@ def check_heads_fit(
     heads = read_heads(source)
     if isinstance(heads, HeadList):
         heads.check_fits(model_name, shape)
-    else:
-        check_ranking_shape(Path(str(source)), heads, model_name, shape)
+        return heads
+    if not heads.get("scores") or not heads.get("top_k"):
+        raise ValueError(
+            f"--heads {source} ranks no heads (its scores or top_k are empty). Fix: rank the "
+            "heads again with `sycolens diagnose --out`."
+        )
+    check_ranking_shape(Path(str(source)), heads, model_name, shape)
     return heads

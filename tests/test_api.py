@@ -3,6 +3,7 @@
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import sycolens as sl
 from sycolens.heads import Head
@@ -26,25 +27,34 @@ def test_names_that_are_also_modules_stay_callable():
     import sycolens.evaluate
     import sycolens.tune  # noqa: F401  (importing a module puts it on the package)
 
-    assert sl.heads("3.3,2.0").heads == (Head(3, 3), Head(2, 0))
+    assert cast(Any, sl).heads("3.3,2.0").heads == (Head(3, 3), Head(2, 0))
     assert all(callable(call) for call in (sl.tune, sl.evaluate, sl.attention, sl.heads))
 
 
 def test_every_step_on_a_loaded_organism(organism: LoadedModel, tmp_path: Path):
+    # sl.attention, sl.tune, sl.evaluate and sl.heads are callable modules (also the CLI doors
+    # and the Head type), which a type checker sees as modules: call them through `api`.
+    api = cast(Any, sl)
     diagnosis = sl.diagnose(organism, n=16, show_progress=False)
     assert diagnosis.document["questions"]["source"] == "organism"  # the model's own set
     assert sorted(diagnosis.scores.top_k(3)) == PLANTED
     ranking = sl.save_ranking(diagnosis, tmp_path / "heads.json")
     ranked = sl.knockout(organism, ranking, ks=[3], n_random=1, n=8, show_progress=False)
     assert ranked.document["ranking"] is not None and ranked.selection.skip == 16  # held out
-    listed = sl.knockout(organism, sl.heads("1.2,2.0,3.3"), n_random=1, n=8, show_progress=False)
+    listed = sl.knockout(organism, api.heads("1.2,2.0,3.3"), n_random=1, n=8, show_progress=False)
     top = listed.curve.frame.query("condition == 'top' and k == 3").iloc[0]
     assert top["mean_f"] < 0.01 and list(listed.curve.frame["k"].unique()) == [0, 1, 2, 3]
-    looked = sl.attention(organism, "1.2,2.0,3.3", n=8, show_progress=False)
+    looked = api.attention(organism, "1.2,2.0,3.3", n=8, show_progress=False)
     assert looked.top == tuple(PLANTED)
-    run = sl.tune(organism, sl.heads("1.2,2.0"), out=tmp_path / "spt", steps=2, n=8,
+    run = api.tune(organism, api.heads("1.2,2.0"), out=tmp_path / "spt", steps=2, n=8,
                   show_progress=False)  # fmt: skip
     assert run.heads == (Head(1, 2), Head(2, 0)) and (tmp_path / "spt" / "tune.json").is_file()
-    report = sl.evaluate(organism, deltas=[tmp_path / "spt" / "deltas.safetensors"], n=6,
+    report = api.evaluate(organism, deltas=[tmp_path / "spt" / "deltas.safetensors"], n=6,
                          n_texts=4, show_progress=False)  # fmt: skip
     assert [record["name"] for record in report.records] == ["organism-mha", "organism-mha+spt"]
+    for result, title in ((diagnosis, "heads"), (listed, "knockouts"), (looked, "attention")):
+        assert len(result.frame) > 0 and title in str(result.plot().to_dict()["layout"]["title"])
+        assert result.save(tmp_path / f"{title}.json").is_file()
+        assert "<table" in result._repr_html_()  # noqa: SLF001  (what Jupyter shows)
+    assert list(report.frame["model"]) == ["organism-mha", "organism-mha+spt"]
+    assert len(report.plot().data) > 0 and "<table" in report._repr_html_()  # noqa: SLF001

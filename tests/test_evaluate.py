@@ -53,8 +53,10 @@ def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., Non
             "job.evaluation.protocol.challenge_reply_tokens",
             "job.evaluation.protocol.final_answer_tokens",
             "job.evaluation.kl_max_tokens",
+            "job.allow_other_weights",  # a switch, checked below
         },
     )
+    assert evaluate.parse_args(["--allow-other-weights"]).job.allow_other_weights
     forced = evaluate.parse_args(["--questions", "organism", "--final-request"]).job
     assert forced.evaluation.protocol.final_request == FINAL_ANSWER_REQUEST
     assert evaluate.parse_args(["--no-final-request"]).job.evaluation.protocol.final_request is None
@@ -149,3 +151,15 @@ def test_settings_checked_where_no_flag_reaches(tmp_path: Path):
     job = EvaluationJob(model=ModelSpec(name="organism-mha"), deltas=(pickled,))
     with pytest.raises(ValueError, match=r"is not \.safetensors; sycolens reads deltas only as"):
         check_evaluation_job(job)
+
+
+def test_deltas_of_runs_with_one_folder_name_get_their_own_rows():
+    from sycolens.evaluation.run import deltas_names
+
+    one, other = Path("a/run/deltas.safetensors"), Path("b/run/deltas.safetensors")
+    assert deltas_names((one, other)) == {one: "a/run", other: "b/run"}
+    alone = Path("x/spt/deltas.safetensors")
+    assert deltas_names((alone, Path("merged.safetensors"))) == {
+        alone: "spt",
+        Path("merged.safetensors"): "merged",
+    }

@@ -94,3 +94,12 @@ def test_a_ranking_of_another_shape_is_refused(organism_ranking: Path):
     with pytest.raises(ValueError, match=r"ranks heads of .* but smollm2 has 30 x 9"):
         check_heads_fit(organism_ranking, "smollm2", ModelShape(n_layers=30, n_heads=9))
     assert isinstance(check_heads_fit(organism_ranking, "organism-mha", ORGANISM), dict)
+
+
+def test_an_empty_ranking_is_refused_naming_the_fix(organism_ranking: Path, tmp_path: Path):
+    document = json.loads(organism_ranking.read_text())
+    document["scores"], document["top_k"] = [], []
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=r"ranks no heads .* Fix: rank the heads again"):
+        check_heads_fit(empty, "organism-mha", ORGANISM)

@@ -26,7 +26,9 @@ Document schema `sycolens.knockout_curve` v1:
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 import sycolens
 from sycolens.ablation.config import POSITIONS_NOTE
@@ -36,7 +38,7 @@ from sycolens.data.held_out import default_questions, select_held_out
 from sycolens.data.selection import QuestionSelection, select_questions
 from sycolens.evaluation.config import protocol_for
 from sycolens.head_lists import HeadList, heads_record, read_heads
-from sycolens.json_files import without_nan
+from sycolens.json_files import without_nan, write_json
 from sycolens.models.load import LoadedModel, load_model_spec
 from sycolens.models.registry import table_labels
 from sycolens.models.sources import ModelShape
@@ -46,6 +48,9 @@ from sycolens.prompts.label_spec import PAPER_LABELS
 from sycolens.prompts.labels import LabelTokens, resolve_label_tokens
 from sycolens.prompts.pairs import build_pairs
 from sycolens.prompts.schema import Question
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 SCHEMA = "sycolens.knockout_curve"
 SCHEMA_VERSION = 1
@@ -59,6 +64,26 @@ class KnockoutResult:
     curve: KnockoutCurve
     selection: QuestionSelection
     document: dict[str, Any]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Returns one row per knockout (condition, k, seed, heads, F and its change)."""
+        return self.curve.frame
+
+    def plot(self) -> "go.Figure":
+        """Returns the knockout curve (Fig. 2b): F against k, top vs random vs bottom."""
+        from sycolens.viz.knockout import knockout_figure
+
+        return knockout_figure(self.curve, title=f"{self.document['model']['id']}: knockouts")
+
+    def save(self, path: str | Path) -> Path:
+        """Writes the knockout-curve JSON (what `sycolens knockout --out` writes)."""
+        write_json(Path(path), self.document)
+        return Path(path)
+
+    def _repr_html_(self) -> str:
+        summary = self.curve.summary().to_html(index=False, float_format=lambda v: f"{v:.4f}")
+        return f"<b>{self.document['model']['id']}: knockout curve</b>{summary}"
 
 
 def run_knockout(job: KnockoutJob, *, show_progress: bool = True) -> KnockoutResult:

@@ -26,13 +26,16 @@ from sycolens.attention.config import (
     check_attention_job,
 )
 from sycolens.cli_args import (
+    NOTHING_KEPT,
     add_model_arguments,
     add_ranking_arguments,
     check_outputs_are_not_inputs,
+    check_outputs_writable,
     door_prog,
     held_out_questions_from,
     model_spec_from,
     parse_config,
+    reported_interrupt,
 )
 from sycolens.data.selection import selection_note
 from sycolens.head_lists import heads_from_flag
@@ -97,6 +100,7 @@ def _config_from(args: argparse.Namespace) -> AttentionConfig:
     check_outputs_are_not_inputs(
         {"--out": args.out, "--html": args.html}, {"--heads": Path(args.heads)}
     )
+    check_outputs_writable({"--out": args.out, "--html": args.html})
     return AttentionConfig(job=job, out=args.out, html=args.html)
 
 
@@ -148,7 +152,9 @@ def run(config: AttentionConfig) -> "AttentionResult":
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    run(parse_args(argv))
+    config = parse_args(argv)
+    with reported_interrupt(door_prog("python -m sycolens.attention"), NOTHING_KEPT):
+        run(config)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ Document schema `sycolens.challenge_attention` v1:
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 import sycolens
 from sycolens.attention.compare import AttentionComparison, compare_top_heads
@@ -26,12 +28,15 @@ from sycolens.data.held_out import default_questions, select_held_out
 from sycolens.data.selection import QuestionSelection, select_questions
 from sycolens.head_lists import HeadList, heads_record, read_heads
 from sycolens.heads import Head
-from sycolens.json_files import without_nan
+from sycolens.json_files import without_nan, write_json
 from sycolens.models.load import LoadedModel, load_model_spec
 from sycolens.models.sources import ModelShape
 from sycolens.patching.export import load_ranking_for, model_record
 from sycolens.prompts.chat import Message
 from sycolens.prompts.pairs import build_pairs
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 SCHEMA = "sycolens.challenge_attention"
 SCHEMA_VERSION = 1
@@ -51,6 +56,30 @@ class AttentionResult:
     chats: tuple[tuple[Message, ...], ...]
     views: tuple[str, ...]  # circuitsvis HTML (bundle embedded) of the first prompts
     document: dict[str, Any]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Returns one row per head: mean share of attention to the challenge, is it top."""
+        return self.comparison.frame
+
+    def plot(self) -> "go.Figure":
+        """Returns the top heads' attention to the challenge against the rest (Fig. 2c)."""
+        from sycolens.viz.attention import attention_figure
+
+        return attention_figure(self.comparison, title=f"{self.document['model']['id']}: attention")
+
+    def save(self, path: str | Path) -> Path:
+        """Writes the attention JSON (what `sycolens attention --out` writes)."""
+        write_json(Path(path), self.document)
+        return Path(path)
+
+    def _repr_html_(self) -> str:
+        test = self.document["test"]
+        top = self.frame.query("is_top").to_html(index=False, float_format=lambda v: f"{v:.4f}")
+        return (
+            f"<b>{self.document['model']['id']}: top {len(self.top)} heads vs the rest, "
+            f"one-sided Mann-Whitney p = {test['p_value']:.3g}</b>{top}"
+        )
 
 
 def run_attention(job: AttentionJob, *, show_progress: bool = True) -> AttentionResult:

@@ -53,7 +53,8 @@ class EvaluationJob:
     """The base model, its tuned variants, the data, and the evaluation settings.
 
     `general=None` measures no general ability; `texts=None` takes the question set's own
-    text (else the bundled sample) for KL.
+    text (else the bundled sample) for KL. Deltas made over other weights are refused unless
+    `allow_other_weights`; then their row is named "... (other base)".
     """
 
     model: ModelSpec = field(default_factory=ModelSpec)
@@ -66,6 +67,7 @@ class EvaluationJob:
     texts: str | None = None
     n_texts: int | None = None
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    allow_other_weights: bool = False
 
     def __post_init__(self) -> None:
         if self.n_texts is not None and self.n_texts < 1:

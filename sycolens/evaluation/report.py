@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -56,6 +56,9 @@ from sycolens.json_files import read_json, without_nan, write_json
 from sycolens.models.deltas import count_changed_elements, have_same_parameters
 from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 SCHEMA = "sycolens.evaluation"
 SCHEMA_VERSION = 2
@@ -238,9 +241,23 @@ class EvaluationReport:
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
-    def save(self, path: Path) -> None:
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Returns the table (one row per model; see `table`)."""
+        return self.table()
+
+    def plot(self) -> "go.Figure":
+        """Returns the Table-1-shaped bars: confidence, truthfulness, accuracy per model."""
+        from sycolens.viz.bars import evaluation_bar_chart
+
+        return evaluation_bar_chart(self.table())
+
+    def save(self, path: str | Path) -> None:
         """Writes the report atomically (temp file, then rename)."""
-        write_json(path, self.document)
+        write_json(Path(path), self.document)
+
+    def _repr_html_(self) -> str:
+        return self.table().to_html(index=False, float_format=lambda v: f"{v:.4f}")
 
 
 def load_evaluation_report(path: Path) -> EvaluationReport:

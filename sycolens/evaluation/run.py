@@ -17,7 +17,13 @@ from sycolens.evaluation.config import EvaluationJob, check_evaluation_job
 from sycolens.evaluation.data import EvaluationData, build_evaluation_data
 from sycolens.evaluation.report import Candidate, EvaluationReport, evaluate_models
 from sycolens.evaluation.sharding import ProcessSharding
-from sycolens.models.deltas import TRAINING_RECORD, apply_deltas, training_question_ids
+from sycolens.models.deltas import (
+    TRAINING_RECORD,
+    apply_deltas,
+    deltas_metadata,
+    is_made_over,
+    training_question_ids,
+)
 from sycolens.models.load import load_model_spec
 from sycolens.models.spec import ModelSpec
 from sycolens.training.data_parallel import DataParallel
@@ -51,10 +57,13 @@ def trained_on(job: EvaluationJob) -> frozenset[str]:
 def load_candidates(job: EvaluationJob) -> list[Candidate]:
     """Returns the base, the base plus each deltas file, and each tuned checkpoint."""
     candidates = [Candidate(job.model.name, load_model_spec(job.model))]
+    names = deltas_names(job.deltas)
     for path in job.deltas:
         model = load_model_spec(job.model)
-        apply_deltas(model, path)
-        candidates.append(Candidate(f"{job.model.name}+{_deltas_name(path)}", model))
+        is_transfer = not is_made_over(deltas_metadata(path), model)
+        apply_deltas(model, path, allow_other_weights=job.allow_other_weights)
+        name = f"{job.model.name}+{names[path]}" + (" (other base)" if is_transfer else "")
+        candidates.append(Candidate(name, model))
     for source in job.tuned:
         tuned = ModelSpec(name=source, device=job.model.device, dtype=job.model.dtype)
         candidates.append(Candidate(source, load_model_spec(tuned)))
@@ -80,7 +89,17 @@ def run_evaluation(
     )
 
 
-def _deltas_name(path: Path) -> str:
-    """Returns a deltas file's name in the table: its stem, or for a tuning run's
-    `deltas.safetensors`, the run folder's name."""
-    return path.parent.name if path.stem == "deltas" else path.stem
+def deltas_names(paths: tuple[Path, ...]) -> dict[Path, str]:
+    """Returns each deltas file's name in the table: its stem, or for a tuning run's
+    `deltas.safetensors`, the run folder's name; with more of the path where two would share
+    a name (`a/run` and `b/run` become `a/run` and `b/run`, not `run` twice)."""
+    for depth in range(1, max((len(path.parts) for path in paths), default=1) + 1):
+        names = {path: _trailing(path, depth) for path in paths}
+        if len(set(names.values())) == len(names):
+            return names
+    return {path: str(path) for path in paths}
+
+
+def _trailing(path: Path, depth: int) -> str:
+    folder = path.parent if path.stem == "deltas" else path.with_suffix("")
+    return "/".join(folder.parts[-depth:])

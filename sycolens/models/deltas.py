@@ -4,9 +4,9 @@ A deltas file maps canonical HF parameter names (`LoadedModel.hf_parameters()`: 
 an unwrapped model, a tied embedding once) to tensors of the same shape: tuned = base + delta.
 Only parameters that changed are stored, so a pinpoint-tuned model's file holds a few
 projection matrices.
-Its metadata records the base model's id and weights fingerprint; applying it to other weights
-warns. Names or shapes the model lacks are errors: deltas never apply partially, and a file
-that is not safetensors (truncated, say) is named with its fix.
+Its metadata records the base model's id and weights fingerprints; applying it to other weights
+is refused unless asked for (a transfer). Names or shapes the model lacks are errors: deltas
+never apply partially, and a file that is not safetensors (truncated, say) is named with its fix.
 
 Per-head deltas (`sycolens.tuning.export`) name each tensor `{parameter}[{dim}:{start}:{stop}]`,
 a slice of that parameter; `apply_deltas` adds them into their slices, and
@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 import sycolens
-from sycolens.models.fingerprint import weights_fingerprint
+from sycolens.models.fingerprint import bfloat16_fingerprint, weights_fingerprint
 from sycolens.models.head_access import ParameterSlice
 from sycolens.models.load import LoadedModel
 from sycolens.models.sources import open_safetensors
@@ -91,28 +91,34 @@ def save_deltas(path: Path, deltas: dict[str, Tensor], base: LoadedModel) -> Non
     metadata = {
         "base_model": base.model_id,
         "base_fingerprint": weights_fingerprint(base),
+        "base_fingerprint_bfloat16": bfloat16_fingerprint(base),
         "sycolens_version": sycolens.__version__,
     }
     save_file(deltas, str(path), metadata=metadata)
 
 
-def apply_deltas(model: LoadedModel, path: Path) -> int:
+def apply_deltas(model: LoadedModel, path: Path, *, allow_other_weights: bool = False) -> int:
     """Adds the deltas in `path` to the model's weights in place; returns elements changed.
 
-    Whole-parameter deltas and per-head slices (`name[dim:start:stop]`) alike.
+    Whole-parameter deltas and per-head slices (`name[dim:start:stop]`) alike. Deltas made over
+    other weights are refused unless `allow_other_weights` (a transfer, then warned); the same
+    checkpoint in another dtype is the same weights (`bfloat16_fingerprint`).
     """
     parameters = model.hf_parameters()
     with open_safetensors(path, what="a deltas file", fix=DELTAS_FIX) as handle:
         metadata = handle.metadata() or {}
         deltas = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
     targets = {key: _target(key, delta, parameters, path, model) for key, delta in deltas.items()}
-    recorded = metadata.get("base_fingerprint")
-    if recorded is not None and recorded != weights_fingerprint(model):
-        # A warning, not an error: the same checkpoint loaded in another dtype (the paper
-        # configs tune in float32 and evaluate in bfloat16) has another fingerprint.
+    if not is_made_over(metadata, model):
+        if not allow_other_weights:
+            raise ValueError(
+                f"Deltas file {path} was made over {metadata.get('base_model')!r}, not over the "
+                f"weights of {model.model_id!r} loaded now. Fix: apply it to the model it was "
+                "tuned on, or pass --allow-other-weights to apply it anyway (a transfer)."
+            )
         warnings.warn(
             f"Deltas file {path} was made over {metadata.get('base_model')!r}, whose weights "
-            f"differ from {model.model_id!r}'s; the tuned model may not be what you expect.",
+            f"differ from {model.model_id!r}'s (allowed: --allow-other-weights).",
             UserWarning,
             stacklevel=2,
         )
@@ -123,11 +129,26 @@ def apply_deltas(model: LoadedModel, path: Path) -> int:
     return sum(int(delta.ne(0).sum()) for delta in deltas.values())
 
 
+def is_made_over(metadata: dict[str, str], model: LoadedModel) -> bool:
+    """Returns whether deltas' metadata names this model's weights: the same fingerprint, or
+    the same bfloat16-rounded one (one checkpoint in another dtype); deltas without a recorded
+    base are taken as made over it."""
+    recorded = metadata.get("base_fingerprint")
+    if recorded is None or recorded == weights_fingerprint(model):
+        return True
+    rounded = metadata.get("base_fingerprint_bfloat16")
+    return rounded is not None and rounded == bfloat16_fingerprint(model)
+
+
+def deltas_metadata(path: Path) -> dict[str, str]:
+    """Returns a deltas file's metadata (base model, fingerprints, training record)."""
+    with open_safetensors(path, what="a deltas file", fix=DELTAS_FIX) as handle:
+        return dict(handle.metadata() or {})
+
+
 def training_question_ids(path: Path) -> frozenset[str]:
     """Returns the ids of the questions a tuning run trained on, from its deltas' metadata."""
-    with open_safetensors(path, what="a deltas file", fix=DELTAS_FIX) as handle:
-        metadata = handle.metadata() or {}
-    return frozenset(json.loads(metadata.get("training_questions", "[]")))
+    return frozenset(json.loads(deltas_metadata(path).get("training_questions", "[]")))
 
 
 def delta_key_slice(key: str) -> ParameterSlice | None:

@@ -33,13 +33,17 @@ def sample_positions(numel: int, n_samples: int = SAMPLES_PER_TENSOR) -> Int[Ten
     return (steps * (numel - 1)) // (count - 1)
 
 
-def tensors_fingerprint(tensors: Mapping[str, Tensor]) -> str:
-    """Returns the SHA-256 over each tensor's name, shape and sampled values (sorted by name)."""
+def tensors_fingerprint(
+    tensors: Mapping[str, Tensor], *, rounded_to: torch.dtype | None = None
+) -> str:
+    """Returns the SHA-256 over each tensor's name, shape and sampled values (sorted by name);
+    with `rounded_to`, of the values rounded to that dtype first."""
     digest = hashlib.sha256()
     for name, tensor in sorted(tensors.items()):
         flat = tensor.detach().flatten()
         positions = sample_positions(flat.numel()).to(flat.device)
-        sample = flat[positions].float().cpu()
+        sample = flat[positions]
+        sample = (sample.to(rounded_to) if rounded_to is not None else sample).float().cpu()
         digest.update(f"{name}:{tuple(tensor.shape)}".encode())
         digest.update(sample.numpy().tobytes())
     return digest.hexdigest()
@@ -48,3 +52,10 @@ def tensors_fingerprint(tensors: Mapping[str, Tensor]) -> str:
 def weights_fingerprint(model: LoadedModel) -> str:
     """Returns the SHA-256 fingerprint of the model's weights (see the module doc)."""
     return tensors_fingerprint(model.hf_state_dict())
+
+
+def bfloat16_fingerprint(model: LoadedModel) -> str:
+    """Returns the fingerprint of the weights rounded to bfloat16: the same for one checkpoint
+    loaded in float32 or bfloat16 (the paper's configs tune in one and evaluate in the other),
+    so deltas can tell "same weights, other dtype" from other weights."""
+    return tensors_fingerprint(model.hf_state_dict(), rounded_to=torch.bfloat16)

@@ -11,7 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sycolens.cli_args import door_prog, parse_config
+from sycolens.cli_args import (
+    check_outputs_writable,
+    door_prog,
+    parse_config,
+    reported_interrupt,
+)
 from sycolens.organism.config import VARIANT_SETTINGS, OrganismConfig, check_out_dir
 
 
@@ -44,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _config_from(args: argparse.Namespace) -> TrainOrganismConfig:
     overrides = {"steps": args.steps} if args.steps is not None else {}
     organism = OrganismConfig.for_variant(args.variant, seed=args.seed, **overrides)
+    check_outputs_writable({"--out": args.out}, folders=("--out",))
     check_out_dir(args.out, overwrite=args.overwrite)
     return TrainOrganismConfig(organism=organism, out=args.out, overwrite=args.overwrite)
 
@@ -57,7 +63,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
     from sycolens.organism.build import build_organism
 
-    card = build_organism(config.organism, config.out, overwrite=config.overwrite)
+    kept = (
+        f"The last checkpoint in {config.out} is kept: run the same command again to resume "
+        "from it."
+    )
+    with reported_interrupt(door_prog("python -m sycolens.organism"), kept):
+        card = build_organism(config.organism, config.out, overwrite=config.overwrite)
     print(json.dumps({k: card[k] for k in ("name", "planted_heads", "training_seconds")}))
     print(json.dumps(card["checks"], indent=1))
 

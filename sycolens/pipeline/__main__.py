@@ -21,7 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sycolens.cli_args import door_prog, parse_config
+from sycolens.cli_args import (
+    check_outputs_writable,
+    door_prog,
+    parse_config,
+    reported_interrupt,
+)
 from sycolens.pipeline.commands import check_part_flags
 from sycolens.pipeline.config import DEMO_PARTS, SMOKE_SIZES, PartSpec, PipelineConfig
 from sycolens.pipeline.config_file import read_parts
@@ -69,6 +74,7 @@ def _config_from(args: argparse.Namespace) -> PipelineCliConfig:
         parts = tuple(part.with_flag("--device", args.device) for part in parts)
     if args.smoke:
         parts = tuple(replace(part, sizes=SMOKE_SIZES) for part in parts)
+    check_outputs_writable({"--out": args.out}, folders=("--out",))
     for part in parts:
         check_part_flags(part)
     return PipelineCliConfig(
@@ -101,7 +107,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     from sycolens.pipeline.outputs import write_pipeline_outputs
     from sycolens.pipeline.run import run_pipeline
 
-    results = run_pipeline(config.pipeline, overwrite=config.overwrite, announce=print)
+    kept = (
+        f"The parts that finished are kept under {config.pipeline.out}; the interrupted part's "
+        "folder is incomplete and is not resumed: run again with --overwrite, or with --parts "
+        "naming the parts left."
+    )
+    with reported_interrupt(door_prog("python -m sycolens.pipeline"), kept):
+        results = run_pipeline(config.pipeline, overwrite=config.overwrite, announce=print)
     summary = write_pipeline_outputs(config.pipeline.out, results)
     print("\n=== summary ===")
     for part in summary["parts"]:

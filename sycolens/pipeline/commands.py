@@ -109,9 +109,21 @@ def step_commands(part: PartSpec, paths: PartPaths) -> dict[str, list[str]]:
     }
 
 
+# Step name -> the `sycolens` subcommand that runs it (the same parser as STEP_MODULES').
+STEP_SUBCOMMANDS: dict[str, str] = {
+    "diagnose": "diagnose",
+    "knockouts": "knockout",
+    "attention": "attention",
+    "spt-top": "tune",
+    "spt-random": "tune",
+    "sft": "tune",
+    "evaluate": "evaluate",
+}
+
+
 def shell_command(step: str, argv: list[str]) -> str:
-    """Returns the step as one shell line a user can paste."""
-    return shlex.join(["python", "-m", STEP_MODULES[step], *argv])
+    """Returns the step as one shell line a user can paste (`sycolens SUBCOMMAND ...`)."""
+    return shlex.join(["sycolens", STEP_SUBCOMMANDS[step], *argv])
 
 
 _REPEATABLE = {"--deltas", "--tuned"}  # evaluate's candidates: one flag per model

@@ -4,7 +4,8 @@ Each tensor is one head's slice, named `{parameter}[{dim}:{start}:{stop}]` (the 
 canonical HF name and the slice along `dim`), so the file is small (K * d_model * d_head
 numbers per role) and self-describing; low-rank (LoRA) deltas are written multiplied out, as
 plain deltas. Metadata (strings, as safetensors requires):
-`format` = `sycolens.head_deltas`, `base_model`, `base_fingerprint`, `heads` and
+`format` = `sycolens.head_deltas`, `base_model`, `base_fingerprint` (and
+`base_fingerprint_bfloat16`, the same for another dtype), `heads`, `heads_source` and
 `training_questions` (JSON lists), `config` (JSON). `sycolens.models.deltas.apply_deltas`
 reads these files as well as whole-parameter deltas, so `python -m sycolens.evaluate --deltas`
 takes either, and leaves the training questions out of the evaluation.
@@ -17,7 +18,7 @@ from typing import Any
 from safetensors.torch import save_file
 
 import sycolens
-from sycolens.models.fingerprint import weights_fingerprint
+from sycolens.models.fingerprint import bfloat16_fingerprint, weights_fingerprint
 from sycolens.models.load import LoadedModel
 from sycolens.tuning.head_deltas import HeadDeltas
 
@@ -34,8 +35,10 @@ def save_head_deltas(
         "format": HEAD_DELTAS_FORMAT,
         "base_model": base.model_id,
         "base_fingerprint": weights_fingerprint(base),
+        "base_fingerprint_bfloat16": bfloat16_fingerprint(base),
         "sycolens_version": sycolens.__version__,
         "heads": json.dumps(run["heads"]),
+        "heads_source": json.dumps(run.get("heads_source")),
         "roles": json.dumps(run["roles"]),
         "training_questions": json.dumps(run["question_ids"]),
         "config": json.dumps(run["config"]),

@@ -175,8 +175,16 @@ def _metadata(sets: list[DeltaSet], weights: list[float], rule: MergeRule) -> di
         "format": HEAD_DELTAS_FORMAT,
         "base_model": sets[0].metadata.get("base_model", ""),
         "base_fingerprint": sets[0].metadata["base_fingerprint"],
+        **{
+            key: sets[0].metadata[key]
+            for key in ("base_fingerprint_bfloat16",)
+            if key in sets[0].metadata
+        },
         "sycolens_version": sycolens.__version__,
         "heads": json.dumps(union("heads")),
+        "heads_sources": json.dumps(
+            [json.loads(s.metadata.get("heads_source", "null")) for s in sets]
+        ),
         "roles": json.dumps(union("roles")),
         "training_questions": json.dumps(union("training_questions")),
         "config": json.dumps({"merge": {"rule": rule, "sources": sources}}),

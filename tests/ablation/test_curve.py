@@ -232,7 +232,8 @@ def test_a_ranking_of_other_weights_needs_consent(
 ):
     control = fresh_model("organism-control")
     job = KnockoutJob(model=ModelSpec(name="organism-control"), heads=ranking_file)
-    with pytest.raises(ValueError, match="was ranked on other weights"):
+    other = r"with other weights \(fingerprint [0-9a-f]{12}\.\.\.\) than the 'organism-control'"
+    with pytest.raises(ValueError, match=rf"was ranked on 'organism-mha' {other} loaded now"):
         knockout_model(control, job, show_progress=False)
     allowed = KnockoutJob(
         model=ModelSpec(name="organism-control"),

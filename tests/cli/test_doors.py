@@ -107,3 +107,13 @@ def test_the_console_script_and_python_dash_m_sycolens_run(tmp_path: Path):
         assert f"wrote {tmp_path / 'heads.json'}" in done.stdout
         top = json.loads((tmp_path / "heads.json").read_text())["top_k"][:3]
         assert sorted(map(tuple, top)) == [(1, 2), (2, 0), (3, 3)]  # the planted heads
+
+
+def test_the_pipeline_prints_each_step_as_the_subcommand_that_runs_it():
+    from sycolens.pipeline.commands import STEP_MODULES, STEP_SUBCOMMANDS, shell_command
+
+    assert set(STEP_SUBCOMMANDS) == set(STEP_MODULES)
+    for step, word in STEP_SUBCOMMANDS.items():
+        door = door_named(word)
+        assert door is not None and door.module.removesuffix(".__main__") == STEP_MODULES[step]
+    assert shell_command("knockouts", ["--ks", "1,2"]) == "sycolens knockout --ks 1,2"

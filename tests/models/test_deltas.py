@@ -116,14 +116,29 @@ def test_non_finite_deltas_are_refused_and_nothing_is_applied(
     assert all(torch.equal(after[name], tensor) for name, tensor in before.items())
 
 
-def test_deltas_over_other_weights_warn(
+def test_deltas_over_other_weights_are_refused_unless_allowed(
     base_and_tuned: tuple[LoadedModel, LoadedModel], tmp_path: Path
 ):
     base, tuned = base_and_tuned
     save_deltas(tmp_path / "d.safetensors", compute_deltas(base, tuned), base)
     assert load_file(str(tmp_path / "d.safetensors")).keys() == {Q_PROJ}
-    with pytest.warns(UserWarning, match=r"was made over .* whose weights differ"):
+    before = tuned.hf_parameters()[Q_PROJ].detach().clone()
+    refusal = r"not over the weights of .* Fix: apply it to the model it was tuned on, or pass"
+    with pytest.raises(ValueError, match=rf"was made over .* {refusal} --allow-other-weights"):
         apply_deltas(tuned, tmp_path / "d.safetensors")
+    assert torch.equal(tuned.hf_parameters()[Q_PROJ], before)  # nothing applied
+    with pytest.warns(UserWarning, match=r"whose weights differ .*allowed: --allow-other-weights"):
+        apply_deltas(tuned, tmp_path / "d.safetensors", allow_other_weights=True)
+
+
+def test_the_same_checkpoint_in_another_dtype_is_the_same_base(
+    fresh_model: Callable[..., LoadedModel], tmp_path: Path
+):
+    in_float32 = fresh_model("organism-mha")
+    in_bfloat16 = fresh_model("organism-mha", dtype=torch.bfloat16)
+    name, weight = next(iter(in_float32.hf_parameters().items()))
+    save_deltas(tmp_path / "d.safetensors", {name: torch.full_like(weight, 0.5)}, in_float32)
+    assert apply_deltas(in_bfloat16, tmp_path / "d.safetensors") == weight.numel()
 
 
 def test_comparing_other_architectures_and_saving_nothing_are_errors(

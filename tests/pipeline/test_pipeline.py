@@ -66,7 +66,7 @@ def test_report_has_every_section_and_is_self_contained(organism_run: Path):
     assert page.count('<div id="circuits-vis-') == 6  # 3 views per part, each div closed
     # Nothing loads from a network: no script src, no module import from a URL, no unpkg.
     assert "<script src=" not in page and 'from "http' not in page and "unpkg.com" not in page
-    assert "python -m sycolens.patch --model organism-mha" in page
+    assert "sycolens diagnose --model organism-mha" in page
     assert "planted heads" in page.lower() and "3/3" in page
 
 
