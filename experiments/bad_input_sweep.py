@@ -18,13 +18,16 @@ in a fresh temporary folder, with HF_HUB_OFFLINE=1 and a per-case timeout, again
 - refused legit input: nonzero exit on an input that is legitimate.
 
 "The model loaded" is read from stderr: transformers' "Loading weights" progress bar, which
-every model load prints; a run of 8 s or more also counts as loaded (importing sycolens and
-refusing a flag takes well under a second). `loaded_by` in the JSON says which fired.
+every model load prints (embedded names and checkpoint folders alike). Timing is not used to
+classify: a refusal after importing torch takes 5-9 s on a busy 2-core machine, as long as
+loading the organism, so `seconds` is recorded beside it and `slow` marks runs of 8 s or more
+without the marker.
 
-Every case also checks "no partial output": after a failing run (nonzero exit or timeout), the
+Every case also checks "no partial output": after a failing run (nonzero exit), the
 output paths named on its command line (--out, --html, --csv, --heads-by-layer-out, and
 rejudge's default REPORT.rejudged.json) do not exist, or are byte-for-byte unchanged when they
-existed before. Cases marked `legit` are inputs a user may rightly give (a small file used
+existed before (a timed-out run is killed by the sweep, so what it left is listed apart, as
+`left_after_kill`). Cases marked `legit` are inputs a user may rightly give (a small file used
 whole, a transfer with --allow-other-weights, a v1 report); `either` marks inputs where a clear
 refusal and a correct run are both acceptable. Run from the repository:
 
@@ -60,7 +63,7 @@ SYCOLENS = PYTHON.parent / "sycolens"
 MODEL = ("--model", "organism-mha")
 OUTPUT_FLAGS = ("--out", "--json", "--html", "--csv", "--heads-by-layer-out")
 LOAD_MARKER = "Loading weights"
-LOADED_AFTER_S = 8.0
+SLOW_S = 8.0
 TRACEBACK = "Traceback (most recent call last)"
 ERROR_LINE = re.compile(r"(^|: )error: ", re.MULTILINE)
 
@@ -91,6 +94,7 @@ class Case:
     check: Check | None = None
     extra_outputs: tuple[str, ...] = ()
     note: str = ""
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -196,16 +200,13 @@ def names_input(case: Case, message: str) -> bool:
     return any(name.lower() in lowered for name in case.names) if case.names else True
 
 
-def classify(
-    case: Case, code: int | None, stdout: str, stderr: str, seconds: float, cwd: Path
-) -> tuple[str, str]:
+def classify(case: Case, code: int | None, stdout: str, stderr: str, cwd: Path) -> tuple[str, str]:
     """Returns the outcome's class and why."""
     if code is None:
         return TIMEOUT, "killed at the per-case limit"
-    raw = stderr
     text = clean(stderr)
-    loaded = LOAD_MARKER in raw or seconds >= LOADED_AFTER_S
-    if TRACEBACK in raw:
+    loaded = LOAD_MARKER in stderr
+    if TRACEBACK in stderr:
         return TRACE, "Python traceback on stderr"
     if code < 0:
         return CRASH, f"killed by signal {-code}"
@@ -229,16 +230,18 @@ def classify(
     reasons = []
     if not named:
         reasons.append(f"message names none of {list(case.names)}")
-    if code != 2:
-        reasons.append(f"exit {code} before loading")
+    if code != 2 and not loaded:
+        reasons.append(f"exit {code} before loading (a usage error is exit 2)")
     if len(error_lines) != 1:
         reasons.append(f"{len(error_lines)} error: lines")
     return UNCLEAR, "; ".join(reasons) or "?"
 
 
 def run_case(case: Case, root: Path, timeout: float) -> dict[str, Any]:
-    cwd = root / re.sub(r"[^A-Za-z0-9_.-]+", "_", case.name)[:80]
-    cwd.mkdir(parents=True)
+    """Runs one case in a fresh folder under root and returns its record."""
+    root.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", case.name)[:60]
+    cwd = Path(tempfile.mkdtemp(prefix=f"{slug}-", dir=root))
     if case.setup:
         case.setup(cwd)
     outputs = outputs_of(case, cwd)
@@ -246,20 +249,13 @@ def run_case(case: Case, root: Path, timeout: float) -> dict[str, Any]:
     files_before = fingerprint(cwd)
     argv = command(case.argv)
     code, stdout, stderr, seconds = run_command(argv, cwd, timeout)
-    klass, why = classify(case, code, stdout, stderr, seconds, cwd)
+    klass, why = classify(case, code, stdout, stderr, cwd)
     after = {str(path): fingerprint(path) for path in outputs}
     changed = [path for path in before if before[path] != after[path]]
     files_after = fingerprint(cwd)
     new_files = sorted(set(files_after) - set(files_before))
-    failed = code != 0
-    loaded_by = [
-        reason
-        for reason, fired in (
-            ("marker", LOAD_MARKER in stderr),
-            ("timing", seconds >= LOADED_AFTER_S),
-        )
-        if fired
-    ]
+    failed = code is not None and code != 0
+    loaded = LOAD_MARKER in stderr
     return {
         "name": case.name,
         "family": case.family,
@@ -271,12 +267,13 @@ def run_case(case: Case, root: Path, timeout: float) -> dict[str, Any]:
         "class": klass,
         "why": why,
         "seconds": round(seconds, 2),
-        "loaded": bool(loaded_by),
-        "loaded_by": loaded_by,
+        "loaded": loaded,
+        "slow": seconds >= SLOW_S and not loaded,
         "outputs": [str(path.relative_to(cwd)) for path in outputs],
         "partial_output": [str(Path(p).relative_to(cwd)) for p in changed] if failed else [],
         "outputs_changed": [str(Path(p).relative_to(cwd)) for p in changed],
         "new_files": new_files,
+        "left_after_kill": [str(Path(p).relative_to(cwd)) for p in changed] if code is None else [],
         "names": list(case.names),
         "stderr_tail": tail(clean(stderr), 15, 3000),
         "stderr": clean(stderr)[-20000:] if klass in FULL_STDERR else None,
@@ -721,9 +718,13 @@ def other_weights_cases(fx: Fixtures) -> list[Case]:
         Case("evaluate --deltas of organism-gqa on organism-mha", f,
              ("evaluate", *MODEL, "--deltas", str(fx.deltas_gqa), *ev, "--out", "e.json"),
              ("run_gqa", "deltas")),
-        Case("evaluate --deltas of organism-gqa, --allow-other-weights (shape differs)", f,
+        Case("evaluate --deltas of organism-gqa on organism-mha, --allow-other-weights", f,
              ("evaluate", *MODEL, "--deltas", str(fx.deltas_gqa), "--allow-other-weights", *ev,
-              "--out", "e.json"), ("run_gqa", "deltas", "shape")),
+              "--out", "e.json"), ("run_gqa", "deltas", "shape"), expect="either",
+             check=json_check("e.json", lambda d: "(other base)" in d["models"][1]["name"],
+                              "the transfer row is not named '(other base)'"),
+             note="GQA SPT trains only W_Q and W_O slices, whose shapes organism-mha shares, "
+             "so the transfer is defined; refusing it is fine too"),
         Case("tune --model organism-control --heads (ranked on organism-mha)", f,
              ("tune", "--model", "organism-control", "--heads", "heads.json", "--out", "run"),
              ("--allow-other-weights",), setup=ranking),
@@ -838,7 +839,7 @@ def output_cases(fx: Fixtures) -> list[Case]:
              ("run", "tune.json"), setup=write("run/tune.json", '{"mine": true}')),
         Case("tune --out an existing finished run, same flags", f,
              ("tune", *MODEL, "--heads", "3.3,2.0", "--steps", "1", "--out", "run"),
-             expect="legit", setup=run, check=unchanged_check(fx, "run"),
+             expect="either", setup=run, check=unchanged_check(fx, "run"),
              note="help: an interrupted run resumes with the same flags; a finished one "
              "should be left as it is (or redone identically)"),
         Case("evaluate --out a report of other data", f,
@@ -857,9 +858,6 @@ def output_cases(fx: Fixtures) -> list[Case]:
         Case("organism train --out an existing file", f,
              ("organism", "train", "--variant", "mha", "--steps", "1", "--out", "o.txt"),
              ("o.txt",), setup=write("o.txt", "keep me")),
-        Case("organism train --out a folder of other files, no --overwrite", f,
-             ("organism", "train", "--variant", "mha", "--steps", "1", "--out", "odir"),
-             ("odir", "--overwrite"), setup=write("odir/notes.txt", "keep me")),
         Case("diagnose --top-k 16 (every head)", f,
              ("diagnose", *MODEL, *small, "--top-k", "16", "--out", "h.json"),
              expect="legit",
@@ -1011,9 +1009,11 @@ def command_cases() -> list[Case]:
         Case("pipeline --parts organism --config c.json", f,
              ("pipeline", "--parts", "organism", "--config", "c.json", "--out", "p"),
              ("--config", "--parts"), setup=write("c.json", "{}")),
-        Case("pipeline --model without --config", f,
-             ("pipeline", "--parts", "organism", "--model", "organism-mha", "--out", "p"),
-             ("--model",)),
+        Case("pipeline --model with the two demo parts", f,
+             ("pipeline", "--model", "organism-mha", "--smoke", "--out", "p"), ("--model",)),
+        Case("pipeline --parts organism --model unknown name", f,
+             ("pipeline", "--parts", "organism", "--model", "organism-xyz", "--smoke",
+              "--out", "p"), ("organism-xyz",)),
         Case("organism train --variant nope", f,
              ("organism", "train", "--variant", "nope", "--out", "o"), ("nope",)),
         Case("organism (no subcommand)", f, ("organism",), ("train", "required", "command")),
@@ -1117,7 +1117,7 @@ def main(argv: list[str] | None = None) -> None:
         results = []
         cases_started = time.monotonic()
         for number, case in enumerate(cases, start=1):
-            result = run_case(case, root / "cases", args.timeout)
+            result = run_case(case, root / "cases", case.timeout or args.timeout)
             results.append(result)
             partial = "  PARTIAL OUTPUT" if result["partial_output"] else ""
             print(
@@ -1133,7 +1133,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             document = {
-                "load_detection": f"'{LOAD_MARKER}' on stderr, or a run of {LOADED_AFTER_S} s+",
+                "load_detection": f"'{LOAD_MARKER}' on stderr (timing is recorded, not used)",
                 "timeout_s": args.timeout,
                 "fixtures": made,
                 "fixture_seconds": round(fixture_seconds, 1),

@@ -5,14 +5,18 @@
 parameter), and runs the shared loop (`sycolens.training.loop.train`: AdamW, warmup and cosine
 to `min_learning_rate`, accumulation, clipping, autocast, checkpoints every N steps and an exact
 resume), with the decoder layers' activations recomputed in the backward if asked, and the
-model sharded over the processes of a launch with `fsdp` (`sycolens.training.fsdp`).
-The loss of micro-batch (step, micro) is a pure function of its position: the examples are
-shuffled per epoch by a generator seeded from (seed, epoch).
+model sharded over the processes of a launch with `fsdp` (`sycolens.training.fsdp`). SPT
+trains through the plain SDPA copy of the HF network (`training_network`), with the deltas'
+hooks on it, unless something else is hooked into the bridge or the model is sharded; its
+gradients equal the bridge path's (tested). The loss of micro-batch (step, micro) is a pure
+function of its position: the examples are shuffled per epoch by a generator seeded from
+(seed, epoch).
 
 Outputs in `job.out`:
 
     tune.json           the config, heads, training question ids, trainable count, the
-                        training log (loss per step), seconds and samples/s
+                        network it trained through, the training log (loss per step),
+                        seconds and samples/s
     deltas.safetensors  SPT: the per-head deltas (`sycolens.tuning.export`)
     model/              the tuned model as a plain HF checkpoint (SPT: deltas merged), with
                         `sycolens_tuning.json` naming its training questions
@@ -41,6 +45,7 @@ from sycolens.json_files import without_nan, write_json
 from sycolens.models.deltas import TRAINING_RECORD
 from sycolens.models.head_access import HeadLayout, HeadRole, split_qkv_module
 from sycolens.models.load import LoadedModel, load_model_spec
+from sycolens.models.plain import plain_network, runs_as_plain
 from sycolens.models.save import save_model
 from sycolens.models.sources import ModelShape
 from sycolens.patching.export import load_ranking_for, model_record
@@ -137,7 +142,7 @@ def tune_model(
     if config.mode == "sft":
         _check_sft(model, layout)
     with _sharded(model, deltas, config, parallel) as sharding:
-        n_trainable, result = _train(
+        n_trainable, result, network = _train(
             model, deltas, tokenized, job, identity, parallel, sharding, show_progress
         )
         # Sharded, the main process writes an unsharded copy (None in the others).
@@ -153,6 +158,7 @@ def tune_model(
             "questions": selection.summary(),
             "config": _config_json(job),
             "n_trainable": n_trainable,
+            "network": network,
             "n_examples": len(examples),
             "seconds": round(result.seconds, 2),
             "samples_per_second": _samples_per_second(result, config.batch_size, config.training),
@@ -175,18 +181,21 @@ def _train(
     parallel: DataParallel,
     sharding: FullySharded | None,
     show_progress: bool,
-) -> tuple[int, TrainingResult]:
+) -> tuple[int, TrainingResult, str]:
     """Trains the deltas (SPT) or every weight (SFT) through the shared loop; returns how many
-    numbers trained and how the run went."""
+    numbers trained, how the run went and which network it ran through ("plain": the SDPA
+    copy; "bridge": the network TransformerBridge wired)."""
     config = job.tune
     device = sharding.device if sharding is not None else model.device
+    network = training_network(model, deltas, sharding)
     with (
         _trainable(model, deltas) as parameters,
-        _training_forward(model, deltas, config.gradient_checkpointing, sharding) as calls,
+        _frozen(network if network is not model.hf_model else None),
+        _training_forward(network, deltas, config.gradient_checkpointing, sharding) as calls,
     ):
         n_trainable = sum(p.numel() for p in parameters.values())
         if deltas is not None:  # the base is left out of DDP: frozen (and sharded by FSDP)
-            forward = parallel.wrap(_DeltaTuned(model.hf_model, deltas), frozen_prefix="hf_model.")
+            forward = parallel.wrap(_DeltaTuned(network, deltas), frozen_prefix="hf_model.")
         else:  # FSDP averages a sharded model's gradients itself
             forward = model.hf_model if sharding is not None else parallel.wrap(model.hf_model)
 
@@ -215,7 +224,7 @@ def _train(
             show_progress=show_progress,
             parallel=parallel,
         )
-    return n_trainable, result
+    return n_trainable, result, "bridge" if network is model.hf_model else "plain"
 
 
 def tuning_roles(
@@ -345,20 +354,49 @@ def _sharded(
         yield sharding
 
 
+def training_network(
+    model: LoadedModel, deltas: HeadDeltas | None, sharding: FullySharded | None
+) -> Any:
+    """Returns the network SPT trains through: the plain SDPA copy of the HF network, which
+    shares the model's tensors (`sycolens.models.plain`), with the deltas' hooks on it, when
+    nothing else is hooked into the bridge and the model is not sharded; else the HF network
+    as TransformerBridge wired it (eager attention). SFT and FSDP keep the bridge's network."""
+    if deltas is None or sharding is not None or not runs_as_plain(model):
+        return model.hf_model
+    return plain_network(model)
+
+
+@contextmanager
+def _frozen(network: Any | None) -> Generator[None]:
+    """Keeps a plain copy's parameters (its own Parameter objects over the model's tensors)
+    out of autograd while SPT trains through it, restoring them afterwards."""
+    if network is None:
+        yield
+        return
+    before = [(p, p.requires_grad) for p in network.parameters()]
+    for parameter, _ in before:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, required in before:
+            parameter.requires_grad_(required)
+
+
 @contextmanager
 def _training_forward(
-    model: LoadedModel,
+    network: Any,
     deltas: HeadDeltas | None,
     gradient_checkpointing: bool,
     sharding: FullySharded | None,
 ) -> Generator[dict[str, int]]:
-    """Keeps the deltas' hooks (SPT) and, if asked, layer checkpointing in place for the
-    whole run: forward and backward, since a checkpointed backward runs the forward again.
-    Yields the deltas' per-module call counts (empty for SFT)."""
+    """Keeps the deltas' hooks (SPT) and, if asked, layer checkpointing in place on `network`
+    for the whole run: forward and backward, since a checkpointed backward runs the forward
+    again. Yields the deltas' per-module call counts (empty for SFT)."""
     with ExitStack() as stack:
-        calls = stack.enter_context(deltas.applied(model.hf_model)) if deltas else {}
+        calls = stack.enter_context(deltas.applied(network)) if deltas else {}
         if gradient_checkpointing:
-            stack.enter_context(checkpointed_layers(model.hf_model))
+            stack.enter_context(checkpointed_layers(network))
         if sharding is not None:
             stack.enter_context(sharding.quiet())
         yield calls

@@ -17,7 +17,8 @@ def interrupt_training(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[[int], AbstractContextManager[None]]:
     """`with interrupt_training(n): <run>`: the run's n-th loss raises KeyboardInterrupt, as a
-    user's Ctrl-C would, and the block expects it; the real loss is back afterwards."""
+    user's Ctrl-C would, and the block expects it (or, through the CLI, its exit 130); the real
+    loss is back afterwards."""
     real_loss = tuning_run.reply_loss
 
     @contextmanager
@@ -32,8 +33,10 @@ def interrupt_training(
 
         monkeypatch.setattr(tuning_run, "reply_loss", crashing_loss)
         try:
-            with pytest.raises(KeyboardInterrupt):
+            with pytest.raises((KeyboardInterrupt, SystemExit)) as stopped:
                 yield
+            if isinstance(stopped.value, SystemExit):
+                assert stopped.value.code == 130
         finally:
             monkeypatch.setattr(tuning_run, "reply_loss", real_loss)
 

@@ -38,8 +38,8 @@ def main(spec: Path) -> None:
         tuning_run.reply_loss = REAL_LOSS if at is None else _loss_interrupted_at(at)
         try:
             tune.main(job["argv"])
-        except KeyboardInterrupt:
-            if at is None:
+        except SystemExit as stop:  # the door answers Ctrl-C with exit 130
+            if at is None or stop.code != 130:
                 raise
         finally:
             tuning_run.reply_loss = REAL_LOSS
