@@ -63,6 +63,7 @@ class AblateConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog=door_prog("python -m sycolens.ablate"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -75,6 +75,7 @@ class RejudgeConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog=door_prog("python -m sycolens.evaluate"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -130,7 +131,8 @@ def _config_from(args: argparse.Namespace) -> EvaluateConfig:
         evaluation=EvaluationConfig(protocol=protocol, batch_size=args.batch_size),
         allow_other_weights=args.allow_other_weights,
     )
-    check_outputs_are_not_inputs({"--out": args.out, "--html": args.html}, {})
+    inputs = {f"--deltas {path}": path for path in args.deltas}
+    check_outputs_are_not_inputs({"--out": args.out, "--html": args.html}, inputs)
     check_outputs_writable({"--out": args.out, "--html": args.html})
     check_evaluation_job(job)
     return EvaluateConfig(job=job, out=args.out, html=args.html)
@@ -138,6 +140,7 @@ def _config_from(args: argparse.Namespace) -> EvaluateConfig:
 
 def build_rejudge_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog=door_prog(f"python -m sycolens.evaluate {REJUDGE}"),
         description="Re-judge a saved evaluation report with the current judge.",
     )

@@ -61,6 +61,7 @@ class PatchConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog=door_prog("python -m sycolens.patch"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

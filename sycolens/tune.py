@@ -59,6 +59,7 @@ from sycolens.cli_args import (
     question_source_from,
     reported_interrupt,
 )
+from sycolens.data.selection import check_question_source
 from sycolens.head_lists import HeadList, check_heads_fit
 from sycolens.heads import HEAD_ROLES, HeadRole
 from sycolens.models.sources import check_model_source, read_model_shape
@@ -105,6 +106,7 @@ class MergeCliConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog=door_prog("python -m sycolens.tune"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -236,10 +238,19 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
     )
     if tune.fsdp:
         check_fsdp_launch(launched_processes(), offload=tune.fsdp_offload)
+    if mode == "spt" and args.top_k is not None:
+        n_heads = read_model_shape(args.model).n_total_heads
+        if tune.k > n_heads:
+            raise ValueError(
+                f"--top-k {tune.k} asks for more heads than {args.model} has ({n_heads}). "
+                f"Fix: --top-k {n_heads} or fewer."
+            )
+    questions = question_source_from(args)
+    check_question_source(questions.source)
     job = TuneJob(
         model=model_spec_from(args),
         ranking=heads,
-        questions=question_source_from(args),
+        questions=questions,
         tune=tune,
         out=args.out,
         allow_other_weights=args.allow_other_weights,
@@ -249,6 +260,7 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
 
 def build_merge_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog=door_prog(f"python -m sycolens.tune {MERGE}"),
         description="Merge deltas files made over one base model (the paper's C.7).",
     )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from safetensors.torch import save_file
 
 from sycolens import evaluate
 from sycolens.evaluation.config import (
@@ -23,8 +24,8 @@ from sycolens.prompts.schema import DOUBT_CHALLENGES
 
 
 def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., None], tmp_path: Path):
-    deltas = tmp_path / "d.safetensors"
-    deltas.write_bytes(b"")
+    deltas = tmp_path / "d.safetensors"  # a header with a base, as tune writes (no tensors)
+    save_file({}, str(deltas), metadata={"base_fingerprint": "0" * 64})
     (tmp_path / "texts").mkdir()
     flags_reach_config(
         evaluate.parse_args,
@@ -163,3 +164,16 @@ def test_deltas_of_runs_with_one_folder_name_get_their_own_rows():
         alone: "spt",
         Path("merged.safetensors"): "merged",
     }
+
+
+def test_a_whole_models_weights_are_not_taken_as_deltas(
+    tmp_path: Path, usage_error: Callable[..., str]
+):
+    import torch
+
+    weights = tmp_path / "model.safetensors"
+    save_file({"lm_head.weight": torch.zeros(2, 2)}, str(weights))
+    message = usage_error(
+        evaluate.parse_args, ["--model", "organism-mha", "--deltas", str(weights)]
+    )
+    assert f"Deltas file {weights} records no base model" in message and "--tuned" in message

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from safetensors.torch import save_file
 
 from sycolens import ablate, evaluate, patch
 from sycolens.attention import __main__ as attention_cli
@@ -70,3 +71,12 @@ def test_two_outputs_on_one_path(tmp_path: Path, usage_error: Callable[..., str]
         evaluate.parse_args, ["--model", "organism-mha", "--out", same, "--html", same]
     )
     assert f"--html {same} is the file --out names" in message
+
+
+def test_an_output_over_a_deltas_file(tmp_path: Path, usage_error: Callable[..., str]):
+    deltas = tmp_path / "d.safetensors"
+    save_file({}, str(deltas), metadata={"base_fingerprint": "0" * 64})
+    argv = ["--model", "organism-mha", "--deltas", str(deltas), "--out", str(deltas)]
+    assert f"--out {deltas} is the file --deltas {deltas} names" in usage_error(
+        evaluate.parse_args, argv
+    )

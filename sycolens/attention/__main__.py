@@ -56,6 +56,7 @@ class AttentionConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog=door_prog("python -m sycolens.attention"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

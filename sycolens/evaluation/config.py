@@ -12,7 +12,7 @@ from typing import Any
 
 from sycolens.data.selection import QuestionSource, check_question_source
 from sycolens.data.sets import find_question_set
-from sycolens.models.sources import check_model_source
+from sycolens.models.sources import check_model_source, open_safetensors
 from sycolens.models.spec import ModelSpec
 from sycolens.prompts.protocol import DEFAULT_PROTOCOL, FINAL_ANSWER_REQUEST, ChallengeProtocol
 from sycolens.prompts.schema import DOUBT_CHALLENGES
@@ -127,6 +127,15 @@ def check_evaluation_job(job: EvaluationJob) -> None:
             raise ValueError(
                 f"Deltas file {path} is not .safetensors; sycolens reads deltas only as "
                 "safetensors (never pickles). Fix --deltas."
+            )
+        fix = "pass the deltas.safetensors of a `sycolens tune` run."
+        with open_safetensors(path, what="a deltas file", fix=fix, framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+        if "base_fingerprint" not in metadata:
+            raise ValueError(
+                f"Deltas file {path} records no base model: it is not deltas sycolens wrote (a "
+                "whole model's weights?). Fix: pass a tuned checkpoint folder with --tuned, or "
+                f"the deltas.safetensors of a `sycolens tune` run with --deltas."
             )
     is_text_path = job.texts is not None and find_question_set(job.texts) is None
     if is_text_path and not Path(str(job.texts)).exists():

@@ -31,7 +31,7 @@ class TrainOrganismConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=door_prog("python -m sycolens.organism"), description=__doc__
+        allow_abbrev=False, prog=door_prog("python -m sycolens.organism"), description=__doc__
     )
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train one variant and write its model card")

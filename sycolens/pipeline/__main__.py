@@ -42,6 +42,7 @@ class PipelineCliConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog=door_prog("python -m sycolens.pipeline"),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

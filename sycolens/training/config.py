@@ -46,12 +46,18 @@ class TrainingConfig:
             )
         if not 0 <= self.warmup_steps <= self.steps:
             raise ValueError(
-                f"warmup_steps must be in [0, steps], got {self.warmup_steps} of {self.steps}."
+                f"--warmup must be in [0, steps], got {self.warmup_steps} of {self.steps}. "
+                "Fix --warmup."
             )
-        for name, value in (("accumulation", self.accumulation),
-                            ("checkpoint_every", self.checkpoint_every)):  # fmt: skip
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(
+                f"--weight-decay must be a finite number >= 0, got {self.weight_decay}. Fix "
+                "--weight-decay."
+            )
+        for flag, value in (("--accumulation", self.accumulation),
+                            ("--checkpoint-every", self.checkpoint_every)):  # fmt: skip
             if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}.")
+                raise ValueError(f"{flag} must be >= 1, got {value}. Fix {flag}.")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be > 0 or None, got {self.max_grad_norm}.")
 

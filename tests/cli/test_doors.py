@@ -117,3 +117,11 @@ def test_the_pipeline_prints_each_step_as_the_subcommand_that_runs_it():
         door = door_named(word)
         assert door is not None and door.module.removesuffix(".__main__") == STEP_MODULES[step]
     assert shell_command("knockouts", ["--ks", "1,2"]) == "sycolens knockout --ks 1,2"
+
+
+def test_no_door_takes_an_abbreviated_flag(capsys: pytest.CaptureFixture[str]):
+    assert all(door.build_parser().allow_abbrev is False for door in DOORS)
+    with pytest.raises(SystemExit) as exit_info:  # --heads is not --heads-by-layer-out
+        main(["diagnose", "--model", "organism-mha", "--heads", "3.3"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --heads 3.3" in capsys.readouterr().err

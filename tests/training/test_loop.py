@@ -114,9 +114,10 @@ def test_resuming_another_run_is_refused(tmp_path: Path):
     ("settings", "message"),
     [
         ({"steps": 0}, r"steps must be >= 1, got 0: zero steps would write an untrained model"),
-        ({"steps": 5, "warmup_steps": 6}, r"warmup_steps must be in \[0, steps\], got 6 of 5"),
-        ({"steps": 5, "accumulation": 0}, r"accumulation must be >= 1, got 0"),
-        ({"steps": 5, "checkpoint_every": 0}, r"checkpoint_every must be >= 1, got 0"),
+        ({"steps": 5, "warmup_steps": 6}, r"--warmup must be in \[0, steps\], got 6 of 5"),
+        ({"steps": 5, "accumulation": 0}, r"--accumulation must be >= 1, got 0\. Fix"),
+        ({"steps": 5, "checkpoint_every": 0}, r"--checkpoint-every must be >= 1, got 0"),
+        ({"steps": 5, "weight_decay": math.nan}, r"--weight-decay must be a finite number"),
         ({"steps": 5, "min_learning_rate": 2.0}, r"Need 0 <= min_learning_rate \(2.0\)"),
         ({"steps": 5, "max_grad_norm": 0.0}, r"max_grad_norm must be > 0 or None, got 0.0"),
         ({"steps": 5, "learning_rate": math.inf}, r"both finite. Fix the learning rates \(--lr"),
