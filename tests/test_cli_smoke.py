@@ -170,6 +170,7 @@ def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
         "model": {"id": "organism-mha", "n_layers": 4, "n_heads": 4},
         "questions": {"source": "organism", "seed": 0, "skip": 0, "n_used": 2},
         "top_k": [[1, 2], [2, 0], [3, 3]],
+        "scores": [[1, 2, -3.0, 0.1, 1], [2, 0, -2.0, 0.1, 2], [3, 3, -1.0, 0.1, 3]],
         "ranking": {"order": "signed", "toward_counterfactual": -1},
     }))  # fmt: skip
     code = (
@@ -180,7 +181,8 @@ def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
         "patch.parse_args(['--model', 'organism-mha', '--questions', 'organism', '--pairs', '2'])\n"
         "evaluate.parse_args(['--model', 'organism-mha', '--questions', 'organism'])\n"
         f"evaluate.parse_rejudge_args([{str(ranking)!r}])\n"
-        f"tune.parse_args(['--heads', {str(ranking)!r}, '--out', 'somewhere-new'])\n"
+        f"tune.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}, "
+        "'--out', 'somewhere-new'])\n"
         f"tune.parse_merge_args([{str(ranking)!r}, {str(ranking)!r}, '--out', 'new.st'])\n"
         "organism.parse_args(['train', '--out', 'somewhere-new'])\n"
         f"ablate.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}])\n"
