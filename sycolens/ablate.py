@@ -28,6 +28,7 @@ from sycolens.ablation.config import (
     ABLATION_POSITIONS,
     DEFAULT_KS,
     KnockoutConfig,
+    default_head_counts,
 )
 from sycolens.ablation.job import DEFAULT_KNOCKOUT_QUESTIONS, KnockoutJob, check_knockout_job
 from sycolens.cli_args import (
@@ -93,11 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _head_counts(text: str | None, model: str, heads: Path | HeadList) -> tuple[int, ...]:
     if text is None:
-        if isinstance(heads, HeadList):  # powers of two up to the list, then all of it
-            n_listed = len(heads.heads)
-            return tuple(sorted({k for k in DEFAULT_KS if k <= n_listed} | {n_listed}))
-        n_heads = read_model_shape(model).n_total_heads
-        return tuple(k for k in DEFAULT_KS if k <= n_heads)
+        if isinstance(heads, HeadList):
+            return default_head_counts(0, n_listed=len(heads.heads))
+        return default_head_counts(read_model_shape(model).n_total_heads)
     try:
         return tuple(int(part) for part in text.split(","))
     except ValueError:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from sycolens.ablation.config import DEFAULT_KS, KnockoutConfig
+from sycolens.ablation.config import KnockoutConfig, default_head_counts
 from sycolens.ablation.job import DEFAULT_KNOCKOUT_QUESTIONS, KnockoutJob
 from sycolens.ablation.run import KnockoutResult, knockout_model
 from sycolens.attention.config import DEFAULT_ATTENTION_PROMPTS, AttentionJob
@@ -94,7 +94,9 @@ def knockout(
     `questions=None` holds out a ranking's own questions, or takes the model's own set."""
     loaded = _loaded(model)
     given = _heads(heads)
-    counts = tuple(ks) if ks is not None else _default_ks(given, loaded)
+    n_listed = len(given.heads) if isinstance(given, HeadList) else None
+    n_heads = loaded.n_layers * loaded.n_heads
+    counts = tuple(ks) if ks is not None else default_head_counts(n_heads, n_listed=n_listed)
     job = KnockoutJob(
         model=_spec(loaded),
         heads=given,
@@ -199,9 +201,3 @@ def _questions(model: LoadedModel, questions: str | None, n: int, seed: int) -> 
 
 def _heads(heads: HeadsLike) -> Path | HeadList:
     return heads if isinstance(heads, HeadList) else heads_from_flag(str(heads))
-
-
-def _default_ks(heads: Path | HeadList, model: LoadedModel) -> tuple[int, ...]:
-    most = len(heads.heads) if isinstance(heads, HeadList) else model.n_layers * model.n_heads
-    counts = {k for k in DEFAULT_KS if k <= most}
-    return tuple(sorted(counts | {most} if isinstance(heads, HeadList) else counts))

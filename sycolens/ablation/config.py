@@ -24,6 +24,14 @@ POSITIONS_NOTE: dict[AblationPositions, str] = {
 DEFAULT_KS = (1, 2, 4, 8, 16, 32)
 
 
+def default_head_counts(n_heads: int, *, n_listed: int | None = None) -> tuple[int, ...]:
+    """Returns the knockout counts to run by default: DEFAULT_KS up to the model's heads, or
+    for a hand-picked list of `n_listed` heads, those up to its length and then all of it."""
+    if n_listed is not None:
+        return tuple(sorted({k for k in DEFAULT_KS if k <= n_listed} | {n_listed}))
+    return tuple(k for k in DEFAULT_KS if k <= n_heads)
+
+
 @dataclass(frozen=True, kw_only=True)
 class KnockoutConfig:
     """The knockout curve (Fig. 2b): top-k heads of a ranking vs random and bottom-k heads.

@@ -86,18 +86,20 @@ def knockout_sets(
     """
     every_head = [Head(layer, head) for layer in range(n_layers) for head in range(n_heads)]
     config.check_heads(len(every_head), "the model")
+    ranked = (
+        None
+        if isinstance(heads, HeadList)
+        else heads.ranked_by(config.order, heads.toward_counterfactual)
+    )
     sets = [Knockout("none", 0, None, ())]
     for k in config.ks:
-        if isinstance(heads, HeadList):
-            sets.append(Knockout("top", k, None, heads.first(k, "--ks")))
-        else:
-            ranked = heads.ranked_by(config.order, heads.toward_counterfactual)
-            sets.append(Knockout("top", k, None, tuple(ranked.top_k(k))))
+        top = heads.first(k, "--ks") if isinstance(heads, HeadList) else ()
+        top = tuple(ranked.top_k(k)) if ranked is not None else top
+        sets.append(Knockout("top", k, None, top))
         for seed in range(config.seed, config.seed + config.n_random):
             drawn = random.Random(f"{seed}:{k}").sample(every_head, k)
             sets.append(Knockout("random", k, seed, tuple(drawn)))
-        if not isinstance(heads, HeadList):
-            ranked = heads.ranked_by(config.order, heads.toward_counterfactual)
+        if ranked is not None:
             sets.append(Knockout("bottom", k, None, tuple(ranked.bottom_k(k))))
     return sets
 
