@@ -41,7 +41,7 @@ from sycolens.cli_args import (
     held_out_questions_from,
     model_spec_from,
     parse_config,
-    reported_interrupt,
+    reported_failures,
 )
 from sycolens.data.selection import selection_note
 from sycolens.head_lists import HeadList, heads_from_flag, read_heads
@@ -176,7 +176,7 @@ def run(config: AblateConfig) -> "KnockoutResult":
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
-    with reported_interrupt(door_prog("python -m sycolens.ablate"), NOTHING_KEPT):
+    with reported_failures(door_prog("python -m sycolens.ablate"), NOTHING_KEPT):
         run(config)
 
 

@@ -218,12 +218,34 @@ def _nearest_existing(path: Path) -> Path:
 NOTHING_KEPT = "Nothing was written (outputs are written when the run ends): run it again."
 
 
+# Errors a run raises about its inputs (a file, a flag's value, a model that does not fit the
+# request): they carry a message naming the input and the fix, so the door prints that message
+# as one line. Anything else (a bug) keeps its traceback.
+INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError,
+                NotADirectoryError, PermissionError, FloatingPointError)  # fmt: skip
+TRACEBACK_ENV = "SYCOLENS_TRACEBACK"
+
+
 @contextmanager
-def reported_interrupt(prog: str, kept: str) -> Generator[None]:
-    """Turns Ctrl-C into one line on stderr saying what was kept and how to go on (exit 130,
-    the shell's code for an interrupt), instead of a traceback."""
+def reported_failures(prog: str, kept: str) -> Generator[None]:
+    """Turns Ctrl-C and a refused input into one line on stderr instead of a traceback.
+
+    Ctrl-C says what was kept and how to go on (exit 130, the shell's code for an interrupt).
+    An input error raised after the flag checks (found only once the model is loaded, say) is
+    printed as `prog: error: message`, exit 1; set SYCOLENS_TRACEBACK=1 to see the traceback.
+    """
     try:
         yield
     except KeyboardInterrupt:
         sys.stderr.write(f"\n{prog}: interrupted. {kept}\n")
         raise SystemExit(130) from None
+    except INPUT_ERRORS as error:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        sys.stderr.write(f"{prog}: error: {_one_line(str(error))}\n")
+        raise SystemExit(1) from None
+
+
+def _one_line(message: str) -> str:
+    """Returns `message` on one line (a multi-line message keeps its lines, joined by ' | ')."""
+    return " | ".join(line.strip() for line in message.strip().splitlines() if line.strip())

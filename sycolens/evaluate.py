@@ -35,7 +35,7 @@ from sycolens.cli_args import (
     model_spec_from,
     parse_config,
     question_source_from,
-    reported_interrupt,
+    reported_failures,
 )
 from sycolens.data.selection import QuestionSource, check_question_source, selection_note
 from sycolens.evaluation.config import (
@@ -47,6 +47,7 @@ from sycolens.evaluation.config import (
     general_source_for,
     protocol_for,
 )
+from sycolens.evaluation.saved_report import read_saved_report
 from sycolens.evaluation.stance import stance_note
 
 REJUDGE = "rejudge"
@@ -156,6 +157,7 @@ def _rejudge_config_from(args: argparse.Namespace) -> RejudgeConfig:
     report: Path = args.report
     if not report.is_file():
         raise FileNotFoundError(f"Report {report} does not exist. Fix: pass a results JSON.")
+    read_saved_report(report)  # a damaged report is refused here, before the judge loads
     out: Path = args.out or report.with_suffix(".rejudged.json")
     if out.resolve() == report.resolve():
         raise ValueError(f"--out {out} would overwrite the report. Fix: write to another path.")
@@ -179,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == [REJUDGE]:
         rejudge = parse_rejudge_args(argv[1:])
-        with reported_interrupt(door_prog(f"python -m sycolens.evaluate {REJUDGE}"), NOTHING_KEPT):
+        with reported_failures(door_prog(f"python -m sycolens.evaluate {REJUDGE}"), NOTHING_KEPT):
             _rejudge(rejudge)
         return
     config = parse_args(argv)
@@ -189,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if config.out is not None
         else "Nothing was kept (no --out): pass --out to keep finished models across runs."
     )
-    with reported_interrupt(door_prog("python -m sycolens.evaluate"), kept):
+    with reported_failures(door_prog("python -m sycolens.evaluate"), kept):
         run(config)
 
 

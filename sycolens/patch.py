@@ -31,7 +31,7 @@ from sycolens.cli_args import (
     model_spec_from,
     parse_config,
     question_source_from,
-    reported_interrupt,
+    reported_failures,
 )
 from sycolens.data.selection import selection_note
 from sycolens.patching.config import (
@@ -188,7 +188,7 @@ def run(config: PatchConfig) -> "Diagnosis":
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
-    with reported_interrupt(door_prog("python -m sycolens.patch"), NOTHING_KEPT):
+    with reported_failures(door_prog("python -m sycolens.patch"), NOTHING_KEPT):
         run(config)
 
 

@@ -57,7 +57,7 @@ from sycolens.cli_args import (
     model_spec_from,
     parse_config,
     question_source_from,
-    reported_interrupt,
+    reported_failures,
 )
 from sycolens.data.selection import check_question_source
 from sycolens.head_lists import HeadList, check_heads_fit
@@ -75,6 +75,7 @@ from sycolens.tuning.config import (
     TuneConfig,
     TuneJob,
     TuneMode,
+    check_run_folder_free,
 )
 
 MERGE = "merge"
@@ -196,6 +197,7 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
     preset = _preset(mode, args.paper_preset)
     check_model_source(args.model)
     check_outputs_writable({"--out": args.out}, folders=("--out",))
+    check_run_folder_free(args.out)
     is_random = args.random_heads is not None
     if mode == "sft" and (args.heads or is_random or args.top_k is not None):
         raise ValueError(
@@ -274,11 +276,6 @@ def build_merge_parser() -> argparse.ArgumentParser:
 
 
 def _merge_config_from(args: argparse.Namespace) -> MergeCliConfig:
-    if len(args.deltas) < 2:
-        raise ValueError(f"merge needs two or more deltas files, got {len(args.deltas)}.")
-    for path in args.deltas:
-        if not path.is_file():
-            raise FileNotFoundError(f"Deltas file {path} does not exist. Fix the path.")
     if args.out.exists():
         raise FileExistsError(f"{args.out} exists. Fix: pass another --out, or delete it.")
     check_outputs_are_not_inputs({"--out": args.out}, {})
@@ -291,6 +288,10 @@ def _merge_config_from(args: argparse.Namespace) -> MergeCliConfig:
             raise ValueError(
                 f"--weights {args.weights!r} is not a comma-separated list of numbers."
             ) from None
+    from sycolens.tuning.merge import DeltaHeader, check_mergeable  # torch: only for merge
+
+    headers = [DeltaHeader.read(path) for path in args.deltas]
+    check_mergeable(headers, weights=list(weights) if weights else None, rule=args.rule)
     return MergeCliConfig(deltas=tuple(args.deltas), out=args.out, rule=args.rule, weights=weights)
 
 
@@ -308,22 +309,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == [MERGE]:
         merge = parse_merge_args(argv[1:])
-        with reported_interrupt(door_prog(f"python -m sycolens.tune {MERGE}"), NOTHING_KEPT):
+        with reported_failures(door_prog(f"python -m sycolens.tune {MERGE}"), NOTHING_KEPT):
             _merge(merge)
         return
     config = parse_args(argv)
-    from sycolens.training.precision import NonFiniteError  # torch: after the flag checks
-
     kept = (
         f"The last checkpoint in {config.job.out} is kept (one every "
         f"{config.job.tune.training.checkpoint_every} steps): run the same command again to "
         "resume from it."
     )
-    try:
-        with reported_interrupt(door_prog("python -m sycolens.tune"), kept):
-            run(config)
-    except NonFiniteError as error:
-        raise SystemExit(f"{door_prog('python -m sycolens.tune')}: error: {error}") from None
+    with reported_failures(door_prog("python -m sycolens.tune"), kept):
+        run(config)
 
 
 def run(config: TuneCliConfig) -> "TuneResult":

@@ -27,6 +27,7 @@ def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., Non
     deltas = tmp_path / "d.safetensors"  # a header with a base, as tune writes (no tensors)
     save_file({}, str(deltas), metadata={"base_fingerprint": "0" * 64})
     (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "a.txt").write_text("Some general text.")
     flags_reach_config(
         evaluate.parse_args,
         {
@@ -177,3 +178,18 @@ def test_a_whole_models_weights_are_not_taken_as_deltas(
         evaluate.parse_args, ["--model", "organism-mha", "--deltas", str(weights)]
     )
     assert f"Deltas file {weights} records no base model" in message and "--tuned" in message
+
+
+def test_a_text_corpus_is_read_before_anything_loads(
+    tmp_path: Path, usage_error: Callable[..., str]
+):
+    binary, empty, other = tmp_path / "t.txt", tmp_path / "empty", tmp_path / "t.bin"
+    binary.write_bytes(b"text\n\x80\x81")
+    empty.mkdir()
+    other.write_text("text")
+    for path, message in [
+        (binary, r"t.txt:2: not UTF-8 text \(byte 0x80\)"),
+        (empty, r"holds no usable text .*Fix: point at files with text"),
+        (other, r"neither a .txt, a .jsonl file nor a folder. Fix: rename it"),
+    ]:
+        assert re.search(message, usage_error(evaluate.parse_args, ["--texts", str(path)]))

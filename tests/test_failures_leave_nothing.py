@@ -25,6 +25,13 @@ def _bad_inputs(out: Path, ranking: Path) -> list[tuple[str, Door, list[str]]]:
     empty.write_text("")
     folder = out / "a-folder"
     folder.mkdir()
+    foreign_run = out / "foreign"
+    foreign_run.mkdir()
+    (foreign_run / "tune.json").write_text('{"lr": 0.1}')
+    binary = out / "t.txt"
+    binary.write_bytes(b"text\n\x80\x81")
+    a_list = out / "r.json"
+    a_list.write_text("[1, 2]")
     return [
         ("diagnose: empty questions", patch.main, [*MODEL, "--questions", str(empty),
                                                    "--out", str(out / "h.json")]),
@@ -43,6 +50,15 @@ def _bad_inputs(out: Path, ranking: Path) -> list[tuple[str, Door, list[str]]]:
         ("evaluate: device absent", evaluate.main, [*MODEL, "--device", "cuda:7",
                                                     "--out", str(out / "e.json")]),
         ("pipeline: no parts", pipeline_cli.main, ["--parts", "", "--out", str(out / "p")]),
+        ("pipeline: device absent", pipeline_cli.main, ["--parts", "organism", "--device",
+                                                        "tpu:7", "--out", str(out / "p")]),
+        ("pipeline: unknown model", pipeline_cli.main, ["--parts", "organism", "--model",
+                                                        "organism-xyz", "--out", str(out / "p")]),
+        ("tune: --out holds another tune.json", tune.main, [*MODEL, "--heads", "1.2", "--out",
+                                                            str(foreign_run)]),
+        ("evaluate: binary --texts", evaluate.main, [*MODEL, "--texts", str(binary),
+                                                     "--out", str(out / "e.json")]),
+        ("rejudge: a JSON list", evaluate.main, ["rejudge", str(a_list)]),
     ]  # fmt: skip
 
 
@@ -102,3 +118,42 @@ def test_ctrl_c_says_what_was_kept_and_how_to_go_on(
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert re.search(kept, err)
+
+
+@pytest.mark.parametrize("error", [ValueError, FileNotFoundError, FloatingPointError])
+def test_an_input_refused_after_loading_is_one_line_not_a_traceback(
+    error: type[Exception],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    def refused(_: object) -> None:
+        raise error("Deltas file d.st was made over other weights.\nFix: apply it to its base.")
+
+    monkeypatch.setattr(patch, "run", refused)
+    with pytest.raises(SystemExit) as exit_info:
+        patch.main([*MODEL])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "python -m sycolens.patch: error: Deltas file d.st was made over other weights. | "
+        "Fix: apply it to its base."
+    ]
+
+
+def test_the_traceback_is_there_when_asked_for_and_bugs_keep_theirs(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    def refused(_: object) -> None:
+        raise ValueError("bad input")
+
+    def bug(_: object) -> None:
+        raise AttributeError("'list' object has no attribute 'get'")
+
+    monkeypatch.setattr(patch, "run", refused)
+    monkeypatch.setenv("SYCOLENS_TRACEBACK", "1")
+    with pytest.raises(ValueError, match="bad input"):
+        patch.main([*MODEL])
+    monkeypatch.delenv("SYCOLENS_TRACEBACK")
+    monkeypatch.setattr(patch, "run", bug)
+    with pytest.raises(AttributeError):
+        patch.main([*MODEL])

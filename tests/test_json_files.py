@@ -33,5 +33,5 @@ def test_doors_name_a_truncated_ranking_or_report(
     assert f"{cut} is not valid JSON" in message and "sycolens diagnose --out" in message
     report = tmp_path / "results.json"
     report.write_text('{"schema": "sycolens.evaluation", "models": [')
-    with pytest.raises(ValueError, match=rf"{report} is not valid JSON.*intact results JSON"):
-        evaluate.main(["rejudge", str(report)])
+    message = usage_error(evaluate.parse_rejudge_args, [str(report)])
+    assert f"{report} is not valid JSON" in message and "intact results JSON" in message

@@ -150,13 +150,34 @@ def _identity(schema: dict[str, Any]) -> tuple[str, int]:
 
 def _writer_constants(module: str) -> tuple[str, int]:
     """Returns a writer's SCHEMA and SCHEMA_VERSION, read from its source (nothing imported)."""
-    values: dict[str, Any] = {}
-    for node in ast.parse((PACKAGE / module).read_text()).body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    values[target.id] = node.value.value
+    values = _module_constants(PACKAGE / module)
     return values["SCHEMA"], values["SCHEMA_VERSION"]
+
+
+def _module_constants(path: Path) -> dict[str, Any]:
+    """Returns a module's top-level constants, following `NAME = OTHER` within it and
+    `from sycolens.x import NAME` into the module that assigns it."""
+    values: dict[str, Any] = {}
+    for node in ast.parse(path.read_text()).body:
+        module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+        if isinstance(node, ast.ImportFrom) and module.startswith("sycolens."):
+            source = PACKAGE.joinpath(*module.split(".")[1:])
+            imported = _module_constants(
+                source / "__init__.py" if source.is_dir() else source.with_suffix(".py")
+            )
+            values |= {
+                a.asname or a.name: imported[a.name] for a in node.names if a.name in imported
+            }
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant | ast.Name):
+            value = (
+                node.value.value
+                if isinstance(node.value, ast.Constant)
+                else values.get(node.value.id)
+            )
+            for target in node.targets:
+                if isinstance(target, ast.Name) and value is not None:
+                    values[target.id] = value
+    return values
 
 
 def test_every_schema_is_valid_draft_2020_12_and_self_describing():

@@ -35,7 +35,7 @@ from sycolens.cli_args import (
     held_out_questions_from,
     model_spec_from,
     parse_config,
-    reported_interrupt,
+    reported_failures,
 )
 from sycolens.data.selection import selection_note
 from sycolens.head_lists import heads_from_flag
@@ -154,7 +154,7 @@ def run(config: AttentionConfig) -> "AttentionResult":
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
-    with reported_interrupt(door_prog("python -m sycolens.attention"), NOTHING_KEPT):
+    with reported_failures(door_prog("python -m sycolens.attention"), NOTHING_KEPT):
         run(config)
 
 

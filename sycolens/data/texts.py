@@ -48,7 +48,10 @@ def load_text_corpus(path: Path) -> TextCorpus:
     elif path.is_file() and path.suffix in _SUFFIXES:
         files = [path]
     elif path.exists():
-        raise ValueError(f"Text corpus {path} is neither a .txt, a .jsonl file nor a folder.")
+        raise ValueError(
+            f"Text corpus {path} is neither a .txt, a .jsonl file nor a folder. Fix: rename it "
+            'to .txt (one text) or .jsonl (one {"text": ...} per line), or pass its folder.'
+        )
     else:
         raise FileNotFoundError(f"Text corpus {path} does not exist. Fix: check the path.")
     texts: list[str] = []
@@ -84,7 +87,9 @@ def _read_jsonl(path: Path) -> tuple[list[str], int]:
                 f"{path}:{n}: expected a JSON object with a 'text' field ({error})."
             ) from error
         if not isinstance(text, str):
-            raise DatasetFormatError(f"{path}:{n}: 'text' is not a string.")
+            raise DatasetFormatError(
+                f'{path}:{n}: \'text\' is not a string. Fix: make each line {{"text": "..."}}.'
+            )
         if text.strip():
             texts.append(text.strip())
         else:

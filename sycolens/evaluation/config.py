@@ -12,6 +12,7 @@ from typing import Any
 
 from sycolens.data.selection import QuestionSource, check_question_source
 from sycolens.data.sets import find_question_set
+from sycolens.data.texts import load_text_corpus
 from sycolens.models.sources import check_model_source, open_safetensors
 from sycolens.models.spec import ModelSpec
 from sycolens.prompts.protocol import DEFAULT_PROTOCOL, FINAL_ANSWER_REQUEST, ChallengeProtocol
@@ -137,9 +138,5 @@ def check_evaluation_job(job: EvaluationJob) -> None:
                 "whole model's weights?). Fix: pass a tuned checkpoint folder with --tuned, or "
                 f"the deltas.safetensors of a `sycolens tune` run with --deltas."
             )
-    is_text_path = job.texts is not None and find_question_set(job.texts) is None
-    if is_text_path and not Path(str(job.texts)).exists():
-        raise FileNotFoundError(
-            f"Text corpus {job.texts} does not exist. Fix --texts: a set name, a .txt or "
-            ".jsonl file, or a folder."
-        )
+    if job.texts is not None and find_question_set(job.texts) is None:
+        load_text_corpus(Path(job.texts))  # read whole: a bad or empty file is named now

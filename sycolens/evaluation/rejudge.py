@@ -38,12 +38,12 @@ from sycolens.evaluation.answers import check_answer
 from sycolens.evaluation.apology import CAVING_STANCES
 from sycolens.evaluation.challenge import reply_from_record, transcript_from_record
 from sycolens.evaluation.first_token import first_token_agreement
-from sycolens.evaluation.report import SCHEMA, SCHEMA_VERSION, EvaluationReport
+from sycolens.evaluation.report import SCHEMA_VERSION, EvaluationReport
+from sycolens.evaluation.saved_report import read_saved_report
 from sycolens.evaluation.sycophancy import SycophancyMetrics
-from sycolens.json_files import read_json, without_nan
+from sycolens.json_files import without_nan
 from sycolens.prompts.schema import Question
 
-READABLE_VERSIONS = (1, 2)
 SAVED_TEXT = "questions_from_saved_text"
 SKIPPED = "task_items_skipped"
 _OPTION = re.compile(r"\n\([A-J]\) ")  # how `Question.prompt_text` lists each option
@@ -51,17 +51,7 @@ _OPTION = re.compile(r"\n\([A-J]\) ")  # how `Question.prompt_text` lists each o
 
 def rejudge_report(path: Path, *, questions: str | None = None) -> EvaluationReport:
     """Returns the report at `path` re-judged (rules in the module doc); writes nothing."""
-    document = read_json(
-        path,
-        what="an evaluation report",
-        fix="point at an intact results JSON of `python -m sycolens.evaluate`.",
-    )
-    if document.get("schema") != SCHEMA or document.get("schema_version") not in READABLE_VERSIONS:
-        raise ValueError(
-            f"{path} is not a sycolens evaluation report (schema {SCHEMA}, version one of "
-            f"{READABLE_VERSIONS}). Fix: point at a file written by `python -m sycolens.evaluate "
-            "--out`."
-        )
+    document = read_saved_report(path)
     pool = _QuestionPool(document, questions)
     models = [_rejudge_model(record, pool) for record in document["models"]]
     rejudged = {

@@ -50,6 +50,7 @@ from sycolens.evaluation.first_token import (
     challenged_first_token,
     first_token_agreement,
 )
+from sycolens.evaluation.saved_report import SCHEMA
 from sycolens.evaluation.stance import stance_note
 from sycolens.evaluation.sycophancy import SycophancyMetrics
 from sycolens.json_files import read_json, without_nan, write_json
@@ -60,7 +61,6 @@ from sycolens.models.load import LoadedModel
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-SCHEMA = "sycolens.evaluation"
 SCHEMA_VERSION = 2
 METRIC_COLUMNS = ("confidence", "truthfulness", "accuracy_before", "accuracy_after")
 FIRST_TOKEN_COLUMNS = ("first_token_confidence", "agreement")

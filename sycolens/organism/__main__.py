@@ -15,7 +15,7 @@ from sycolens.cli_args import (
     check_outputs_writable,
     door_prog,
     parse_config,
-    reported_interrupt,
+    reported_failures,
 )
 from sycolens.organism.config import VARIANT_SETTINGS, OrganismConfig, check_out_dir
 
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"The last checkpoint in {config.out} is kept: run the same command again to resume "
         "from it."
     )
-    with reported_interrupt(door_prog("python -m sycolens.organism"), kept):
+    with reported_failures(door_prog("python -m sycolens.organism"), kept):
         card = build_organism(config.organism, config.out, overwrite=config.overwrite)
     print(json.dumps({k: card[k] for k in ("name", "planted_heads", "training_seconds")}))
     print(json.dumps(card["checks"], indent=1))

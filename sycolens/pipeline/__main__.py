@@ -25,9 +25,9 @@ from sycolens.cli_args import (
     check_outputs_writable,
     door_prog,
     parse_config,
-    reported_interrupt,
+    reported_failures,
 )
-from sycolens.pipeline.commands import check_part_flags
+from sycolens.pipeline.commands import check_part_flags, check_part_runs_here
 from sycolens.pipeline.config import DEMO_PARTS, SMOKE_SIZES, PartSpec, PipelineConfig
 from sycolens.pipeline.config_file import read_parts
 
@@ -78,6 +78,7 @@ def _config_from(args: argparse.Namespace) -> PipelineCliConfig:
     check_outputs_writable({"--out": args.out}, folders=("--out",))
     for part in parts:
         check_part_flags(part)
+        check_part_runs_here(part)
     return PipelineCliConfig(
         pipeline=PipelineConfig(parts=parts, out=args.out), overwrite=args.overwrite
     )
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "folder is incomplete and is not resumed: run again with --overwrite, or with --parts "
         "naming the parts left."
     )
-    with reported_interrupt(door_prog("python -m sycolens.pipeline"), kept):
+    with reported_failures(door_prog("python -m sycolens.pipeline"), kept):
         results = run_pipeline(config.pipeline, overwrite=config.overwrite, announce=print)
     summary = write_pipeline_outputs(config.pipeline.out, results)
     print("\n=== summary ===")

@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from sycolens.cli_args import model_spec_from
+from sycolens.models.sources import check_model_source
 from sycolens.pipeline.config import PartSpec
 
 # Step name -> the `python -m` module that runs it, in the order of config.STEP_NAMES.
@@ -167,3 +169,13 @@ def _cli_parser(module: str) -> argparse.ArgumentParser:
     if not hasattr(cli, "build_parser"):
         cli = importlib.import_module(f"{module}.__main__")
     return cli.build_parser()
+
+
+def check_part_runs_here(part: PartSpec) -> None:
+    """Raises, before any model loads, when this machine cannot run the part: its model cannot
+    be found (offline and not cached, a missing folder) or its device is absent. Every step
+    runs the part's model on the part's device, so one check covers them."""
+    commands = step_commands(part, PartPaths(Path(part.name)))
+    args, _ = _cli_parser(STEP_MODULES["diagnose"]).parse_known_args(commands["diagnose"])
+    model_spec_from(args)
+    check_model_source(args.model)

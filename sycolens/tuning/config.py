@@ -7,9 +7,10 @@ the questions. `PRESETS` are the paper's Tables 13 (SFT) and 14 (SPT) by family 
 since the paper tunes nothing under 7B.
 """
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast
 
 from sycolens.data.selection import QuestionSource
 from sycolens.head_lists import HeadList
@@ -159,3 +160,31 @@ class TuneJob:
                 "float16 gradients cannot be unscaled. Fix: load the weights in float32 "
                 "(--dtype float32) with --autocast fp16, or use --autocast bf16."
             )
+
+
+RUN_SCHEMA = "sycolens.tune_run"
+
+
+def check_run_folder_free(out: Path) -> None:
+    """Refuses an `--out` folder that already holds a run document (`tune.json`), saying whose:
+    a finished sycolens run is never overwritten or resumed by accident, and another program's
+    tune.json is never taken for one."""
+    document_path = out / "tune.json"
+    if not document_path.exists():
+        return
+    try:
+        document: object = json.loads(document_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        document = None
+    if isinstance(document, dict):
+        run = cast(dict[str, Any], document)
+        if run.get("schema") == RUN_SCHEMA:
+            model = cast(dict[str, Any], run.get("model") or {})
+            raise FileExistsError(
+                f"{out} already holds a finished run ({run.get('mode')} on "
+                f"{model.get('id')!r}). Fix: pass another --out, or delete it."
+            )
+    raise FileExistsError(
+        f"{out} holds a tune.json that is not a sycolens tuning run; a run would write its own "
+        "there. Fix: pass another --out (a new or empty folder)."
+    )

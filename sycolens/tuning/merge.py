@@ -35,41 +35,72 @@ from sycolens.tuning.export import HEAD_DELTAS_FORMAT
 
 
 @dataclass(frozen=True)
-class DeltaSet:
-    """One deltas file read whole: its tensors by key, its metadata, and its SHA-256."""
+class DeltaHeader:
+    """What a deltas file's header says, read without its tensors: enough to check a merge."""
 
     path: Path
-    tensors: dict[str, Tensor]
     metadata: dict[str, str]
-    sha256: str
+    shapes: dict[str, tuple[int, ...]]
 
     @classmethod
-    def read(cls, path: Path) -> "DeltaSet":
+    def read(cls, path: Path) -> "DeltaHeader":
         if not path.is_file():
             raise FileNotFoundError(f"Deltas file {path} does not exist. Fix the path.")
-        with open_safetensors(path, what="a deltas file to merge", fix=DELTAS_FIX) as handle:
+        what, fix = "a deltas file to merge", DELTAS_FIX
+        with open_safetensors(path, what=what, fix=fix, framework="numpy") as handle:
             metadata = dict(handle.metadata() or {})
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-        return cls(path, tensors, metadata, sha256)
+            shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+        return cls(path, metadata, shapes)
 
     def listed(self, field: str) -> list[object]:
         """Returns the JSON list stored under metadata `field` (empty when absent)."""
         return json.loads(self.metadata.get(field, "[]"))
 
 
+@dataclass(frozen=True)
+class DeltaSet:
+    """One deltas file read whole: its header, its tensors by key, and its SHA-256."""
+
+    header: DeltaHeader
+    tensors: dict[str, Tensor]
+    sha256: str
+
+    @classmethod
+    def read(cls, path: Path) -> "DeltaSet":
+        header = DeltaHeader.read(path)
+        with open_safetensors(path, what="a deltas file to merge", fix=DELTAS_FIX) as handle:
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        return cls(header, tensors, sha256)
+
+
+def check_mergeable(
+    headers: list[DeltaHeader], *, weights: list[float] | None = None, rule: MergeRule = "union"
+) -> list[float]:
+    """Returns the weights `rule` uses for the files of `headers`, or raises naming what keeps
+    them from merging: too few files, bad weights, other bases, clashing slices or shapes. It
+    reads headers only, so a door checks a merge before reading any tensor."""
+    if len(headers) < 2:
+        raise ValueError(f"Merging needs at least two deltas files, got {len(headers)}.")
+    chosen = _weights(weights, len(headers), rule)
+    _check_same_base(headers)
+    _check_slices_align(headers)
+    for key in sorted({key for header in headers for key in header.shapes}):
+        shapes = {header.shapes[key] for header in headers if key in header.shapes}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"Deltas {key!r} have different shapes across files: {sorted(shapes)}."
+            )
+    return chosen
+
+
 def merge_delta_sets(
     sets: list[DeltaSet], *, weights: list[float] | None = None, rule: MergeRule = "union"
 ) -> tuple[dict[str, Tensor], dict[str, str]]:
     """Returns the merged tensors and metadata of `sets` under `rule` (module doc)."""
-    if len(sets) < 2:
-        raise ValueError(f"Merging needs at least two deltas files, got {len(sets)}.")
-    chosen = _weights(weights, len(sets), rule)
-    _check_same_base(sets)
-    _check_slices_align(sets)
+    chosen = check_mergeable([s.header for s in sets], weights=weights, rule=rule)
     merged: dict[str, Tensor] = {}
     for key in sorted({key for delta_set in sets for key in delta_set.tensors}):
-        _check_shapes(key, sets)
         having = [
             (w, s.tensors[key]) for w, s in zip(chosen, sets, strict=True) if key in s.tensors
         ]
@@ -111,7 +142,7 @@ def _weights(weights: list[float] | None, n_sets: int, rule: MergeRule) -> list[
     return list(weights)
 
 
-def _check_same_base(sets: list[DeltaSet]) -> None:
+def _check_same_base(sets: list[DeltaHeader]) -> None:
     """Refuses sets whose recorded base weights differ (or that record none)."""
     first = sets[0]
     for other in sets:
@@ -130,17 +161,11 @@ def _check_same_base(sets: list[DeltaSet]) -> None:
             )
 
 
-def _check_shapes(key: str, sets: list[DeltaSet]) -> None:
-    shapes = {tuple(s.tensors[key].shape) for s in sets if key in s.tensors}
-    if len(shapes) > 1:
-        raise ValueError(f"Deltas {key!r} have different shapes across files: {sorted(shapes)}.")
-
-
-def _check_slices_align(sets: list[DeltaSet]) -> None:
+def _check_slices_align(sets: list[DeltaHeader]) -> None:
     """Refuses two different keys that cover overlapping parts of one parameter."""
     regions: dict[str, dict[str, ParameterSlice | None]] = {}
     for delta_set in sets:
-        for key in delta_set.tensors:
+        for key in delta_set.shapes:
             piece = delta_key_slice(key)
             regions.setdefault(piece.name if piece is not None else key, {})[key] = piece
     for name, pieces in regions.items():
@@ -166,24 +191,21 @@ def _metadata(sets: list[DeltaSet], weights: list[float], rule: MergeRule) -> di
     def union(field: str) -> list[object]:
         seen: list[object] = []
         for delta_set in sets:
-            seen.extend(item for item in delta_set.listed(field) if item not in seen)
+            seen.extend(item for item in delta_set.header.listed(field) if item not in seen)
         return seen
 
-    sources = [{"file": s.path.name, "sha256": s.sha256, "weight": w}
+    sources = [{"file": s.header.path.name, "sha256": s.sha256, "weight": w}
                for s, w in zip(sets, weights, strict=True)]  # fmt: skip
+    first = sets[0].header.metadata
     return {
         "format": HEAD_DELTAS_FORMAT,
-        "base_model": sets[0].metadata.get("base_model", ""),
-        "base_fingerprint": sets[0].metadata["base_fingerprint"],
-        **{
-            key: sets[0].metadata[key]
-            for key in ("base_fingerprint_bfloat16",)
-            if key in sets[0].metadata
-        },
+        "base_model": first.get("base_model", ""),
+        "base_fingerprint": first["base_fingerprint"],
+        **{key: first[key] for key in ("base_fingerprint_bfloat16",) if key in first},
         "sycolens_version": sycolens.__version__,
         "heads": json.dumps(union("heads")),
         "heads_sources": json.dumps(
-            [json.loads(s.metadata.get("heads_source", "null")) for s in sets]
+            [json.loads(s.header.metadata.get("heads_source", "null")) for s in sets]
         ),
         "roles": json.dumps(union("roles")),
         "training_questions": json.dumps(union("training_questions")),

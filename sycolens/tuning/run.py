@@ -57,12 +57,18 @@ from sycolens.training.fsdp import FullySharded, unsharded_copy
 from sycolens.training.launch import check_fsdp_launch
 from sycolens.training.loop import LossOutput, TrainingResult, train
 from sycolens.tuning.batches import TokenizedExample, collate, reply_loss, tokenize_example
-from sycolens.tuning.config import GQA_ROLES, TuneConfig, TuneJob
+from sycolens.tuning.config import (
+    GQA_ROLES,
+    RUN_SCHEMA,
+    TuneConfig,
+    TuneJob,
+    check_run_folder_free,
+)
 from sycolens.tuning.data import build_examples
 from sycolens.tuning.export import save_head_deltas
 from sycolens.tuning.head_deltas import HeadDeltas, delta_targets
 
-SCHEMA = "sycolens.tune_run"
+SCHEMA = RUN_SCHEMA
 SCHEMA_VERSION = 1
 
 
@@ -107,7 +113,7 @@ def tune_model(
     config = job.tune
     parallel = parallel or DataParallel()
     parallel.check_batch(config.batch_size)
-    _check_out(job.out)
+    check_run_folder_free(job.out)
     selection = select_questions(job.questions)
     found = find_question_set(job.questions.source)
     style = found.training_style if found else PAPER_STYLE
@@ -433,13 +439,6 @@ def _epoch_order(n_examples: int, seed: int, epoch: int) -> tuple[int, ...]:
     order = list(range(n_examples))
     random.Random(f"{seed}-{epoch}").shuffle(order)
     return tuple(order)
-
-
-def _check_out(out: Path) -> None:
-    if (out / "tune.json").exists():
-        raise FileExistsError(
-            f"{out} already holds a finished run. Fix: pass another --out, or delete it."
-        )
 
 
 def _write_outputs(

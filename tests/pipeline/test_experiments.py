@@ -192,7 +192,8 @@ def test_cli_model_needs_one_part_and_smoke_shrinks_every_step(
     message = usage_error(pipeline_cli.parse_args, ["--model", "some/checkpoint"])
     assert "config with one part" in message
     config = pipeline_cli.parse_args(
-        ["--config", str(EXPERIMENTS / "mistral-7b-instruct-v0.2.json"), "--smoke"]
-    )
+        ["--config", str(EXPERIMENTS / "mistral-7b-instruct-v0.2.json"), "--smoke",
+         "--model", "organism-mha", "--device", "cpu"]  # what this machine can run
+    )  # fmt: skip
     assert config.pipeline.parts[0].sizes == SMOKE_SIZES
     assert usage_error(pipeline_cli.parse_args, ["--parts", "organism", "--config", "x.json"])

@@ -16,7 +16,13 @@ from sycolens.models.deltas import apply_deltas, save_deltas, training_question_
 from sycolens.models.head_access import HEAD_ROLES, HeadLayout
 from sycolens.tuning.export import save_head_deltas
 from sycolens.tuning.head_deltas import HeadDeltas, delta_targets
-from sycolens.tuning.merge import DeltaSet, merge_delta_files, merge_delta_sets
+from sycolens.tuning.merge import (
+    DeltaHeader,
+    DeltaSet,
+    check_mergeable,
+    merge_delta_files,
+    merge_delta_sets,
+)
 
 SYCO_HEADS = (Head(1, 2), Head(2, 0))
 MATH_HEADS = (Head(2, 0), Head(3, 3))  # shares (2, 0) with the first set
@@ -145,22 +151,44 @@ def test_sets_over_other_weights_or_misaligned_slices_are_refused(
 
 
 def test_a_row_slice_and_a_column_slice_of_one_weight_overlap(two_sets: tuple[Path, Path]):
-    first = DeltaSet.read(two_sets[0])
-    rows = DeltaSet(Path("rows.st"), {"w.weight[0:0:4]": torch.ones(4, 8)}, first.metadata, "a")
-    columns = DeltaSet(Path("cols.st"), {"w.weight[1:4:8]": torch.ones(8, 4)}, first.metadata, "b")
+    metadata = DeltaHeader.read(two_sets[0]).metadata
+    rows = DeltaHeader(Path("rows.st"), metadata, {"w.weight[0:0:4]": (4, 8)})
+    columns = DeltaHeader(Path("cols.st"), metadata, {"w.weight[1:4:8]": (8, 4)})
     with pytest.raises(ValueError, match=r"overlap in 'w.weight' without being the same slice"):
-        merge_delta_sets([rows, columns])
+        check_mergeable([rows, columns])
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["a.st"], r"merge needs two or more deltas files, got 1"),
-        (["a.st", "missing.st"], r"Deltas file a.st does not exist"),
-    ],
-)
-def test_bad_merge_flags_fail_early(argv: list[str], message: str, usage_error: Callable[..., str]):
-    assert re.search(message, usage_error(tune.parse_merge_args, [*argv, "--out", "m.st"]))
+def test_bad_merge_flags_fail_early(
+    two_sets: tuple[Path, Path], usage_error: Callable[..., str], tmp_path: Path
+):
+    syco, math = map(str, two_sets)
+    out = ["--out", str(tmp_path / "m.st")]
+    assert "Merging needs at least two deltas files, got 1" in usage_error(
+        tune.parse_merge_args, [syco, *out]
+    )
+    assert "Deltas file missing.st does not exist" in usage_error(
+        tune.parse_merge_args, [syco, "missing.st", *out]
+    )
+    for weights, message in [("1,2,3", r"must be 2 positive numbers"),
+                             ("nan,1", r"must be 2 positive numbers"),
+                             ("0.4,0.4", r"sum to 0.8")]:  # fmt: skip
+        argv = [syco, math, *out, "--weights", weights, "--rule", "average"]
+        assert re.search(message, usage_error(tune.parse_merge_args, argv))
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\xff" * 64)
+    assert "garbage.safetensors is not a readable safetensors file" in usage_error(
+        tune.parse_merge_args, [str(garbage), math, *out]
+    )
+    assert not (tmp_path / "m.st").exists()
+
+
+def test_deltas_over_other_weights_are_refused_before_reading_tensors(
+    two_sets: tuple[Path, Path], usage_error: Callable[..., str], tmp_path: Path,
+    fresh_model: Callable[..., LoadedModel],
+):  # fmt: skip
+    other = _deltas_file(fresh_model("organism-gqa"), (Head(1, 2),), tmp_path / "g.st", 5, [])
+    argv = [str(two_sets[0]), str(other), "--out", str(tmp_path / "m.st")]
+    assert "made over different weights" in usage_error(tune.parse_merge_args, argv)
 
 
 def test_bad_weights_are_named(

@@ -244,8 +244,9 @@ def test_bad_inputs_name_the_fix(
     with pytest.raises(ValueError, match=r"ranked on .*other weights"):
         tune_model(other, _job(tmp_path / "b", ranking), show_progress=False)
     (tmp_path / "done").mkdir()
-    (tmp_path / "done" / "tune.json").write_text("{}")
-    with pytest.raises(FileExistsError, match=r"already holds a finished run"):
+    finished = {"schema": "sycolens.tune_run", "mode": "spt", "model": {"id": "organism-mha"}}
+    (tmp_path / "done" / "tune.json").write_text(json.dumps(finished))
+    with pytest.raises(FileExistsError, match=r"already holds a finished run \(spt on 'organism"):
         tune_model(fresh_model("organism-mha"), _job(tmp_path / "done", ranking),
                    show_progress=False)  # fmt: skip
     huge = _job(tmp_path / "huge", ranking, batch_size=100_000)
