@@ -14,9 +14,12 @@ reproducible run down. Questions default to the model's own set (the organism's 
 the bundled set), as on the command line.
 """
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+
+import torch
 
 from sycolens.ablation.config import KnockoutConfig, default_head_counts
 from sycolens.ablation.job import DEFAULT_KNOCKOUT_QUESTIONS, KnockoutJob
@@ -142,7 +145,10 @@ def tune(
     show_progress: bool = True,
 ) -> TuneResult:
     """Trains the heads' slices (SPT; every head of a list unless `top_k`) or every weight
-    (`mode="sft"`) and writes the run folder `out` (`sycolens tune`)."""
+    (`mode="sft"`) and writes the run folder `out` (`sycolens tune`). The model passed in keeps
+    its weights: training changes them in place, so they are put back afterwards (the tuned
+    weights are in `out`) and `evaluate(model, deltas=...)` then adds the deltas to the model
+    as it was."""
     loaded = _loaded(model)
     given = None if heads is None else _heads(heads)
     k = top_k if top_k is not None else len(given.heads) if isinstance(given, HeadList) else 3
@@ -157,7 +163,8 @@ def tune(
         tune=replace(defaults, k=k if mode == "spt" else 0, training=training),
         out=Path(out),
     )
-    return tune_model(loaded, job, show_progress=show_progress)
+    with _weights_kept(loaded):
+        return tune_model(loaded, job, show_progress=show_progress)
 
 
 def evaluate(
@@ -184,6 +191,19 @@ def evaluate(
         candidates.append(Candidate(f"{loaded.model_id}+{path.parent.name or path.stem}", tuned))
     config = EvaluationConfig(protocol=protocol_for(source.source))
     return evaluate_models(candidates, data, config, show_progress=show_progress)
+
+
+@contextmanager
+def _weights_kept(model: LoadedModel) -> Generator[None]:
+    """Puts the model's weights back as they were on leaving (a copy waits on the CPU)."""
+    kept = {name: tensor.detach().to("cpu", copy=True)
+            for name, tensor in model.hf_model.state_dict().items()}  # fmt: skip
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, tensor in model.hf_model.state_dict().items():
+                tensor.copy_(kept[name])
 
 
 def _loaded(model: LoadedModel | str) -> LoadedModel:

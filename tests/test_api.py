@@ -8,6 +8,7 @@ from typing import Any, cast
 import sycolens as sl
 from sycolens.heads import Head
 from sycolens.models import LoadedModel
+from sycolens.models.fingerprint import weights_fingerprint
 
 PLANTED = [Head(1, 2), Head(2, 0), Head(3, 3)]
 
@@ -46,8 +47,10 @@ def test_every_step_on_a_loaded_organism(organism: LoadedModel, tmp_path: Path):
     assert top["mean_f"] < 0.01 and list(listed.curve.frame["k"].unique()) == [0, 1, 2, 3]
     looked = api.attention(organism, "1.2,2.0,3.3", n=8, show_progress=False)
     assert looked.top == tuple(PLANTED)
+    before = weights_fingerprint(organism)
     run = api.tune(organism, api.heads("1.2,2.0"), out=tmp_path / "spt", steps=2, n=8,
                   show_progress=False)  # fmt: skip
+    assert weights_fingerprint(organism) == before  # trained in place, then put back
     assert run.heads == (Head(1, 2), Head(2, 0)) and (tmp_path / "spt" / "tune.json").is_file()
     report = api.evaluate(organism, deltas=[tmp_path / "spt" / "deltas.safetensors"], n=6,
                          n_texts=4, show_progress=False)  # fmt: skip
