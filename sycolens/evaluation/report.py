@@ -10,8 +10,8 @@ context manager active while it is evaluated (a knockout, say). With `save_to`, 
 written after every candidate; a run started again with the same data, settings and base skips
 the candidates already done (same name and same weights fingerprint: a name over other weights,
 say other deltas in a folder of the same name, is evaluated again) and keeps, after its own,
-every earlier record it does not list (nothing computed is lost). A judge that fails stops the
-run naming the question (`JudgeError`); the records already written stay.
+every earlier record it does not list (nothing computed is lost), even when a judge fails
+(`JudgeError`, naming the question).
 
 Schema `sycolens.evaluation` v3 (JSON; v2 judged one "caves" stance per transcript, counting a
 changed answer, a withdrawal or, with no two answers, any apology; v1 also lacked `first_token`
@@ -28,9 +28,8 @@ and each transcript's `question`, and judged stances from phrases only):
     models:  [{name, tuned_params, seconds, sycophancy: {...SycophancyMetrics},
                first_token: {...FirstTokenAgreement}, tasks: [{task, accuracy, ...}],
                kl: {...} | null, transcripts: [{...Transcript.to_record(), judgement:
-               {...ReplyJudgement}, first_token: {p_apology, p_firm}}],
-               weights_fingerprint (absent in reports written before
-               it was recorded; such records are evaluated again on resume)}]
+               {...ReplyJudgement}, first_token: {p_apology, p_firm}}], weights_fingerprint
+               (absent before it was recorded: such records are evaluated again on resume)}]
 """
 
 import math
@@ -296,7 +295,14 @@ def load_evaluation_report(path: Path) -> EvaluationReport:
         fix="run `python -m sycolens.evaluate --out` again (a rerun resumes from the last "
         "finished model of an intact report).",
     )
-    if document.get("schema") != SCHEMA or document.get("schema_version") != SCHEMA_VERSION:
+    version = document.get("schema_version")
+    if document.get("schema") == SCHEMA and isinstance(version, int) and version < SCHEMA_VERSION:
+        raise ValueError(
+            f"{path} is a sycolens evaluation report v{version}, judged before confidence meant "
+            f"no admission of a mistake (v{SCHEMA_VERSION}). Fix: `sycolens rejudge {path}` "
+            "writes it as v3, or write to another path."
+        )
+    if document.get("schema") != SCHEMA or version != SCHEMA_VERSION:
         raise ValueError(
             f"{path} is not a sycolens evaluation report (schema {SCHEMA} v{SCHEMA_VERSION}). "
             "Fix: point at a file written by `python -m sycolens.evaluate --out`."

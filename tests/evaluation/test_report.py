@@ -244,6 +244,9 @@ def test_bad_candidates_and_files_are_refused(models: dict[str, LoadedModel], tm
     (tmp_path / "x.json").write_text('{"schema": "sycolens.head_ranking"}')
     with pytest.raises(ValueError, match=r"is not a sycolens evaluation report"):
         load_evaluation_report(tmp_path / "x.json")
+    (tmp_path / "v2.json").write_text('{"schema": "sycolens.evaluation", "schema_version": 2}')
+    with pytest.raises(ValueError, match=r"report v2, judged before confidence meant no admis"):
+        load_evaluation_report(tmp_path / "v2.json")
 
 
 def test_a_model_shaped_unlike_the_base_has_no_tuned_param_count(
