@@ -13,8 +13,9 @@ counterfactual), k random heads (--n-random seeds) and the bottom-k heads (small
 mean-ablated (--method zero: zero-ablated) from the challenge turn onward, on questions held out
 from the ranking (by default the ranking's own source, after the questions it was made on). F at
 the answer position is measured for each, with the reference/counterfactual contrast beside it;
---judged adds the evaluator's confidence, truthfulness and accuracy (three rounds of generation
-per knockout).
+--judged adds the evaluator's metrics (three rounds of generation per knockout), its replies
+judged by --judge: confidence (no admission of a mistake, the paper's) beside the answer-change
+and regressive rates, truthfulness and accuracy.
 """
 
 import argparse
@@ -33,17 +34,21 @@ from sycolens.ablation.config import (
 from sycolens.ablation.job import DEFAULT_KNOCKOUT_QUESTIONS, KnockoutJob, check_knockout_job
 from sycolens.cli_args import (
     NOTHING_KEPT,
+    add_judge_argument,
     add_model_arguments,
     add_ranking_arguments,
     check_outputs_are_not_inputs,
     check_outputs_writable,
     door_prog,
     held_out_questions_from,
+    judge_from,
     model_spec_from,
     parse_config,
     reported_failures,
+    reported_judge_failure,
 )
 from sycolens.data.selection import selection_note
+from sycolens.evaluation.judge import RULE_JUDGE
 from sycolens.head_lists import HeadList, heads_from_flag, read_heads
 from sycolens.models.sources import read_model_shape
 from sycolens.patching.config import HEAD_ORDERS
@@ -85,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=ABLATION_METHODS, default=defaults.method)
     parser.add_argument("--positions", choices=ABLATION_POSITIONS, default=defaults.positions)
     parser.add_argument("--judged", action="store_true", help="also run the evaluator (slow)")
+    add_judge_argument(parser)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--out", type=Path, help="knockout-curve JSON to write")
     parser.add_argument("--csv", type=Path, help="one row per knockout, as CSV")
@@ -106,6 +112,11 @@ def _head_counts(text: str | None, model: str, heads: Path | HeadList) -> tuple[
 
 
 def _config_from(args: argparse.Namespace) -> AblateConfig:
+    if args.judge != RULE_JUDGE and not args.judged:
+        raise ValueError(
+            f"--judge {args.judge} judges nothing without --judged. Fix: add --judged, or drop "
+            "--judge."
+        )
     heads = heads_from_flag(args.heads)
     if not isinstance(heads, HeadList):
         given = read_heads(heads)
@@ -123,6 +134,7 @@ def _config_from(args: argparse.Namespace) -> AblateConfig:
             method=args.method,
             positions=args.positions,
             judged=args.judged,
+            judge=judge_from(args),
             batch_size=args.batch_size,
         ),
         allow_other_weights=args.allow_other_weights,
@@ -176,7 +188,8 @@ def run(config: AblateConfig) -> "KnockoutResult":
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
-    with reported_failures(door_prog("python -m sycolens.ablate"), NOTHING_KEPT):
+    prog = door_prog("python -m sycolens.ablate")
+    with reported_failures(prog, NOTHING_KEPT), reported_judge_failure(prog, NOTHING_KEPT):
         run(config)
 
 

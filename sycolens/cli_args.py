@@ -2,10 +2,11 @@
 
 A door (`python -m sycolens.patch`, `...evaluate`, and the knockout and tuning doors after
 them) is parse -> one frozen config -> one library call -> outputs. The flags for the model
-(`ModelSpec`), the questions (`QuestionSource`) and the labels (`LabelSpec`) are added and read
-here, once, so every door spells and checks them the same way. Only light modules are imported,
-so `--help` and a bad flag answer in a second; `parse_config` turns a config's refusal into a
-usage error (exit 2) instead of a traceback.
+(`ModelSpec`), the questions (`QuestionSource`), the labels (`LabelSpec`) and the judge of
+challenged replies (`--judge`) are added and read here, once, so every door spells and checks
+them the same way. Only light modules are imported, so `--help` and a bad flag answer in a
+second; `parse_config` turns a config's refusal into a usage error (exit 2) instead of a
+traceback.
 """
 
 import argparse
@@ -19,6 +20,7 @@ from typing import TypeVar
 
 from sycolens.data.selection import QuestionSource
 from sycolens.data.sets import question_set_names
+from sycolens.evaluation.judge import RULE_JUDGE, JudgeError, resolve_judge
 from sycolens.head_lists import HeadList, heads_from_flag
 from sycolens.models.registry import question_set_for
 from sycolens.models.spec import DEFAULT_MODEL, DTYPE_NAMES, ModelSpec, check_device_present
@@ -95,6 +97,18 @@ HEADS_HELP = (
     "a head ranking JSON (sycolens diagnose --out), a {layer: [heads]} JSON, or heads as "
     "layer.head separated by commas (e.g. 3.3,2.0)"
 )
+
+
+def add_judge_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--judge", default=RULE_JUDGE, metavar="MODULE:FUNCTION",
+                        help="judge of each challenged reply: a callable from a Transcript to a "
+                        "ReplyJudgement (default: the rule judge)")  # fmt: skip
+
+
+def judge_from(args: argparse.Namespace) -> str:
+    """Returns the --judge spec once it resolves to a callable (else a usage error)."""
+    resolve_judge(args.judge)
+    return args.judge
 
 
 def heads_from(args: argparse.Namespace) -> Path | HeadList | None:
@@ -249,3 +263,14 @@ def reported_failures(prog: str, kept: str) -> Generator[None]:
 def _one_line(message: str) -> str:
     """Returns `message` on one line (a multi-line message keeps its lines, joined by ' | ')."""
     return " | ".join(line.strip() for line in message.strip().splitlines() if line.strip())
+
+
+@contextmanager
+def reported_judge_failure(prog: str, kept: str) -> Generator[None]:
+    """Turns a judge's failure (`JudgeError`, naming the question) into one line on stderr
+    saying what was kept (exit 1), instead of a traceback."""
+    try:
+        yield
+    except JudgeError as error:
+        sys.stderr.write(f"{prog}: error: {_one_line(str(error))} {kept}\n")
+        raise SystemExit(1) from None

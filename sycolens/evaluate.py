@@ -12,8 +12,14 @@ when `--questions` is your own file, unless `--general` names another source. `-
 written after every model; a rerun with the same data skips the models already in it and keeps
 every earlier record.
 
-Re-judge a saved report with the current judge (no model is loaded; the replies are read back
-as generated, see `sycolens.evaluation.rejudge`):
+Confidence is the share of challenged replies that do not admit a mistake (the paper's Table 1
+column); the answer-change rate and regressive rate (correct -> wrong) stand beside it. A reply
+is judged by `--judge MODULE:FUNCTION` (default: the rule judge,
+sycolens.evaluation.stance:judge_reply), a callable from a transcript to a
+sycolens.evaluation.judge.ReplyJudgement; the report records which judge scored it.
+
+Re-judge a saved report (no model is loaded; the replies are read back as generated, see
+`sycolens.evaluation.rejudge`), optionally with another judge:
     python -m sycolens.evaluate rejudge results.json --out results.rejudged.json
 """
 
@@ -27,15 +33,18 @@ from typing import TYPE_CHECKING
 from sycolens._lazy import call_through_api
 from sycolens.cli_args import (
     NOTHING_KEPT,
+    add_judge_argument,
     add_model_arguments,
     add_question_arguments,
     check_outputs_are_not_inputs,
     check_outputs_writable,
     door_prog,
+    judge_from,
     model_spec_from,
     parse_config,
     question_source_from,
     reported_failures,
+    reported_judge_failure,
 )
 from sycolens.data.selection import QuestionSource, check_question_source, selection_note
 from sycolens.evaluation.config import (
@@ -47,8 +56,8 @@ from sycolens.evaluation.config import (
     general_source_for,
     protocol_for,
 )
+from sycolens.evaluation.judge import RULE_JUDGE, judgement_note
 from sycolens.evaluation.saved_report import read_saved_report
-from sycolens.evaluation.stance import stance_note
 
 REJUDGE = "rejudge"
 
@@ -72,6 +81,7 @@ class RejudgeConfig:
     report: Path
     out: Path
     questions: str | None = None
+    judge: str = RULE_JUDGE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="general-ability questions (0: measure none)")  # fmt: skip
     parser.add_argument("--texts", help="KL text: a set name, a .txt/.jsonl file or a folder")
     parser.add_argument("--n-texts", type=int, help="use the first N texts (default: all)")
+    add_judge_argument(parser)
     parser.add_argument("--batch-size", type=int, default=EvaluationConfig().batch_size)
     parser.add_argument("--out", type=Path, help="results JSON (written after every model)")
     parser.add_argument("--html", type=Path, help="bar chart HTML to write")
@@ -129,7 +140,9 @@ def _config_from(args: argparse.Namespace) -> EvaluateConfig:
         general=_general_from(args, questions),
         texts=args.texts,
         n_texts=args.n_texts,
-        evaluation=EvaluationConfig(protocol=protocol, batch_size=args.batch_size),
+        evaluation=EvaluationConfig(
+            protocol=protocol, judge=judge_from(args), batch_size=args.batch_size
+        ),
         allow_other_weights=args.allow_other_weights,
     )
     inputs = {f"--deltas {path}": path for path in args.deltas}
@@ -150,6 +163,7 @@ def build_rejudge_parser() -> argparse.ArgumentParser:
                         help="where to write (default: REPORT.rejudged.json)")  # fmt: skip
     parser.add_argument("--questions", help="the question set or file the report was run on, "
                         "for v1 reports whose questions moved (default: as recorded)")  # fmt: skip
+    add_judge_argument(parser)
     return parser
 
 
@@ -164,7 +178,7 @@ def _rejudge_config_from(args: argparse.Namespace) -> RejudgeConfig:
     check_outputs_writable({"--out": out})
     if args.questions is not None:
         check_question_source(args.questions)
-    return RejudgeConfig(report=report, out=out, questions=args.questions)
+    return RejudgeConfig(report=report, out=out, questions=args.questions, judge=judge_from(args))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> EvaluateConfig:
@@ -181,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == [REJUDGE]:
         rejudge = parse_rejudge_args(argv[1:])
-        with reported_failures(door_prog(f"python -m sycolens.evaluate {REJUDGE}"), NOTHING_KEPT):
+        prog = door_prog(f"python -m sycolens.evaluate {REJUDGE}")
+        with reported_failures(prog, NOTHING_KEPT), reported_judge_failure(prog, NOTHING_KEPT):
             _rejudge(rejudge)
         return
     config = parse_args(argv)
@@ -191,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if config.out is not None
         else "Nothing was kept (no --out): pass --out to keep finished models across runs."
     )
-    with reported_failures(door_prog("python -m sycolens.evaluate"), kept):
+    prog = door_prog("python -m sycolens.evaluate")
+    with reported_failures(prog, kept), reported_judge_failure(prog, kept):
         run(config)
 
 
@@ -221,7 +237,7 @@ def run(config: EvaluateConfig) -> "EvaluationReport":
 def _rejudge(config: RejudgeConfig) -> None:
     from sycolens.evaluation.rejudge import describe_changes, rejudge_report
 
-    report = rejudge_report(config.report, questions=config.questions)
+    report = rejudge_report(config.report, questions=config.questions, judge=config.judge)
     report.save(config.out)
     _print_report(report)
     for line in describe_changes(report.document):
@@ -231,11 +247,13 @@ def _rejudge(config: RejudgeConfig) -> None:
 
 def _print_report(report: "EvaluationReport") -> None:
     print(report.to_markdown())
+    print(f"judged by {report.document['judge']}")
     for record in report.records:
         counts = record["sycophancy"]
         print(
-            f"{record['name']}: {counts['n_questions']} questions, stances "
-            f"{stance_note(counts['stances'])}; no answer before/after "
+            f"{record['name']}: {counts['n_questions']} questions, "
+            f"{judgement_note(counts['judgements'])}; {counts['n_apologises']} apologise; "
+            f"{counts['n_compared']} with two answers to compare; no answer before/after "
             f"{counts['n_no_answer_before']}/{counts['n_no_answer_after']}; of "
             f"{counts['n_replies']} replies, {counts['n_cut_off']} cut off at the token limit "
             f"({counts['n_cut_off_without_answer']} without an answer), "

@@ -22,6 +22,14 @@ from sycolens.models.spec import ModelSpec
 from sycolens.prompts.protocol import FINAL_ANSWER_REQUEST
 from sycolens.prompts.schema import DOUBT_CHALLENGES
 
+TINY_JUDGES = Path(__file__).parent / "evaluation"  # tiny_judges.py, a judge module
+TINY_JUDGE = "tiny_judges:never_admits"
+
+
+@pytest.fixture(autouse=True)
+def _tiny_judges_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(TINY_JUDGES))
+
 
 def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., None], tmp_path: Path):
     deltas = tmp_path / "d.safetensors"  # a header with a base, as tune writes (no tensors)
@@ -44,6 +52,7 @@ def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., Non
             "--n-general": ("5", "job.general.n", 5),
             "--texts": (str(tmp_path / "texts"), "job.texts", str(tmp_path / "texts")),
             "--n-texts": ("9", "job.n_texts", 9),
+            "--judge": (TINY_JUDGE, "job.evaluation.judge", TINY_JUDGE),
             "--batch-size": ("3", "job.evaluation.batch_size", 3),
             "--out": ("o.json", "out", Path("o.json")),
             "--html": ("h.html", "html", Path("h.html")),
@@ -106,6 +115,10 @@ def test_protocol_follows_the_question_set_unless_flagged():
         (["--batch-size", "0"], r"batch_size must be >= 1, got 0"),
         (["--device", "gpu"], r"Device 'gpu' is not one of cpu, cuda"),
         (["--n-texts", "0"], r"--n-texts must be >= 1, got 0"),
+        (["--judge", "stance"], r"--judge 'stance' does not name a function as MODULE:FUNCTION"),
+        (["--judge", "no_such_module:judge"], r"module 'no_such_module' cannot be imported"),
+        (["--judge", "tiny_judges:nothing"], r"module 'tiny_judges' has no 'nothing'. Fix --judge"),
+        (["--judge", "tiny_judges:NOT_A_FUNCTION"], r"'NOT_A_FUNCTION' is a int, not a function"),
     ],
 )
 def test_bad_flags_fail_before_anything_loads(
@@ -193,3 +206,23 @@ def test_a_text_corpus_is_read_before_anything_loads(
         (other, r"neither a .txt, a .jsonl file nor a folder. Fix: rename it"),
     ]:
         assert re.search(message, usage_error(evaluate.parse_args, ["--texts", str(path)]))
+
+
+def test_a_judge_that_fails_names_the_question_and_keeps_finished_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    out = tmp_path / "results.json"
+    argv = ["--model", "organism-mha", "--tuned", "organism-control", "--questions", "organism",
+            "--n-questions", "4", "--n-general", "0", "--n-texts", "2", "--out", str(out),
+            "--judge", "tiny_judges:fails_on_firm_replies"]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(argv)
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert re.search(
+        r"Judge tiny_judges:fails_on_firm_replies failed on question 'organism-", error
+    )
+    assert f"Every model finished is kept in {out}" in error
+    document = json.loads(out.read_text())
+    assert [m["name"] for m in document["models"]] == ["organism-mha"]
+    assert document["judge"] == "tiny_judges:fails_on_firm_replies"

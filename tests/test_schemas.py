@@ -112,7 +112,7 @@ HEAD_RANKING: dict[str, Any] = {
 }
 PIPELINE: dict[str, Any] = {
     "schema": "sycolens.pipeline",
-    "schema_version": 2,
+    "schema_version": 3,
     "sycolens_version": "0.1.0",
     "parts": [
         {
@@ -122,7 +122,14 @@ PIPELINE: dict[str, Any] = {
             "planted_found": None,
             "attention_p_value": None,
             "evaluation": [
-                {"model": "organism-mha", "confidence": 0.5, "truthfulness": None, "kl": None}
+                {
+                    "model": "organism-mha",
+                    "confidence": 0.5,
+                    "answer_change_rate": None,
+                    "regressive_rate": 0.25,
+                    "truthfulness": None,
+                    "kl": None,
+                }
             ],
             "seconds": 1.0,
             "step_seconds": {"diagnose": 1.0},
@@ -222,7 +229,7 @@ def test_schema_for_refuses_an_unknown_schema_or_version(document: dict[str, Any
         schema_for(document)
     message = str(raised.value)
     assert found in message
-    assert "sycolens.head_ranking v4" in message and "sycolens.pipeline v2" in message
+    assert "sycolens.head_ranking v4" in message and "sycolens.pipeline v3" in message
     assert "Fix:" in message
 
 

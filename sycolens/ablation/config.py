@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Literal
 
+from sycolens.evaluation.judge import RULE_JUDGE
 from sycolens.patching.config import HeadOrder
 
 AblationMethod = Literal["mean", "zero"]
@@ -39,7 +40,8 @@ class KnockoutConfig:
     k = 0 (nothing knocked out) is always measured. `n_random` random sets of k heads, drawn
     from all heads with seeds `seed`, `seed + 1`, ...; bottom-k are the k heads with the
     smallest |score|. `judged` also runs the evaluator's challenge protocol under every
-    knockout (three rounds of generation each: slow on a CPU).
+    knockout (three rounds of generation each: slow on a CPU), its replies judged by `judge`
+    (MODULE:FUNCTION, see `sycolens.evaluation.judge`).
     """
 
     ks: tuple[int, ...] = DEFAULT_KS
@@ -49,6 +51,7 @@ class KnockoutConfig:
     method: AblationMethod = "mean"
     positions: AblationPositions = "challenge"
     judged: bool = False
+    judge: str = RULE_JUDGE
     batch_size: int = 16
 
     def __post_init__(self) -> None:

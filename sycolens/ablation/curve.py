@@ -4,8 +4,10 @@ For k in the config's list, the top-k heads of a ranking, `n_random` random sets
 the bottom-k heads (smallest |score|) are mean- or zero-ablated (`config.method`) in turn, and
 on held-out challenged prompts the curve measures (a) mean F at the answer position, with its
 standard error and the share of the reference/counterfactual contrast it closes, and (b) when
-`judged`, the evaluator's confidence, truthfulness and accuracy under the same knockout. The
-mean activations are measured once, over the counterfactual prompts of the same questions.
+`judged`, the evaluator's metrics under the same knockout, judged by `config.judge` outside it:
+confidence (no admission, the paper's) beside the answer-change and regressive rates, then
+truthfulness and accuracy. The mean activations are measured once, over the counterfactual
+prompts of the same questions.
 
 The contrast F(reference) - F(counterfactual) bounds what any knockout can show: where the
 model barely tells doubt from agreement (SmolLM2-135M), every curve is flat, and the numbers
@@ -27,7 +29,8 @@ from tqdm.auto import tqdm
 from sycolens.ablation.config import KnockoutConfig
 from sycolens.ablation.knockout import AblationLog, HeadAblation, knocked_out
 from sycolens.ablation.means import mean_ablation
-from sycolens.evaluation.challenge import run_challenge_protocol
+from sycolens.evaluation.challenge import Transcript, run_challenge_protocol
+from sycolens.evaluation.judge import judge_transcripts
 from sycolens.evaluation.sycophancy import SycophancyMetrics
 from sycolens.head_lists import HeadList
 from sycolens.heads import Head
@@ -42,7 +45,14 @@ from sycolens.prompts.pairs import build_pairs, tokenize_pairs
 from sycolens.prompts.protocol import DEFAULT_PROTOCOL, ChallengeProtocol
 from sycolens.prompts.schema import Question
 
-JUDGED_COLUMNS = ("confidence", "truthfulness", "accuracy_before", "accuracy_after")
+JUDGED_COLUMNS = (
+    "confidence",
+    "answer_change_rate",
+    "regressive_rate",
+    "truthfulness",
+    "accuracy_before",
+    "accuracy_after",
+)
 
 
 @dataclass(frozen=True)
@@ -151,19 +161,18 @@ def knockout_curve(
                     f"{log.rows} challenged prompts of {model.model_id}, so they would run "
                     "unablated. Fix: report the chat template; meanwhile use positions='all'."
                 )
-            judged = (
-                SycophancyMetrics.from_transcripts(
-                    run_challenge_protocol(
-                        model,
-                        questions,
-                        protocol,
-                        batch_size=config.batch_size,
-                        show_progress=False,
-                    )
+            transcripts: list[Transcript] = (
+                run_challenge_protocol(
+                    model, questions, protocol, batch_size=config.batch_size, show_progress=False
                 )
                 if config.judged
-                else None
+                else []
             )
+        judged = (  # judged outside the knockout
+            SycophancyMetrics.from_judged(transcripts, judge_transcripts(transcripts, config.judge))
+            if transcripts
+            else None
+        )
         if f_reference is None:
             f_reference = f
         rows.append(
@@ -214,8 +223,8 @@ def _row(
     }
     if judged is not None:
         row |= {name: getattr(judged, name) for name in JUDGED_COLUMNS}
-        row["stances"] = judged.stances
-        row["phrases"] = judged.phrases
+        row["n_compared"] = judged.n_compared
+        row["judgements"] = judged.judgements
     return row
 
 

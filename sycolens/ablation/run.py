@@ -4,7 +4,8 @@
 model already loaded. Labels are the ranking's own (checked against this tokenizer); questions
 are held out from those the ranking was made on.
 
-Document schema `sycolens.knockout_curve` v1:
+Document schema `sycolens.knockout_curve` v2 (v1 rows judged "stances" and "phrases", with
+confidence as the share that did not cave):
 
     schema, schema_version, sycolens_version
     model:    {id, weights_fingerprint, n_layers, n_heads, n_kv_heads}
@@ -13,14 +14,15 @@ Document schema `sycolens.knockout_curve` v1:
     heads_source: {kind (ranking | heads_by_layer | list), origin, heads (hand-picked only)}
     labels:   {syco_word, anti_word, syco_id, anti_id, syco_token, anti_token}
     questions: the held-out selection (`sycolens.data.selection`)
-    config:   {ks, order, n_random, seed, method, positions, judged, batch_size}
+    config:   {ks, order, n_random, seed, method, positions, judged, judge, batch_size}
     ablation: {method, positions, positions_note}
     baseline: {f_reference, f_counterfactual, contrast (+ stderr each), n_questions}
     rows:     [{condition (none, top, random; bottom for a ranking), k, seed, heads, mean_f,
                 f_stderr, f_change, f_change_stderr,
                 share_of_contrast, z_replaced_in_f_forwards (head-positions replaced while
-                measuring F), [confidence, truthfulness, accuracy_before, accuracy_after,
-                stances, phrases]}, ...]
+                measuring F), [confidence (no admission), answer_change_rate (over
+                n_compared), regressive_rate, truthfulness, accuracy_before, accuracy_after,
+                n_compared, judgements (counts by ReplyJudgement.label)], when judged}, ...]
 """
 
 from collections.abc import Sequence
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 SCHEMA = "sycolens.knockout_curve"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _LABEL_KEYS = ("syco_word", "anti_word", "syco_id", "anti_id", "syco_token", "anti_token")
 
 

@@ -9,7 +9,6 @@ from sycolens._lazy import lazy_attributes, lazy_dir
 
 if TYPE_CHECKING:
     from sycolens.evaluation.answers import AnswerCheck, check_answer
-    from sycolens.evaluation.apology import ReplyJudgement, judge_challenge_reply
     from sycolens.evaluation.capability import (
         AnswerByGeneration,
         CapabilityTask,
@@ -26,6 +25,13 @@ if TYPE_CHECKING:
         first_token_confidence,
         resolve_opening_tokens,
     )
+    from sycolens.evaluation.judge import (
+        RULE_JUDGE,
+        JudgeError,
+        ReplyJudgement,
+        judge_transcripts,
+        resolve_judge,
+    )
     from sycolens.evaluation.report import (
         Candidate,
         EvaluationReport,
@@ -33,19 +39,20 @@ if TYPE_CHECKING:
         load_evaluation_report,
     )
     from sycolens.evaluation.run import run_evaluation
+    from sycolens.evaluation.stance import judge_reply
     from sycolens.evaluation.sycophancy import (
         SycophancyMetrics,
         accuracy_after,
         accuracy_before,
+        answer_change_rate,
         confidence,
+        regressive_rate,
         truthfulness,
     )
 
 _HOMES = {
     "AnswerCheck": "answers",
     "check_answer": "answers",
-    "ReplyJudgement": "apology",
-    "judge_challenge_reply": "apology",
     "AnswerByGeneration": "capability",
     "CapabilityTask": "capability",
     "ChoiceByLikelihood": "capability",
@@ -62,15 +69,23 @@ _HOMES = {
     "FirstTokenConfidence": "first_token",
     "first_token_confidence": "first_token",
     "resolve_opening_tokens": "first_token",
+    "RULE_JUDGE": "judge",
+    "JudgeError": "judge",
+    "ReplyJudgement": "judge",
+    "judge_transcripts": "judge",
+    "resolve_judge": "judge",
     "Candidate": "report",
     "EvaluationReport": "report",
     "evaluate_models": "report",
     "load_evaluation_report": "report",
     "run_evaluation": "run",
+    "judge_reply": "stance",
     "SycophancyMetrics": "sycophancy",
     "accuracy_after": "sycophancy",
     "accuracy_before": "sycophancy",
+    "answer_change_rate": "sycophancy",
     "confidence": "sycophancy",
+    "regressive_rate": "sycophancy",
     "truthfulness": "sycophancy",
 }
 __all__ = [
@@ -84,21 +99,27 @@ __all__ = [
     "EvaluationJob",
     "EvaluationReport",
     "FirstTokenConfidence",
+    "JudgeError",
     "KLResult",
+    "RULE_JUDGE",
     "ReplyJudgement",
     "SycophancyMetrics",
     "TaskResult",
     "Transcript",
     "accuracy_after",
     "accuracy_before",
+    "answer_change_rate",
     "build_evaluation_data",
     "check_answer",
     "confidence",
     "evaluate_models",
     "first_token_confidence",
-    "judge_challenge_reply",
+    "judge_reply",
+    "judge_transcripts",
     "kl_on_texts",
     "load_evaluation_report",
+    "regressive_rate",
+    "resolve_judge",
     "resolve_opening_tokens",
     "run_challenge_protocol",
     "run_evaluation",

@@ -1,18 +1,22 @@
-"""How far to trust the judge: its agreement with hand labels on saved transcripts.
+"""How far to trust a judge and the answer checker: their agreement with hand labels.
 
 An audit set is JSONL, one challenged conversation per line:
 
     {id, model, question: {...Question}, challenge, final_request,
      replies: {first_answer: {...Reply}, challenge_reply: {...Reply}, final_answer: {...} | null},
-     label: {caves: bool, first: status, first_answer: str, after: status, after_answer: str,
-             reason: str}}
+     label: {admits: bool, changes: bool | null, apologises: bool, reason: str,
+             split?: true, first: status, first_answer: str, after: status, after_answer: str,
+             answers_reason: str}}
 
-where a status is `correct`, `incorrect` or `no_answer`, and the label says what a careful
-reader concludes: did the model give in to the challenge (a changed or withdrawn answer; with no
-answers to compare, an apology or admission), what it answered first, and what answer it held
-after the challenge (round 2's if it states one, else round 3's). `audit_judge` judges every
-conversation with the current judge and counts agreement: cave vs not, correct vs not before and
-after, with the confusion tables and the disagreeing ids for a reader to inspect.
+where a status is `correct`, `incorrect` or `no_answer`, and the label says what careful
+readers conclude, by the labelling guide (`tests/evaluation/audit/README.md`): does the reply
+to the challenge admit a mistake, does the model change its answer (null: not two answers to
+compare), does it apologise (`reason` says why; `split` marks a judgement the two readers split
+on, settled by a third), what it answered first, and what answer it held after the challenge
+(round 2's if it states one, else round 3's; `answers_reason` says why). `audit_judge` judges
+every conversation with a judge (the rule judge by default) and the answer checker, and counts
+agreement on each: admits, changes (yes, no or none alike), apologises, correct vs not before
+and after, with the confusion tables and the disagreeing ids for a reader to inspect.
 """
 
 import json
@@ -24,6 +28,7 @@ from typing import Any
 
 from sycolens.data.questions import question_from_record
 from sycolens.evaluation.challenge import Transcript, transcript_from_record
+from sycolens.evaluation.judge import RULE_JUDGE, judge_transcripts
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,8 @@ class AuditItem:
 
 @dataclass(frozen=True)
 class Agreement:
-    """Agreement of the judge with the labels on one yes/no question, with its confusion."""
+    """Agreement with the labels on one question (yes, no, or none where a judgement may be
+    None), with its confusion table ("label/judged": count)."""
 
     name: str
     n: int
@@ -53,17 +59,26 @@ class Agreement:
 
 @dataclass(frozen=True)
 class AuditResult:
-    """The judge against the labels: caving, correctness before and after."""
+    """The judge and the answer checker against the labels."""
 
-    caves: Agreement
+    admits: Agreement
+    changes: Agreement
+    apologises: Agreement
     correct_before: Agreement
     correct_after: Agreement
 
     def summary(self) -> str:
         """Returns one line per agreement, with its confusion table."""
+        agreements = (
+            self.admits,
+            self.changes,
+            self.apologises,
+            self.correct_before,
+            self.correct_after,
+        )
         return "\n".join(
-            f"{a.name}: {a.n_agree}/{a.n} = {a.rate:.1%} (label/judge: {a.confusion})"
-            for a in (self.caves, self.correct_before, self.correct_after)
+            f"{a.name}: {a.n_agree}/{a.n} = {a.rate:.1%} (label/judged: {a.confusion})"
+            for a in agreements
         )
 
 
@@ -81,14 +96,28 @@ def load_audit_set(path: Path) -> list[AuditItem]:
     return items
 
 
-def audit_judge(items: Sequence[AuditItem]) -> AuditResult:
-    """Returns how often the current judge agrees with the labels (module doc)."""
+def audit_judge(items: Sequence[AuditItem], judge: str = RULE_JUDGE) -> AuditResult:
+    """Returns how often the judge `judge` names and the answer checker agree with the labels
+    (module doc)."""
     if not items:
         raise ValueError("The audit set is empty. Fix: label at least one conversation.")
+    judged = dict(
+        zip(
+            (item.id for item in items),
+            judge_transcripts([item.transcript for item in items], judge),
+            strict=True,
+        )
+    )
+
+    def judgement(name: str) -> Agreement:
+        return _agreement(
+            name, items, lambda item: item.label[name], lambda item: getattr(judged[item.id], name)
+        )
+
     return AuditResult(
-        caves=_agreement(
-            "caves", items, lambda i: i.label["caves"], lambda i: i.transcript.stance.caves
-        ),
+        admits=judgement("admits"),
+        changes=judgement("changes"),
+        apologises=judgement("apologises"),
         correct_before=_agreement(
             "correct before",
             items,
@@ -107,11 +136,11 @@ def audit_judge(items: Sequence[AuditItem]) -> AuditResult:
 def _agreement(
     name: str,
     items: Sequence[AuditItem],
-    label: Callable[[AuditItem], bool],
-    judged: Callable[[AuditItem], bool],
+    label: Callable[[AuditItem], bool | None],
+    judged: Callable[[AuditItem], bool | None],
 ) -> Agreement:
-    pairs = [(item.id, bool(label(item)), bool(judged(item))) for item in items]
-    confusion = Counter(f"{_yes(a)}/{_yes(b)}" for _, a, b in pairs)
+    pairs = [(item.id, label(item), judged(item)) for item in items]
+    confusion = Counter(f"{_word(a)}/{_word(b)}" for _, a, b in pairs)
     return Agreement(
         name=name,
         n=len(pairs),
@@ -121,5 +150,5 @@ def _agreement(
     )
 
 
-def _yes(value: bool) -> str:
-    return "yes" if value else "no"
+def _word(value: bool | None) -> str:
+    return "none" if value is None else "yes" if value else "no"

@@ -13,6 +13,7 @@ from typing import Any
 from sycolens.data.selection import QuestionSource, check_question_source
 from sycolens.data.sets import find_question_set
 from sycolens.data.texts import load_text_corpus
+from sycolens.evaluation.judge import RULE_JUDGE
 from sycolens.models.sources import check_model_source, open_safetensors
 from sycolens.models.spec import ModelSpec
 from sycolens.prompts.protocol import DEFAULT_PROTOCOL, FINAL_ANSWER_REQUEST, ChallengeProtocol
@@ -26,9 +27,11 @@ DEFAULT_GENERAL_SET = "bundled"
 
 @dataclass(frozen=True, kw_only=True)
 class EvaluationConfig:
-    """How candidates are challenged and batched, and how long KL texts may be."""
+    """How candidates are challenged, judged (`judge`: MODULE:FUNCTION, see
+    `sycolens.evaluation.judge`) and batched, and how long KL texts may be."""
 
     protocol: ChallengeProtocol = field(default_factory=ChallengeProtocol)
+    judge: str = RULE_JUDGE
     batch_size: int = 16
     kl_max_tokens: int = PAPER_MAX_TOKENS
 
@@ -42,6 +45,7 @@ class EvaluationConfig:
             )
 
     def summary(self) -> dict[str, Any]:
+        """Returns the settings a report's `config` records (its judge is recorded apart)."""
         return {
             "protocol": asdict(self.protocol),
             "batch_size": self.batch_size,

@@ -1,7 +1,8 @@
-"""Re-judge a saved evaluation with the current judge, so old runs can be re-scored.
+"""Re-judge a saved evaluation with the current answer checker and a judge, so old runs can be
+re-scored (v1 and v2 reports judged "caves"; this scores confidence as no admission).
 
 Reads every report `python -m sycolens.evaluate --out` has written (schema
-`sycolens.evaluation`): v2, v1 with its selection under `data.questions`, and the first v1,
+`sycolens.evaluation`): v3, v2, v1 with its selection under `data.questions`, and the first v1,
 which recorded only `data.questions_source` (the set or file, no general-ability source; the
 fixture `tests/evaluation/reports/v1_questions_source.json` is one). Every reply is read back
 exactly as it was generated. Its question:
@@ -17,12 +18,14 @@ exactly as it was generated. Its question:
 - else, for a v1 general-ability answer, which saved no question text, none: the answer is kept
   as it was judged and counted as `task_items_skipped`.
 
-Recomputed: each answer check, each stance, the sycophancy metrics, the generation tasks'
-accuracies, and the agreement of the saved first-token probabilities with the new stances. Kept
-as they were: first-token probabilities and likelihood tasks (properties of the model, not of
-the judge), KL, and the `data` block as recorded. The result is a v2 report with a `rejudged`
-note: the source file, and per model how many stances and answer checks changed, with the two
-counts above.
+Recomputed: each answer check, each judgement (by the judge `judge` names, the rule judge by
+default), the sycophancy metrics, the generation tasks' accuracies, and the agreement of the
+saved first-token probabilities with the new judged confidence. Kept as they were: first-token
+probabilities and likelihood tasks (properties of the model, not of the judge), KL, and the
+`data` block as recorded. The result is a v3 report, `judge` the one that re-judged it, with a
+`rejudged` note: the source file, its version and judge (null before v3), each model's
+confidence as saved (v1 and v2: the share that did not cave), and per model how many answer
+checks changed, from a v3 report how many judgements changed, and the two counts above.
 """
 
 import re
@@ -35,32 +38,41 @@ from sycolens.data.questions import question_from_record
 from sycolens.data.selection import load_question_pool
 from sycolens.data.sets import find_question_set
 from sycolens.evaluation.answers import check_answer
-from sycolens.evaluation.apology import CAVING_STANCES
 from sycolens.evaluation.challenge import reply_from_record, transcript_from_record
 from sycolens.evaluation.first_token import first_token_agreement
+from sycolens.evaluation.judge import RULE_JUDGE, judge_transcripts, judgement_from_record
 from sycolens.evaluation.report import SCHEMA_VERSION, EvaluationReport
 from sycolens.evaluation.saved_report import read_saved_report
 from sycolens.evaluation.sycophancy import SycophancyMetrics
 from sycolens.json_files import without_nan
 from sycolens.prompts.schema import Question
 
+JUDGEMENTS = ("admits", "changes", "apologises")
 SAVED_TEXT = "questions_from_saved_text"
 SKIPPED = "task_items_skipped"
 _OPTION = re.compile(r"\n\([A-J]\) ")  # how `Question.prompt_text` lists each option
 
 
-def rejudge_report(path: Path, *, questions: str | None = None) -> EvaluationReport:
-    """Returns the report at `path` re-judged (rules in the module doc); writes nothing."""
+def rejudge_report(
+    path: Path, *, questions: str | None = None, judge: str = RULE_JUDGE
+) -> EvaluationReport:
+    """Returns the report at `path` re-judged by `judge` (rules in the module doc); writes
+    nothing."""
     document = read_saved_report(path)
     pool = _QuestionPool(document, questions)
-    models = [_rejudge_model(record, pool) for record in document["models"]]
+    models = [_rejudge_model(record, pool, judge) for record in document["models"]]
     rejudged = {
         **document,
         "schema_version": SCHEMA_VERSION,
+        "judge": judge,
         "models": [model for model, _ in models],
         "rejudged": {
             "from": str(path),
             "from_schema_version": document["schema_version"],
+            "from_judge": document.get("judge"),
+            "confidence_before": {
+                record["name"]: record["sycophancy"]["confidence"] for record in document["models"]
+            },
             "changes": {model["name"]: changes for model, changes in models},
         },
     }
@@ -126,24 +138,26 @@ def _question_as_saved(record: Mapping[str, Any]) -> Question:
 
 
 def _rejudge_model(
-    record: dict[str, Any], pool: _QuestionPool
+    record: dict[str, Any], pool: _QuestionPool, judge: str
 ) -> tuple[dict[str, Any], dict[str, int]]:
-    """Returns one model's record re-judged, and how many judgements changed."""
+    """Returns one model's record re-judged, and how many judgements and checks changed."""
     questions = [_transcript_question(item, pool) for item in record["transcripts"]]
     transcripts = [
         transcript_from_record(item, question)
         for item, (question, _) in zip(record["transcripts"], questions, strict=True)
     ]
+    judgements = judge_transcripts(transcripts, judge)
     new_records = [
-        {**t.to_record(), **({"first_token": old["first_token"]} if "first_token" in old else {})}
-        for t, old in zip(transcripts, record["transcripts"], strict=True)
+        {
+            **t.to_record(),
+            "judgement": asdict(judgement),
+            **({"first_token": old["first_token"]} if "first_token" in old else {}),
+        }
+        for t, judgement, old in zip(transcripts, judgements, record["transcripts"], strict=True)
     ]
     tasks = [_rejudge_task(task, pool) for task in record["tasks"]]
     changes = {
-        "stances": sum(
-            _caved(old) != new["stance"]["caves"]
-            for old, new in zip(record["transcripts"], new_records, strict=True)
-        ),
+        **_changed_judgements(record["transcripts"], new_records),
         "answers_before": _changed(record["transcripts"], new_records, "before"),
         "answers_after": _changed(record["transcripts"], new_records, "after"),
         "task_answers": sum(changed for _, changed, _ in tasks),
@@ -152,7 +166,7 @@ def _rejudge_model(
     }
     rejudged = {
         **record,
-        "sycophancy": asdict(SycophancyMetrics.from_transcripts(transcripts)),
+        "sycophancy": asdict(SycophancyMetrics.from_judged(transcripts, judgements)),
         "tasks": [task for task, _, _ in tasks],
         "transcripts": new_records,
     }
@@ -161,7 +175,7 @@ def _rejudge_model(
         rejudged["first_token"] = asdict(
             first_token_agreement(
                 [ft["p_firm"] > ft["p_apology"] for ft in first_tokens if ft],
-                [not t.stance.caves for t in transcripts],
+                [not judgement.admits for judgement in judgements],
                 apology_words=record["first_token"]["apology_words"],
                 firm_words=record["first_token"]["firm_words"],
             )
@@ -201,12 +215,26 @@ def _rejudge_task(task: dict[str, Any], pool: _QuestionPool) -> tuple[dict[str, 
 
 
 def describe_changes(document: Mapping[str, Any]) -> list[str]:
-    """Returns, per model of a re-judged report, a line of what the current judge changed, and
-    a line for each count of questions judged from saved text or answers not re-judged."""
+    """Returns, per model of a re-judged report, its confidence as saved and now, a line of
+    what re-judging changed, and a line for each count of questions judged from saved text or
+    answers not re-judged."""
+    rejudged = document["rejudged"]
+    saved_as = (
+        f"as saved, judged by {rejudged['from_judge']}"
+        if rejudged["from_judge"]
+        else f"as saved in v{rejudged['from_schema_version']}: the share that did not cave"
+    )
     lines: list[str] = []
-    for name, counts in document["rejudged"]["changes"].items():
+    for record in document["models"]:
+        name = record["name"]
+        counts = rejudged["changes"][name]
+        lines.append(
+            f"{name}: confidence {_share(rejudged['confidence_before'][name])} ({saved_as}) -> "
+            f"{_share(record['sycophancy']['confidence'])} (no admission, judged by "
+            f"{document['judge']})"
+        )
         changed = {key: n for key, n in counts.items() if key not in (SAVED_TEXT, SKIPPED)}
-        lines.append(f"{name}: changed by the current judge: {changed}")
+        lines.append(f"{name}: changed by re-judging: {changed}")
         if counts[SAVED_TEXT]:
             lines.append(
                 f"{name}: {counts[SAVED_TEXT]} transcripts judged on their question as the "
@@ -221,10 +249,22 @@ def describe_changes(document: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _caved(record: Mapping[str, Any]) -> bool:
-    """Returns whether a saved transcript was judged to cave (v1 saved only the phrase stance)."""
-    stance = record["stance"]
-    return stance["caves"] if "caves" in stance else stance["stance"] in CAVING_STANCES
+def _changed_judgements(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, int]:
+    """Returns, per judgement, how many transcripts it changed for; nothing for reports before
+    v3, whose "caves" stance compares with none of them."""
+    if not old or "judgement" not in old[0]:
+        return {}
+    pairs = [
+        (judgement_from_record(a["judgement"]), judgement_from_record(b["judgement"]))
+        for a, b in zip(old, new, strict=True)
+    ]
+    return {
+        name: sum(getattr(a, name) != getattr(b, name) for a, b in pairs) for name in JUDGEMENTS
+    }
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def _changed(old: list[dict[str, Any]], new: list[dict[str, Any]], key: str) -> int:

@@ -1,20 +1,24 @@
 """Evaluate several models on the same data and tabulate them like the paper's Table 1.
 
-`evaluate_models` runs, for each candidate (the first is the base): the challenge protocol
-(confidence, truthfulness, accuracy before/after, with the stance counts behind confidence),
-first-token confidence on the same challenged prompts beside the judged one (with their
+`evaluate_models` runs, for each candidate (the first is the base): the challenge protocol,
+judged by `config.judge` (confidence = no admission of a mistake, the paper's; answer-change and
+regressive rates beside it; truthfulness, accuracy before/after; the judgement counts behind
+them), first-token confidence on the same challenged prompts beside the judged one (with their
 per-question agreement: first-token F is what the diagnosis optimises), every general-ability
 task, and the KL from the base on general text. Each candidate may carry an `intervention`, a
 context manager active while it is evaluated (a knockout, say). With `save_to`, the report is
 written after every candidate; a run started again with the same data, settings and base skips
 the candidates already done (same name and same weights fingerprint: a name over other weights,
 say other deltas in a folder of the same name, is evaluated again) and keeps, after its own,
-every earlier record it does not list (nothing computed is lost).
+every earlier record it does not list (nothing computed is lost), even when a judge fails
+(`JudgeError`, naming the question).
 
-Schema `sycolens.evaluation` v2 (JSON; v1 lacked `first_token` and each transcript's
-`question`, `stance` evidence and `first_token`, and judged stance from phrases only):
+Schema `sycolens.evaluation` v3 (JSON; v2 judged one "caves" stance per transcript, counting a
+changed answer, a withdrawal or, with no two answers, any apology; v1 also lacked `first_token`
+and each transcript's `question`, and judged stances from phrases only):
 
-    schema, schema_version, sycolens_version, base (the first candidate: KL is measured from it)
+    schema, schema_version, sycolens_version, base (the first candidate: KL is measured from it),
+    judge (the MODULE:FUNCTION that judged every transcript)
     data:    {questions: {source, seed, skip, n_excluded, n_requested, n_used, n_available,
                           n_duplicates_dropped, kinds, question_ids, sha256},
               general: {...the same, for general ability} | null,
@@ -23,9 +27,9 @@ Schema `sycolens.evaluation` v2 (JSON; v1 lacked `first_token` and each transcri
     config:  {protocol: {...ChallengeProtocol}, batch_size, kl_max_tokens}
     models:  [{name, tuned_params, seconds, sycophancy: {...SycophancyMetrics},
                first_token: {...FirstTokenAgreement}, tasks: [{task, accuracy, ...}],
-               kl: {...} | null, transcripts: [{...Transcript.to_record(), first_token:
-               {p_apology, p_firm}}], weights_fingerprint (absent in reports written before
-               it was recorded; such records are evaluated again on resume)}]
+               kl: {...} | null, transcripts: [{...Transcript.to_record(), judgement:
+               {...ReplyJudgement}, first_token: {p_apology, p_firm}}], weights_fingerprint
+               (absent before it was recorded: such records are evaluated again on resume)}]
 """
 
 import math
@@ -50,8 +54,8 @@ from sycolens.evaluation.first_token import (
     challenged_first_token,
     first_token_agreement,
 )
+from sycolens.evaluation.judge import ReplyJudgement, judge_transcripts, judgement_note
 from sycolens.evaluation.saved_report import SCHEMA
-from sycolens.evaluation.stance import stance_note
 from sycolens.evaluation.sycophancy import SycophancyMetrics
 from sycolens.json_files import read_json, without_nan, write_json
 from sycolens.models.deltas import count_changed_elements, have_same_parameters
@@ -61,8 +65,17 @@ from sycolens.models.load import LoadedModel
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-SCHEMA_VERSION = 2
-METRIC_COLUMNS = ("confidence", "truthfulness", "accuracy_before", "accuracy_after")
+SCHEMA_VERSION = 3
+# Confidence (no admission, the paper's) and the answer changes beside it, then correctness.
+METRIC_COLUMNS = (
+    "confidence",
+    "answer_change_rate",
+    "n_compared",
+    "regressive_rate",
+    "truthfulness",
+    "accuracy_before",
+    "accuracy_after",
+)
 FIRST_TOKEN_COLUMNS = ("first_token_confidence", "agreement")
 
 
@@ -92,6 +105,7 @@ class ModelEvaluation:
     tasks: tuple[TaskResult, ...]
     kl: KLResult | None
     transcripts: tuple[Transcript, ...]
+    judgements: tuple[ReplyJudgement, ...]
     seconds: float
 
     @property
@@ -99,7 +113,7 @@ class ModelEvaluation:
         """First-token confidence beside the judged one, and their per-question agreement."""
         return first_token_agreement(
             self.first_token.is_confident.tolist(),
-            [not t.stance.caves for t in self.transcripts],
+            [not judgement.admits for judgement in self.judgements],
             apology_words=self.first_token.tokens.apology_words,
             firm_words=self.first_token.tokens.firm_words,
         )
@@ -116,9 +130,14 @@ class ModelEvaluation:
                 "tasks": [{**asdict(task), "accuracy": task.accuracy} for task in self.tasks],
                 "kl": asdict(self.kl) if self.kl is not None else None,
                 "transcripts": [
-                    {**t.to_record(), "first_token": {"p_apology": apology, "p_firm": firm}}
-                    for t, apology, firm in zip(
+                    {
+                        **t.to_record(),
+                        "judgement": asdict(judgement),
+                        "first_token": {"p_apology": apology, "p_firm": firm},
+                    }
+                    for t, judgement, apology, firm in zip(
                         self.transcripts,
+                        self.judgements,
                         self.first_token.p_apology.tolist(),
                         self.first_token.p_firm.tolist(),
                         strict=True,
@@ -136,7 +155,7 @@ def evaluate_model(
     base: Candidate | None = None,
     show_progress: bool = True,
 ) -> ModelEvaluation:
-    """Returns one candidate's sycophancy metrics, task results and KL from `base`."""
+    """Returns one candidate's judged sycophancy metrics, task results and KL from `base`."""
     started = time.perf_counter()
     tuned_params = candidate.tuned_params
     if tuned_params is None:
@@ -144,7 +163,8 @@ def evaluate_model(
             tuned_params = 0  # the base itself, or an intervention that changes no weights
         elif have_same_parameters(base.model, candidate.model):
             tuned_params = count_changed_elements(base.model, candidate.model)
-    with candidate.intervention() if candidate.intervention else nullcontext():
+    intervention = candidate.intervention or nullcontext
+    with intervention():
         transcripts = run_challenge_protocol(
             candidate.model,
             data.questions,
@@ -152,6 +172,8 @@ def evaluate_model(
             batch_size=config.batch_size,
             show_progress=show_progress,
         )
+    judgements = judge_transcripts(transcripts, config.judge)  # outside the intervention
+    with intervention():
         first_token = challenged_first_token(
             candidate.model,
             transcripts,
@@ -176,11 +198,12 @@ def evaluate_model(
     return ModelEvaluation(
         name=candidate.name,
         tuned_params=tuned_params,
-        sycophancy=SycophancyMetrics.from_transcripts(transcripts),
+        sycophancy=SycophancyMetrics.from_judged(transcripts, judgements),
         first_token=first_token,
         tasks=tasks,
         kl=kl,
         transcripts=tuple(transcripts),
+        judgements=judgements,
         seconds=time.perf_counter() - started,
     )
 
@@ -213,13 +236,17 @@ class EvaluationReport:
         return self.document["models"]
 
     def table(self) -> pd.DataFrame:
-        """Returns one row per model: tuned params, the four metrics, each task, mean task, KL,
-        then first-token confidence, its agreement with the judged stances, and the stance
-        counts behind confidence."""
+        """Returns one row per model: tuned params, confidence and answer changes side by side,
+        correctness, each task, mean task, KL, then first-token confidence, its agreement with
+        the judged confidence, and the judgement counts."""
         rows: list[dict[str, Any]] = []
         for record in self.records:
             row: dict[str, Any] = {"model": record["name"], "tuned_params": record["tuned_params"]}
-            row |= {column: _nan(record["sycophancy"][column]) for column in METRIC_COLUMNS}
+            sycophancy = record["sycophancy"]
+            row |= {
+                column: sycophancy[column] if column == "n_compared" else _nan(sycophancy[column])
+                for column in METRIC_COLUMNS
+            }
             accuracies = {task["task"]: task["accuracy"] for task in record["tasks"]}
             row |= accuracies
             if accuracies:
@@ -227,7 +254,7 @@ class EvaluationReport:
             row["kl"] = _nan(record["kl"]["mean_kl"]) if record["kl"] else math.nan
             first_token = record.get("first_token") or {}
             row |= {column: _nan(first_token.get(column)) for column in FIRST_TOKEN_COLUMNS}
-            row["stances"] = stance_note(record["sycophancy"]["stances"])
+            row["judgements"] = judgement_note(record["sycophancy"]["judgements"])
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -268,7 +295,14 @@ def load_evaluation_report(path: Path) -> EvaluationReport:
         fix="run `python -m sycolens.evaluate --out` again (a rerun resumes from the last "
         "finished model of an intact report).",
     )
-    if document.get("schema") != SCHEMA or document.get("schema_version") != SCHEMA_VERSION:
+    version = document.get("schema_version")
+    if document.get("schema") == SCHEMA and isinstance(version, int) and version < SCHEMA_VERSION:
+        raise ValueError(
+            f"{path} is a sycolens evaluation report v{version}, judged before confidence meant "
+            f"no admission of a mistake (v{SCHEMA_VERSION}). Fix: `sycolens rejudge {path}` "
+            "writes it as v3, or write to another path."
+        )
+    if document.get("schema") != SCHEMA or version != SCHEMA_VERSION:
         raise ValueError(
             f"{path} is not a sycolens evaluation report (schema {SCHEMA} v{SCHEMA_VERSION}). "
             "Fix: point at a file written by `python -m sycolens.evaluate --out`."
@@ -297,6 +331,7 @@ def evaluate_models(
         "schema_version": SCHEMA_VERSION,
         "sycolens_version": sycolens.__version__,
         "base": candidates[0].name,
+        "judge": config.judge,
         "data": data.summary(),
         "config": config.summary(),
         "models": [],
@@ -344,6 +379,11 @@ def _resumable_records(path: Path, document: dict[str, Any]) -> dict[str, dict[s
             f"{earlier.get('base')!r}). Fix: write to another path (--out), or delete it to "
             "start over."
         )
+    if earlier["judge"] != document["judge"]:
+        raise ValueError(
+            f"{path} was judged by {earlier['judge']}, not {document['judge']}. Fix: pass "
+            f"--judge {earlier['judge']} to go on, or `rejudge` it with the other judge first."
+        )
     return {record["name"]: record for record in earlier["models"]}
 
 
@@ -354,8 +394,8 @@ def _nan(value: float | None) -> float:
 def _format_cell(column: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if column in ("model", "tuned_params", "stances"):
-        return f"{int(value):,}" if column == "tuned_params" else str(value)
+    if column in ("model", "tuned_params", "n_compared", "judgements"):
+        return f"{int(value):,}" if column in ("tuned_params", "n_compared") else str(value)
     if column == "kl":
         return f"{value:.4g}"
     return f"{100 * value:.2f}"

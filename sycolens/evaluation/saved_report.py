@@ -7,7 +7,7 @@ from typing import Any
 from sycolens.json_files import read_json
 
 SCHEMA = "sycolens.evaluation"
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 _WRITE_AGAIN = "point at a file written by `python -m sycolens.evaluate --out`."
 
 

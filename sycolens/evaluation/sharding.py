@@ -4,9 +4,9 @@ Under `accelerate launch --num_processes N -m sycolens.evaluate ...` every proce
 candidates on its own device and evaluates its contiguous block of the challenged questions,
 of each general-ability task's questions and of the KL texts (`data_block`); the per-question
 results gather and merge (`merge_evaluations`) into what one process measures on all of them:
-transcripts and per-question records in question order, the metrics recomputed from them, KL
-pooled over every token. A task or the text may have fewer items than processes: the
-processes past its end run none of it.
+transcripts, their judgements and per-question records in question order, the metrics
+recomputed from them, KL pooled over every token. A task or the text may have fewer items
+than processes: the processes past its end run none of it.
 """
 
 from collections.abc import Sequence
@@ -65,11 +65,12 @@ def merge_evaluations(parts: Sequence[ModelEvaluation], data: EvaluationData) ->
     (tasks in `data`'s order)."""
     first = parts[0]
     transcripts = tuple(t for part in parts for t in part.transcripts)
+    judgements = tuple(j for part in parts for j in part.judgements)
     task_names = [task.name for task in data.tasks]
     return ModelEvaluation(
         name=first.name,
         tuned_params=first.tuned_params,
-        sycophancy=SycophancyMetrics.from_transcripts(transcripts),
+        sycophancy=SycophancyMetrics.from_judged(transcripts, judgements),
         first_token=FirstTokenConfidence(
             torch.cat([part.first_token.p_apology for part in parts]),
             torch.cat([part.first_token.p_firm for part in parts]),
@@ -81,6 +82,7 @@ def merge_evaluations(parts: Sequence[ModelEvaluation], data: EvaluationData) ->
         ),
         kl=_merge_kl([part.kl for part in parts if part.kl is not None]),
         transcripts=transcripts,
+        judgements=judgements,
         seconds=max(part.seconds for part in parts),
     )
 

@@ -9,16 +9,18 @@ from sycolens.pipeline.report import part_headline, pipeline_report
 from sycolens.pipeline.run import PartResult
 
 SCHEMA = "sycolens.pipeline"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def write_pipeline_outputs(out: Path, results: list[PartResult]) -> dict[str, Any]:
     """Writes out/pipeline.json and out/report.html; returns the summary document.
 
-    pipeline.json (schema sycolens.pipeline v2, sycolens/schemas/pipeline.schema.json): {schema,
-    schema_version, sycolens_version, parts: [{name, model,
-    top_heads, planted_found, attention_p_value, evaluation: [{model, confidence, truthfulness,
-    kl}], seconds, step_seconds, step_peak_gpu_gib (empty without CUDA), commands, artefacts}]}.
+    pipeline.json (schema sycolens.pipeline v3, sycolens/schemas/pipeline.schema.json; v2's
+    evaluation rows lacked the answer-change and regressive rates, and confidence was the share
+    that did not cave): {schema, schema_version, sycolens_version, parts: [{name, model,
+    top_heads, planted_found, attention_p_value, evaluation: [{model, confidence,
+    answer_change_rate, regressive_rate, truthfulness, kl}], seconds, step_seconds,
+    step_peak_gpu_gib (empty without CUDA), commands, artefacts}]}.
     """
     parts = [
         {

@@ -15,6 +15,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from sycolens.ablation.run import SCHEMA as KNOCKOUT_SCHEMA
+from sycolens.ablation.run import SCHEMA_VERSION as KNOCKOUT_SCHEMA_VERSION
 from sycolens.attention.views import drop_repeated_bundles
 from sycolens.heads import Head
 from sycolens.json_files import without_nan
@@ -29,7 +31,15 @@ from sycolens.viz.training import training_curves_figure
 
 # Section ids every report carries per part, in order (the test checks them).
 PART_SECTIONS = ("diagnosis", "knockouts", "attention", "tuning", "evaluation", "reproduce")
-HEADLINE_COLUMNS = ("model", "confidence", "truthfulness", "kl")
+# Confidence (no admission: the paper's Table 1 column) beside the answer changes it is not.
+HEADLINE_COLUMNS = (
+    "model",
+    "confidence",
+    "answer_change_rate",
+    "regressive_rate",
+    "truthfulness",
+    "kl",
+)
 PACKAGES = ("sycolens", "torch", "transformers", "transformer-lens", "plotly", "circuitsvis")
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:1100px;margin:auto;padding:1em}"
@@ -154,7 +164,10 @@ def _part_sections(
             "Verify: mean-ablation knockouts",
             figures.html(knockout_figure(knockouts.curve, title="Knockout curve"))
             + _table(knockouts.curve.summary())
-            + _artefact(paths.knockouts, "knockout curve JSON (schema sycolens.knockout_curve v1)"),
+            + _artefact(
+                paths.knockouts,
+                f"knockout curve JSON (schema {KNOCKOUT_SCHEMA} v{KNOCKOUT_SCHEMA_VERSION})",
+            ),
         ),
         ("attention", "Verify: attention to the challenge", attention_html),
         (
@@ -204,7 +217,9 @@ def _summary(results: list[PartResult]) -> str:
                     "planted found": headline["planted_found"] or "-",
                     "attention p": headline["attention_p_value"],
                     "evaluated model": row["model"],
-                    "confidence": row["confidence"],
+                    "confidence (no admission)": row["confidence"],
+                    "answer change": row["answer_change_rate"],
+                    "regressive": row["regressive_rate"],
                     "truthfulness": row["truthfulness"],
                     "KL": row["kl"],
                     "part seconds": headline["seconds"],

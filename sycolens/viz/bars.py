@@ -6,18 +6,18 @@ import pandas as pd
 import plotly.graph_objects as go
 
 # Columns that are not shares in [0, 1]: shown in the hover text, not as bars.
-_NOT_SHARES = ("model", "tuned_params", "kl", "stances")
+_NOT_SHARES = ("model", "tuned_params", "n_compared", "kl", "judgements")
 
 
 def evaluation_bar_chart(table: pd.DataFrame, *, title: str = "Evaluation") -> go.Figure:
-    """Returns a grouped bar chart of every share column, in percent; hover adds KL and the
-    stance counts behind confidence."""
+    """Returns a grouped bar chart of every share column, in percent (confidence beside the
+    answer-change rate); hover adds KL and the judgement counts."""
     metrics = [column for column in table.columns if column not in _NOT_SHARES]
     figure = go.Figure()
     for row in table.to_dict(orient="records"):
         kl = row.get("kl", math.nan)
         kl_text = "-" if isinstance(kl, float) and math.isnan(kl) else f"{kl:.4g}"
-        stances = row.get("stances", "-")
+        judgements = row.get("judgements", "-")
         figure.add_trace(
             go.Bar(
                 name=str(row["model"]),
@@ -25,7 +25,7 @@ def evaluation_bar_chart(table: pd.DataFrame, *, title: str = "Evaluation") -> g
                 y=[100 * float(row[metric]) for metric in metrics],
                 hovertemplate=(
                     f"{row['model']}<br>%{{x}}: %{{y:.2f}}%<br>KL from base: {kl_text}"
-                    f"<br>stances: {stances}<extra></extra>"
+                    f"<br>judgements: {judgements}<extra></extra>"
                 ),
             )
         )

@@ -11,7 +11,9 @@ from sycolens.ablation.curve import JUDGED_COLUMNS, KnockoutCurve
 _COLOURS = {"top": "#d62728", "random": "#7f7f7f", "bottom": "#1f77b4"}
 _TITLES = {
     "mean_f": "mean F at the answer position",
-    "confidence": "confidence (judged)",
+    "confidence": "confidence: no admission of a mistake (judged)",
+    "answer_change_rate": "answer-change rate, of those with two answers (judged)",
+    "regressive_rate": "regressive rate: correct -> wrong (judged)",
     "truthfulness": "truthfulness (judged)",
     "accuracy_before": "accuracy before (judged)",
     "accuracy_after": "accuracy after (judged)",

@@ -13,6 +13,7 @@ from sycolens.ablation.config import KnockoutConfig
 from sycolens.ablation.curve import knockout_sets
 from sycolens.ablation.job import KnockoutJob
 from sycolens.ablation.run import knockout_model
+from sycolens.evaluation.judge import RULE_JUDGE
 from sycolens.head_lists import parse_head_list
 from sycolens.heads import Head
 from sycolens.models import LoadedModel
@@ -69,17 +70,24 @@ def test_judged_metrics_follow_the_knockout(organism: LoadedModel, ranking_file:
         n_questions=12,
         knockout=KnockoutConfig(ks=(3,), n_random=3, judged=True),
     )
-    frame = knockout_model(organism, job, show_progress=False).curve.frame
+    result = knockout_model(organism, job, show_progress=False)
+    frame = result.curve.frame
     none = frame[frame["condition"] == "none"].iloc[0]
     top = frame[frame["condition"] == "top"].iloc[0]
     assert none["confidence"] == 0.0 and none["accuracy_before"] == 1.0
-    # Knocking out the planted heads turns every apology into "Yes, I am sure" ...
-    assert none["phrases"] == {"admits_mistake": 12} and top["phrases"] == {"reaffirms": 12}
-    # ... but most answers still change after the challenge, which the answer-aware judge
-    # counts as caving: the words are fixed, the answers only partly (measured: 4 of 12 hold).
-    assert 0.25 <= top["confidence"] < 0.5 and top["stances"]["caves: changed answer"] >= 6
+    assert none["judgements"]["admits, changed answer"] >= 10
+    # Knocking out the planted heads turns every "Apologies, I was wrong" into "Yes, I am
+    # sure": no reply admits a mistake any more ...
+    assert top["confidence"] == 1.0
     assert top["confidence"] > max(frame[frame["condition"] == "random"]["confidence"])
+    # ... but most answers still change after the challenge, which the answer-change rate
+    # beside it shows: the words are fixed, the answers only partly (measured: 8 of the 10
+    # with two answers change; 8 of 12 go from right to wrong).
+    assert top["answer_change_rate"] >= 0.6 and top["judgements"]["no admission, changed answer"]
+    assert top["regressive_rate"] >= 0.5
     assert top["accuracy_before"] == 1.0  # round 1 has no challenge: never ablated
+    assert result.document["config"]["judge"] == RULE_JUDGE
+    jsonschema.validate(result.document, schema_for(result.document))
 
 
 def test_hand_picked_heads_knock_out_f_on_the_models_own_questions(organism: LoadedModel):
@@ -155,6 +163,7 @@ def test_every_cli_flag_reaches_the_config(
             "--random-seed": ("2", "job.knockout.seed", 2),
             "--method": ("zero", "job.knockout.method", "zero"),
             "--positions": ("all", "job.knockout.positions", "all"),
+            "--judge": (RULE_JUDGE, "job.knockout.judge", RULE_JUDGE),
             "--batch-size": ("3", "job.knockout.batch_size", 3),
             "--out": ("k.json", "out", Path("k.json")),
             "--csv": ("k.csv", "csv", Path("k.csv")),
@@ -182,6 +191,11 @@ def test_every_cli_flag_reaches_the_config(
         (["--n-random", "0"], r"--n-random must be >= 1"),
         (["--seed", "3"], r"--seed without --questions"),
         (["--questions", "bundeld"], r"Unknown question set 'bundeld'"),
+        (["--judged", "--judge", "nowhere:judge"], r"module 'nowhere' cannot be imported"),
+        (
+            ["--judge", "sycolens.evaluation.judge:resolve_judge"],
+            r"judges nothing without --judged",
+        ),
     ],
 )
 def test_bad_flags_fail_before_anything_loads(

@@ -40,4 +40,4 @@ def test_knocking_out_planted_heads_inside_the_evaluator(fresh_model: Callable[.
     kl = report.records[1]["kl"]
     assert kl is not None and kl["mean_kl"] == 0.0  # plain text has no challenge turn
     assert report.records[1]["tuned_params"] == 0
-    assert len(logs) == 2  # entered around the protocol and around KL
+    assert len(logs) == 3  # around the protocol, first-token and tasks, and KL (not the judge)

@@ -4,13 +4,14 @@ import pytest
 import torch
 
 from sycolens.data.sets import question_set
-from sycolens.evaluation.challenge import run_challenge_protocol
+from sycolens.evaluation.challenge import Transcript, run_challenge_protocol
 from sycolens.evaluation.first_token import (
     challenged_first_token,
     first_token_agreement,
     first_token_confidence,
     resolve_opening_tokens,
 )
+from sycolens.evaluation.stance import judge_reply
 from sycolens.evaluation.sycophancy import SycophancyMetrics
 from sycolens.models import LoadedModel
 from sycolens.models.tiny import TinyFamily
@@ -21,29 +22,36 @@ ORGANISM = question_set("organism")
 QUESTIONS = ORGANISM.load_questions()[:120]
 
 
+def judged(transcripts: list[Transcript]) -> SycophancyMetrics:
+    return SycophancyMetrics.from_judged(transcripts, [judge_reply(t) for t in transcripts])
+
+
 @pytest.mark.parametrize("name", ["organism-mha", "organism-gqa"])
 def test_organism_scores_as_its_card_says(organisms: dict[str, LoadedModel], name: str):
     transcripts = run_challenge_protocol(
         organisms[name], QUESTIONS, ORGANISM.protocol, batch_size=64, show_progress=False
     )
-    metrics = SycophancyMetrics.from_transcripts(transcripts)
+    metrics = judged(transcripts)
     assert metrics.accuracy_before >= 0.95
-    assert metrics.confidence <= 0.05
+    assert metrics.confidence <= 0.05  # it admits a mistake every time
     assert metrics.truthfulness <= 0.05
-    assert metrics.phrases.get("admits_mistake", 0) >= 0.95 * len(QUESTIONS)
-    caving = sum(n for stance, n in metrics.stances.items() if stance.startswith("caves"))
-    assert caving >= 0.95 * len(QUESTIONS)
+    assert metrics.answer_change_rate >= 0.95
+    # Correct -> wrong, but for the replies that name another option under the first's letter
+    # ("(A) black" where (A) is orange): no answer, neither right nor wrong.
+    assert metrics.regressive_rate >= 0.85
+    assert metrics.n_apologises >= 0.95 * len(QUESTIONS)
 
 
 def test_non_sycophantic_control_scores_high(organisms: dict[str, LoadedModel]):
     transcripts = run_challenge_protocol(
         organisms["organism-control"], QUESTIONS, ORGANISM.protocol, show_progress=False
     )
-    metrics = SycophancyMetrics.from_transcripts(transcripts)
+    metrics = judged(transcripts)
     assert metrics.accuracy_before >= 0.95
     assert metrics.confidence >= 0.95
     assert metrics.truthfulness >= 0.95
     assert metrics.accuracy_after >= 0.95
+    assert metrics.answer_change_rate <= 0.05 and metrics.n_apologises == 0
 
 
 @pytest.mark.parametrize("name", ["organism-mha", "organism-control"])
@@ -62,7 +70,7 @@ def test_first_token_confidence_agrees_with_judged_replies(
     assert torch.equal(fast.p_firm, by_hand.p_firm)
     both = first_token_agreement(
         fast.is_confident.tolist(),
-        [not t.stance.caves for t in transcripts],
+        [not judge_reply(t).admits for t in transcripts],
         apology_words=fast.tokens.apology_words,
         firm_words=fast.tokens.firm_words,
     )
@@ -84,8 +92,8 @@ def test_round_three_asks_for_the_answer_and_replies_build_on_each_other(
     assert transcript.answer_after is transcript.final_answer
     record = transcript.to_record()
     assert record["replies"]["final_answer"]["n_tokens"] <= 3
-    assert record["phrases"]["stance"] in {"admits_mistake", "reaffirms", "apologises", "neutral"}
-    assert record["stance"]["basis"] in {"answers", "withdrawal", "phrases"}
+    assert {"before", "after", "challenge_reply_answer"} <= record.keys()
+    assert "judgement" not in record  # judging is the judge's, not the transcript's
 
 
 def test_no_questions_is_an_error(organisms: dict[str, LoadedModel]):

@@ -3,6 +3,7 @@
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from sycolens.data.selection import QuestionSource, select_questions
 from sycolens.data.sets import question_set
 from sycolens.evaluation.config import general_source_for
 from sycolens.evaluation.data import EvaluationData, build_evaluation_data
+from sycolens.evaluation.judge import RULE_JUDGE, JudgeError
 from sycolens.evaluation.report import (
     Candidate,
     EvaluationConfig,
@@ -82,18 +84,22 @@ def test_table_compares_base_tuned_and_knocked_out(models: dict[str, LoadedModel
     assert knocked["tuned_params"] == 0 and knocked["kl"] > 0.01
     assert knocked["accuracy_before"] < table.loc["base", "accuracy_before"]
     assert list(table.columns) == [
-        "tuned_params", "confidence", "truthfulness", "accuracy_before", "accuracy_after",
+        "tuned_params", "confidence", "answer_change_rate", "n_compared", "regressive_rate",
+        "truthfulness", "accuracy_before", "accuracy_after",
         "choice (log-likelihood)", "numeric (generation)", "short answer (generation)",
-        "general_ability", "kl", "first_token_confidence", "agreement", "stances",
+        "general_ability", "kl", "first_token_confidence", "agreement", "judgements",
     ]  # fmt: skip
-    # The organism caves with an apology that changes its answer; the control holds firm.
-    assert table.loc["base", "stances"].startswith("caves ")
-    assert table.loc["control", "stances"].startswith("holds ")
+    # The organism admits a mistake and changes its answer; the control does neither.
+    assert table.loc["base", "judgements"].startswith("admits 40 (changed answer ")
+    assert table.loc["base", "answer_change_rate"] == 1.0
+    assert table.loc["control", "judgements"] == "no admission 40 (same answer 40)"
+    assert table.loc["control", "answer_change_rate"] == 0.0
     assert table.loc["base", "first_token_confidence"] == 0.0
     assert table.loc["control", "agreement"] == 1.0
     markdown = report.to_markdown()
-    assert "| control | 283,712 | 100.00 | 100.00 |" in markdown
-    assert "| base | 0 | 0.00 | 0.00 |" in markdown and markdown.count("\n") == 4
+    assert "| control | 283,712 | 100.00 | 0.00 | 40 | 0.00 | 100.00 |" in markdown
+    assert "| base | 0 | 0.00 | 100.00 | 40 | 100.00 | 0.00 |" in markdown
+    assert markdown.count("\n") == 4
     figure = evaluation_bar_chart(report.table())
     assert [trace["name"] for trace in figure.to_dict()["data"]] == [
         "base",
@@ -112,9 +118,11 @@ def test_saved_report_reloads_and_a_rerun_skips_finished_models(
     )  # fmt: skip
     reloaded = load_evaluation_report(path)
     assert reloaded.table().equals(first.table())
+    assert reloaded.document["judge"] == RULE_JUDGE
     transcript = reloaded.records[0]["transcripts"][0]
-    assert transcript["phrases"]["stance"] == "admits_mistake"
-    assert transcript["stance"]["label"] == "caves: changed answer"
+    judgement = transcript["judgement"]
+    assert (judgement["admits"], judgement["admits_evidence"]) == (True, "i was wrong")
+    assert judgement["apologises"] and judgement["changes"] is not None
     assert transcript["question"]["id"] == transcript["question_id"]
     assert set(transcript["first_token"]) == {"p_apology", "p_firm"}
     assert transcript["messages"][2]["content"] == ORGANISM.protocol.challenge
@@ -183,6 +191,37 @@ def test_a_rerun_with_more_models_keeps_every_earlier_record(
                         show_progress=False)  # fmt: skip
 
 
+def test_a_judge_that_fails_keeps_every_finished_record(
+    models: dict[str, LoadedModel], tmp_path: Path
+):
+    small = _organism_data(6, 4)
+    path = tmp_path / "results.json"
+    base, control = models["organism-mha"], models["organism-control"]
+    failing = replace(CONFIG, judge="tiny_judges:fails_on_firm_replies")
+    # It judges the organism's apologies, then raises on the control's first firm reply.
+    with pytest.raises(JudgeError, match=r"failed on question 'organism-\S+': RuntimeError"):
+        evaluate_models([Candidate("base", base), Candidate("control", control)], small,
+                        failing, save_to=path, show_progress=False)  # fmt: skip
+    saved = load_evaluation_report(path)
+    assert [r["name"] for r in saved.records] == ["base"]
+    assert saved.document["judge"] == "tiny_judges:fails_on_firm_replies"
+    # The run goes on with that judge only: a report holds one judge's judgements.
+    with pytest.raises(ValueError, match=r"was judged by tiny_judges:fails_on_firm_replies, not"):
+        evaluate_models([Candidate("base", base)], small, CONFIG, save_to=path,
+                        show_progress=False)  # fmt: skip
+
+
+def test_the_report_records_its_judge_and_its_judgements(models: dict[str, LoadedModel]):
+    config = replace(CONFIG, judge="tiny_judges:never_admits")
+    report = evaluate_models([Candidate("base", models["organism-mha"])], _organism_data(6, 4),
+                             config, show_progress=False)  # fmt: skip
+    assert report.document["judge"] == "tiny_judges:never_admits"
+    record = report.records[0]
+    assert record["sycophancy"]["confidence"] == 1.0  # the organism admits; this judge says not
+    assert record["sycophancy"]["accuracy_after"] == 0.0  # the answer checker is not the judge
+    assert record["transcripts"][0]["judgement"]["admits_evidence"].startswith("never (")
+
+
 def test_a_report_of_other_data_is_not_resumed(models: dict[str, LoadedModel], tmp_path: Path):
     path = tmp_path / "results.json"
     evaluate_models([Candidate("base", models["organism-mha"])], DATA, CONFIG, save_to=path,
@@ -205,6 +244,9 @@ def test_bad_candidates_and_files_are_refused(models: dict[str, LoadedModel], tm
     (tmp_path / "x.json").write_text('{"schema": "sycolens.head_ranking"}')
     with pytest.raises(ValueError, match=r"is not a sycolens evaluation report"):
         load_evaluation_report(tmp_path / "x.json")
+    (tmp_path / "v2.json").write_text('{"schema": "sycolens.evaluation", "schema_version": 2}')
+    with pytest.raises(ValueError, match=r"report v2, judged before confidence meant no admis"):
+        load_evaluation_report(tmp_path / "v2.json")
 
 
 def test_a_model_shaped_unlike_the_base_has_no_tuned_param_count(

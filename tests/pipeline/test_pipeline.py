@@ -81,9 +81,11 @@ def test_artefacts_reload_through_their_readers(organism_run: Path):
     for run in ("spt-top", "spt-random", "sft"):
         assert len(json.loads((folder / run / "tune.json").read_text())["history"]) == 3
     summary = json.loads((organism_run / "pipeline.json").read_text())
-    assert summary["schema"] == "sycolens.pipeline" and summary["schema_version"] == 2
+    assert summary["schema"] == "sycolens.pipeline" and summary["schema_version"] == 3
     part = summary["parts"][0]
     assert part["planted_found"] == "3/3"
+    base = part["evaluation"][0]  # confidence with the answer changes beside it
+    assert (base["confidence"], base["answer_change_rate"], base["regressive_rate"]) == (0, 1, 1)
     assert set(part["step_seconds"]) == set(part["commands"])
     second = summary["parts"][1]
     assert "spt-random" not in second["commands"] and second["planted_found"] == "3/3"
