@@ -152,6 +152,8 @@ class TuneJob:
     allow_other_weights: bool = False
 
     def __post_init__(self) -> None:
+        if self.model.device_map is not None:
+            raise ValueError(DISPATCHED_TUNING)
         is_fp16 = self.model.dtype == "float16" and self.tune.training.autocast == "float16"
         if is_fp16 and self.tune.mode == "sft":
             raise ValueError(
@@ -159,3 +161,11 @@ class TuneJob:
                 "float16 gradients cannot be unscaled. Fix: load the weights in float32 "
                 "(--dtype float32) with --autocast fp16, or use --autocast bf16."
             )
+
+
+DISPATCHED_TUNING = (
+    "Tuning trains weights in place, but a model dispatched by a device map keeps its "
+    "offloaded weights in accelerate's hooks, out of an optimizer's reach. Fix: load it "
+    "whole (no device map); for a model bigger than one device, shard it with `sycolens "
+    "tune --fsdp` (and --fsdp-offload on one GPU)."
+)
