@@ -34,15 +34,16 @@ from sycolens.ablation.config import (
 from sycolens.ablation.job import DEFAULT_KNOCKOUT_QUESTIONS, KnockoutJob, check_knockout_job
 from sycolens.cli_args import (
     NOTHING_KEPT,
+    add_dispatch_arguments,
     add_judge_argument,
     add_model_arguments,
     add_ranking_arguments,
     check_outputs_are_not_inputs,
     check_outputs_writable,
+    dispatched_model_spec_from,
     door_prog,
     held_out_questions_from,
     judge_from,
-    model_spec_from,
     parse_config,
     reported_failures,
     reported_judge_failure,
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defaults = KnockoutConfig()
     add_model_arguments(parser)
+    add_dispatch_arguments(parser)
     add_ranking_arguments(parser, default_count=DEFAULT_KNOCKOUT_QUESTIONS)
     parser.add_argument(
         "--ks",
@@ -122,7 +124,7 @@ def _config_from(args: argparse.Namespace) -> AblateConfig:
         given = read_heads(heads)
         heads = given if isinstance(given, HeadList) else heads
     job = KnockoutJob(
-        model=model_spec_from(args),
+        model=dispatched_model_spec_from(args),
         heads=heads,
         questions=held_out_questions_from(args),
         n_questions=args.count,

@@ -32,7 +32,7 @@ from sycolens.evaluation.data import build_evaluation_data
 from sycolens.evaluation.report import Candidate, EvaluationReport, evaluate_models
 from sycolens.head_lists import HeadList, heads_from_flag, parse_head_list
 from sycolens.models.deltas import apply_deltas, training_question_ids
-from sycolens.models.load import LoadedModel, load_model
+from sycolens.models.load import LoadedModel, load_again, load_model
 from sycolens.models.registry import question_set_for
 from sycolens.models.spec import ModelSpec
 from sycolens.patching.config import DEFAULT_PAIRS, DiagnoseConfig, DiagnosisJob, PatchMode
@@ -185,8 +185,7 @@ def evaluate(
     data = build_evaluation_data(source, general=None, n_texts=n_texts, exclude=excluded)
     candidates = [Candidate(loaded.model_id, loaded)]
     for path in paths:
-        dtype = next(loaded.hf_model.parameters()).dtype
-        tuned = load_model(loaded.model_id, device=loaded.device, dtype=dtype)
+        tuned = load_again(loaded)
         apply_deltas(tuned, path)
         candidates.append(Candidate(f"{loaded.model_id}+{path.parent.name or path.stem}", tuned))
     config = EvaluationConfig(protocol=protocol_for(source.source))
@@ -211,7 +210,9 @@ def _loaded(model: LoadedModel | str) -> LoadedModel:
 
 
 def _spec(model: LoadedModel) -> ModelSpec:
-    return ModelSpec(name=model.model_id)
+    return ModelSpec(
+        name=model.model_id, device_map=model.device_map, offload_dir=model.offload_dir
+    )
 
 
 def _questions(model: LoadedModel, questions: str | None, n: int, seed: int) -> QuestionSource:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,6 +23,7 @@ from sycolens.data.selection import QuestionSource
 from sycolens.data.sets import question_set_names
 from sycolens.evaluation.judge import RULE_JUDGE, JudgeError, resolve_judge
 from sycolens.head_lists import HeadList, heads_from_flag
+from sycolens.models.device_map import AUTO, check_device_map_flags
 from sycolens.models.registry import question_set_for
 from sycolens.models.spec import DEFAULT_MODEL, DTYPE_NAMES, ModelSpec, check_device_present
 from sycolens.prompts.label_spec import LabelSpec
@@ -51,6 +53,33 @@ def model_spec_from(args: argparse.Namespace) -> ModelSpec:
     """Returns the model flags as a spec; a device this machine lacks is refused here."""
     check_device_present(args.device)
     return ModelSpec(name=args.model, device=args.device, dtype=args.dtype)
+
+
+def add_dispatch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds --device-map and --offload-dir, for the doors that run a model without training it
+    (a model bigger than one device, dispatched by accelerate)."""
+    parser.add_argument(
+        "--device-map",
+        metavar="auto|FILE",
+        help="dispatch the model across devices instead of --device: auto fills the GPUs, then "
+        "CPU memory, then disk; FILE is a JSON map of module -> cpu, disk or cuda:N",
+    )
+    parser.add_argument(
+        "--offload-dir", type=Path, metavar="DIR", help="where the map's disk entries go"
+    )
+
+
+def dispatched_model_spec_from(args: argparse.Namespace) -> ModelSpec:
+    """Returns the model flags with --device-map and --offload-dir as a spec; a map file that
+    cannot run here (an absent device, a split decoder layer, disk without --offload-dir) is
+    refused here, before any weight loads."""
+    spec = replace(model_spec_from(args), device_map=args.device_map, offload_dir=args.offload_dir)
+    check_device_map_flags(spec.device_map, spec.offload_dir)
+    if spec.device_map not in (None, AUTO):
+        from sycolens.models.dispatch import check_map_file_fits
+
+        check_map_file_fits(spec.name, Path(spec.device_map))
+    return spec
 
 
 def add_question_arguments(

@@ -33,14 +33,15 @@ from typing import TYPE_CHECKING
 from sycolens._lazy import call_through_api
 from sycolens.cli_args import (
     NOTHING_KEPT,
+    add_dispatch_arguments,
     add_judge_argument,
     add_model_arguments,
     add_question_arguments,
     check_outputs_are_not_inputs,
     check_outputs_writable,
+    dispatched_model_spec_from,
     door_prog,
     judge_from,
-    model_spec_from,
     parse_config,
     question_source_from,
     reported_failures,
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_arguments(parser)
+    add_dispatch_arguments(parser)
     parser.add_argument("--deltas", type=Path, action="append", default=[],
                         help="safetensors deltas over the base (repeatable)")  # fmt: skip
     parser.add_argument("--allow-other-weights", action="store_true",
@@ -133,7 +135,7 @@ def _config_from(args: argparse.Namespace) -> EvaluateConfig:
         questions.source, challenge=args.challenge, final_request=args.final_request
     )
     job = EvaluationJob(
-        model=model_spec_from(args),
+        model=dispatched_model_spec_from(args),
         deltas=tuple(args.deltas),
         tuned=tuple(args.tuned),
         questions=questions,

@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING
 
 from sycolens.cli_args import (
     NOTHING_KEPT,
+    add_dispatch_arguments,
     add_label_arguments,
     add_model_arguments,
     add_question_arguments,
     check_outputs_are_not_inputs,
     check_outputs_writable,
+    dispatched_model_spec_from,
     door_prog,
     label_spec_from,
-    model_spec_from,
     parse_config,
     question_source_from,
     reported_failures,
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defaults = DiagnoseConfig()
     add_model_arguments(parser)
+    add_dispatch_arguments(parser)
     add_question_arguments(parser, default_count=DEFAULT_PAIRS, count_alias="--pairs")
     add_label_arguments(parser)
     parser.add_argument("--mode", choices=PATCH_MODES, default=defaults.mode,
@@ -106,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_from(args: argparse.Namespace) -> PatchConfig:
     job = DiagnosisJob(
-        model=model_spec_from(args),
+        model=dispatched_model_spec_from(args),
         questions=question_source_from(args),
         labels=label_spec_from(args),
         diagnose=DiagnoseConfig(

@@ -12,6 +12,7 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import dataclasses
+import json
 import random
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -133,6 +134,37 @@ def organisms() -> dict[str, LoadedModel]:
 def organism(organisms: dict[str, LoadedModel]) -> LoadedModel:
     """organism-mha (planted heads (1,2), (2,0), (3,3)), shared read-only like `organisms`."""
     return organisms["organism-mha"]
+
+
+# organism-mha's 4 layers split as a device map may split them: layers 2 and 3, the embedding and
+# the unembedding on disk, the rest in CPU memory (accelerate dispatch runs on a CPU too).
+HALF_ON_DISK = {
+    "model.embed_tokens": "disk",
+    "model.layers.0": "cpu",
+    "model.layers.1": "cpu",
+    "model.layers.2": "disk",
+    "model.layers.3": "disk",
+    "model.norm": "cpu",
+    "lm_head": "disk",
+}
+
+
+@pytest.fixture(scope="session")
+def half_on_disk_map(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`HALF_ON_DISK` as the JSON file `--device-map` takes."""
+    path = tmp_path_factory.mktemp("device_map") / "half_on_disk.json"
+    path.write_text(json.dumps(HALF_ON_DISK))
+    return path
+
+
+@pytest.fixture(scope="session")
+def dispatched_organism(
+    half_on_disk_map: Path, tmp_path_factory: pytest.TempPathFactory
+) -> LoadedModel:
+    """organism-mha dispatched by `HALF_ON_DISK`, loaded once: read it, never change it (take
+    `fresh_model(..., device_map=...)` for that)."""
+    offload = tmp_path_factory.mktemp("offload")
+    return load_model("organism-mha", device_map=str(half_on_disk_map), offload_dir=offload)
 
 
 def _load_private_copy(source: str, **options: Any) -> LoadedModel:

@@ -42,6 +42,8 @@ def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., Non
             "--model": ("organism-mha", "job.model.name", "organism-mha"),
             "--device": ("cpu", "job.model.device", "cpu"),
             "--dtype": ("bfloat16", "job.model.dtype", "bfloat16"),
+            "--device-map": ("auto", "job.model.device_map", "auto"),
+            "--offload-dir": ("off", "job.model.offload_dir", Path("off")),
             "--deltas": (str(deltas), "job.deltas", (deltas,)),
             "--tuned": ("organism-control", "job.tuned", ("organism-control",)),
             "--questions": ("organism", "job.questions.source", "organism"),

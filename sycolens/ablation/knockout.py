@@ -120,8 +120,9 @@ def knocked_out(model: LoadedModel, ablation: HeadAblation) -> Generator[Ablatio
         assert state.replace is not None and state.offsets is not None
         heads = ablation.heads_in(layer)
         means = None if ablation.means is None else ablation.means[layer]
-        values = replaced_values(z, means, state.offsets)[:, :, heads]
-        where = state.replace[:, :, None, None]
+        # A dispatched model's layer may run on another device than the token ids.
+        values = replaced_values(z, means, state.offsets.to(z.device))[:, :, heads]
+        where = state.replace.to(z.device)[:, :, None, None]
         z[:, :, heads] = torch.where(where, values, z[:, :, heads])
         log.positions_replaced += int(state.replace.sum()) * len(heads)
         return z

@@ -27,13 +27,14 @@ from sycolens.attention.config import (
 )
 from sycolens.cli_args import (
     NOTHING_KEPT,
+    add_dispatch_arguments,
     add_model_arguments,
     add_ranking_arguments,
     check_outputs_are_not_inputs,
     check_outputs_writable,
+    dispatched_model_spec_from,
     door_prog,
     held_out_questions_from,
-    model_spec_from,
     parse_config,
     reported_failures,
 )
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defaults = AttentionJob(heads=Path())
     add_model_arguments(parser)
+    add_dispatch_arguments(parser)
     add_ranking_arguments(parser, default_count=DEFAULT_ATTENTION_PROMPTS, count_alias="--prompts")
     parser.add_argument("--top-k", "--top-n", dest="top_k", type=int,
                         help="top heads to compare (default: the ranking's K, or every listed "
@@ -85,7 +87,7 @@ def _config_from(args: argparse.Namespace) -> AttentionConfig:
             f"--html {args.out}."
         )
     job = AttentionJob(
-        model=model_spec_from(args),
+        model=dispatched_model_spec_from(args),
         heads=heads_from_flag(args.heads),
         questions=held_out_questions_from(args),
         n_prompts=args.count,

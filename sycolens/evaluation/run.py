@@ -25,7 +25,6 @@ from sycolens.models.deltas import (
     training_question_ids,
 )
 from sycolens.models.load import load_model_spec
-from sycolens.models.spec import ModelSpec
 from sycolens.training.data_parallel import DataParallel
 
 
@@ -65,7 +64,7 @@ def load_candidates(job: EvaluationJob) -> list[Candidate]:
         name = f"{job.model.name}+{names[path]}" + (" (other base)" if is_transfer else "")
         candidates.append(Candidate(name, model))
     for source in job.tuned:
-        tuned = ModelSpec(name=source, device=job.model.device, dtype=job.model.dtype)
+        tuned = replace(job.model, name=source)  # same device (or device map) and dtype
         candidates.append(Candidate(source, load_model_spec(tuned)))
     return candidates
 

@@ -11,7 +11,9 @@ never apply partially, and a file that is not safetensors (truncated, say) is na
 Per-head deltas (`sycolens.tuning.export`) name each tensor `{parameter}[{dim}:{start}:{stop}]`,
 a slice of that parameter; `apply_deltas` adds them into their slices, and
 `training_question_ids` reads which questions a tuning run trained on, so an evaluation can
-leave them out.
+leave them out. On a model dispatched across devices, a parameter offloaded to CPU memory or
+disk takes its deltas in a CPU copy that its module loads from then on
+(`sycolens.models.placement.writable_offloaded`): only the tensors the deltas touch are held.
 """
 
 import json
@@ -27,6 +29,7 @@ import sycolens
 from sycolens.models.fingerprint import bfloat16_fingerprint, weights_fingerprint
 from sycolens.models.head_access import ParameterSlice
 from sycolens.models.load import LoadedModel
+from sycolens.models.placement import stored_tensor, writable_offloaded
 from sycolens.models.sources import open_safetensors
 
 TRAINING_RECORD = "sycolens_tuning.json"  # beside a tuned HF checkpoint: its training questions
@@ -42,8 +45,9 @@ def compute_deltas(base: LoadedModel, tuned: LoadedModel) -> dict[str, Tensor]:
     tuned_parameters = tuned.hf_parameters()
     deltas: dict[str, Tensor] = {}
     for name, parameter in base.hf_parameters().items():
-        other = _matching_parameter(tuned_parameters, name, parameter, base, tuned)
-        delta = other.detach().float().cpu() - parameter.detach().float().cpu()
+        _matching_parameter(tuned_parameters, name, parameter, base, tuned)
+        mine, other = (stored_tensor(model.hf_model, name) for model in (base, tuned))
+        delta = other.detach().float().cpu() - mine.detach().float().cpu()
         if bool(delta.ne(0).any()):
             deltas[name] = delta.contiguous()
     return deltas
@@ -56,12 +60,14 @@ def have_same_parameters(first: LoadedModel, second: LoadedModel) -> bool:
 
 
 def count_changed_elements(base: LoadedModel, tuned: LoadedModel) -> int:
-    """Returns how many parameter elements differ between two models of one architecture."""
+    """Returns how many parameter elements differ between two models of one architecture (an
+    offloaded parameter compared where it is stored)."""
     tuned_parameters = tuned.hf_parameters()
     changed = 0
     for name, parameter in base.hf_parameters().items():
-        other = _matching_parameter(tuned_parameters, name, parameter, base, tuned)
-        changed += int(parameter.detach().ne(other.detach().to(parameter)).sum())
+        _matching_parameter(tuned_parameters, name, parameter, base, tuned)
+        mine, other = (stored_tensor(model.hf_model, name) for model in (base, tuned))
+        changed += int(mine.detach().ne(other.detach().to(mine)).sum())
     return changed
 
 
@@ -125,6 +131,8 @@ def apply_deltas(model: LoadedModel, path: Path, *, allow_other_weights: bool = 
     with torch.no_grad():
         for key, delta in deltas.items():
             target = targets[key]
+            if target.is_meta:  # offloaded: add to the copy its module loads from now on
+                target = _in_memory_target(model, key)
             target.add_(delta.to(target))
     return sum(int(delta.ne(0).sum()) for delta in deltas.values())
 
@@ -158,6 +166,13 @@ def delta_key_slice(key: str) -> ParameterSlice | None:
     if match is None:
         return None
     return ParameterSlice(match["name"], int(match["dim"]), int(match["start"]), int(match["stop"]))
+
+
+def _in_memory_target(model: LoadedModel, key: str) -> Tensor:
+    """Returns what delta `key` adds to in the CPU copy of its offloaded parameter."""
+    piece = delta_key_slice(key)
+    tensor = writable_offloaded(model.hf_model, piece.name if piece is not None else key)
+    return piece.of(tensor) if piece is not None else tensor
 
 
 def _target(

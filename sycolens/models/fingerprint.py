@@ -8,6 +8,9 @@ alone would miss; reading 4,096 values per tensor stays cheap for 7B models.
 Sample positions are computed in exact integer arithmetic: a float32 `linspace` cannot hold
 indices above 2^24, so on any tensor larger than that (SmolLM2's embedding, every 7B weight) its
 last position rounds past the end.
+
+Each tensor is read where it is stored (`sycolens.models.placement.StoredTensors`), one at a
+time, so a model dispatched across devices and disk has the fingerprint it has loaded whole.
 """
 
 import hashlib
@@ -18,6 +21,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from sycolens.models.load import LoadedModel
+from sycolens.models.placement import StoredTensors
 
 SAMPLES_PER_TENSOR = 4096
 
@@ -39,7 +43,8 @@ def tensors_fingerprint(
     """Returns the SHA-256 over each tensor's name, shape and sampled values (sorted by name);
     with `rounded_to`, of the values rounded to that dtype first."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(tensors.items()):
+    for name in sorted(tensors):
+        tensor = tensors[name]
         flat = tensor.detach().flatten()
         positions = sample_positions(flat.numel()).to(flat.device)
         sample = flat[positions]
@@ -51,11 +56,15 @@ def tensors_fingerprint(
 
 def weights_fingerprint(model: LoadedModel) -> str:
     """Returns the SHA-256 fingerprint of the model's weights (see the module doc)."""
-    return tensors_fingerprint(model.hf_state_dict())
+    return tensors_fingerprint(_stored(model))
 
 
 def bfloat16_fingerprint(model: LoadedModel) -> str:
     """Returns the fingerprint of the weights rounded to bfloat16: the same for one checkpoint
     loaded in float32 or bfloat16 (the paper's configs tune in one and evaluate in the other),
     so deltas can tell "same weights, other dtype" from other weights."""
-    return tensors_fingerprint(model.hf_state_dict(), rounded_to=torch.bfloat16)
+    return tensors_fingerprint(_stored(model), rounded_to=torch.bfloat16)
+
+
+def _stored(model: LoadedModel) -> StoredTensors:
+    return StoredTensors(model.hf_model, model.state_dict_keys)

@@ -8,6 +8,7 @@ from jaxtyping import Float
 from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
+from sycolens.models.placement import input_device
 from sycolens.prompts.batch import TokenBatch
 
 HookFn = Callable[..., Any]
@@ -19,8 +20,7 @@ def run_batch(
     fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]] = (),
 ) -> Float[Tensor, "batch pos d_vocab"]:
     """Returns the logits of a left-padded batch, run with the given forward hooks."""
-    device = next(bridge.parameters()).device
-    batch = batch.to(device)
+    batch = batch.to(input_device(bridge.original_model))
     with torch.no_grad():
         return bridge.run_with_hooks(
             batch.tokens,

@@ -12,9 +12,13 @@ like `model.layers.0._original_component.self_attn...` with every tensor under s
 The canonical HF names are recorded before wrapping; `LoadedModel.hf_parameters()` and
 `hf_state_dict()` resolve them to the very tensors the bridge runs on, and
 `sycolens.models.save.save_model` writes them as a plain checkpoint.
+
+With `device_map` ("auto" or a JSON map file) the model is dispatched across devices instead
+(`sycolens.models.dispatch`): GPUs, then CPU memory, then disk (`offload_dir`); the bridge wraps
+it as placed, and `sycolens.models.placement` reads its weights where they live.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +28,9 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTra
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from sycolens.models.architecture import Architecture, architecture_for_config, architecture_of
+from sycolens.models.placement import input_device, is_dispatched
 from sycolens.models.sources import resolve_checkpoint
-from sycolens.models.spec import DtypeName, ModelSpec, check_device_present
+from sycolens.models.spec import DtypeName, ModelSpec, check_device_present, check_placement
 from sycolens.prompts.chat import ChatFormatter
 
 # The dtypes the CLIs accept, by the name a user types.
@@ -49,6 +54,8 @@ class LoadedModel:
     parameter_names: tuple[str, ...]
     state_dict_keys: tuple[str, ...]
     config_json: str = ""  # the HF config as loaded (`sycolens.models.plain` builds from it)
+    device_map: str | None = None  # "auto" or a map file it was dispatched by (None: whole)
+    offload_dir: Path | None = None  # where that map's disk entries went
 
     def hf_parameters(self) -> dict[str, torch.nn.Parameter]:
         """Returns the HF parameters under their canonical names (a tied weight once)."""
@@ -94,7 +101,9 @@ class LoadedModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.hf_model.parameters()).device
+        """Returns the device inputs go to: where the input embedding runs (on a dispatched
+        model, maybe not where its weights are stored)."""
+        return input_device(self.hf_model)
 
 
 def load_model(
@@ -103,27 +112,56 @@ def load_model(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     cache_root: Path | None = None,
+    device_map: str | None = None,
+    offload_dir: str | Path | None = None,
 ) -> LoadedModel:
-    """Returns the model named by `source`, wrapped for hooks and ready on `device`.
+    """Returns the model named by `source`, wrapped for hooks and ready on `device`, or
+    dispatched as `device_map` ("auto" or a JSON map file) says, disk entries in `offload_dir`.
 
     A device this machine lacks is refused before anything is read, naming it, rather than
     met as torch's "Torch not compiled with CUDA enabled" after the weights have loaded.
     """
+    offload = None if offload_dir is None else Path(offload_dir)
+    check_placement(str(device), device_map, offload)
     check_device_present(str(device))
     checkpoint = resolve_checkpoint(source, cache_root=cache_root)
     architecture_for_config(AutoConfig.from_pretrained(checkpoint), source)  # before weights
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    hf_model: Any = AutoModelForCausalLM.from_pretrained(
-        checkpoint, dtype=dtype, use_safetensors=True
-    )
-    return wrap_hf_model(
+    if device_map is not None:
+        from sycolens.models.dispatch import load_dispatched
+
+        hf_model: Any = load_dispatched(checkpoint, dtype, device_map, offload)
+    else:
+        hf_model = AutoModelForCausalLM.from_pretrained(
+            checkpoint, dtype=dtype, use_safetensors=True
+        )
+    loaded = wrap_hf_model(
         hf_model, tokenizer, model_id=source, checkpoint=checkpoint, device=device, dtype=dtype
+    )
+    return replace(loaded, device_map=device_map, offload_dir=offload)
+
+
+def load_again(model: LoadedModel) -> LoadedModel:
+    """Returns another copy of `model` loaded as it was: the same source and dtype, on the same
+    device or dispatched by the same device map (a copy to change, e.g. to add deltas to)."""
+    dtype = next(model.hf_model.parameters()).dtype
+    if model.device_map is None:
+        return load_model(model.model_id, device=model.device, dtype=dtype)
+    return load_model(
+        model.model_id, dtype=dtype, device_map=model.device_map, offload_dir=model.offload_dir
     )
 
 
 def load_model_spec(spec: ModelSpec) -> LoadedModel:
-    """Returns the model a `ModelSpec` names, on its device and in its dtype."""
-    return load_model(spec.name, device=spec.device, dtype=DTYPES[spec.dtype])
+    """Returns the model a `ModelSpec` names, on its device (or dispatched by its device map)
+    and in its dtype."""
+    return load_model(
+        spec.name,
+        device=spec.device,
+        dtype=DTYPES[spec.dtype],
+        device_map=spec.device_map,
+        offload_dir=spec.offload_dir,
+    )
 
 
 def wrap_hf_model(
@@ -137,15 +175,21 @@ def wrap_hf_model(
 ) -> LoadedModel:
     """Returns an HF model wrapped in a `TransformerBridge`, its canonical names recorded first.
 
-    `checkpoint` is the dir or hub name the bridge reads the config from.
+    `checkpoint` is the dir or hub name the bridge reads the config from. A dispatched model
+    stays where its device map put it (`device` is not read).
     """
     model: Any = hf_model
-    model = model.to(device).eval()
+    dispatched = is_dispatched(model)
+    model = (model if dispatched else model.to(device)).eval()
     architecture = architecture_of(model)
     parameter_names = tuple(name for name, _ in model.named_parameters())
     state_dict_keys = tuple(model.state_dict().keys())
     bridge = TransformerBridge.boot_transformers(
-        checkpoint, hf_model=model, tokenizer=tokenizer, device=device, dtype=dtype
+        checkpoint,
+        hf_model=model,
+        tokenizer=tokenizer,
+        device=None if dispatched else device,
+        dtype=dtype,
     )
     bridge.eval()
     return LoadedModel(

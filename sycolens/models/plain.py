@@ -9,9 +9,10 @@ the loaded model's tensors (no second copy in memory; a weight written in place,
 deltas, is seen by both).
 `runs_as_plain(model)` says whether a forward may take it: only while nothing is hooked into
 the bridge or its modules (a knockout, SPT's delta hooks, a user's hook), which the copy would
-not run, the model is in eval mode, and its config is what it was at load time (the copy is
+not run, the model is in eval mode, its config is what it was at load time (the copy is
 built from that config; one changed since, say a sliding window, would reach one network and
-not the other).
+not the other), and the model is not dispatched across devices (`sycolens.models.dispatch`:
+offloaded modules hold placeholders that only their own hooks fill).
 """
 
 import json
@@ -25,6 +26,7 @@ from transformer_lens.hook_points import HookPoint
 from transformers import PreTrainedModel
 
 from sycolens.models.load import LoadedModel
+from sycolens.models.placement import is_dispatched
 
 _TRANSFORMERS_CAPTURE = "transformers.utils.output_capturing"
 
@@ -35,10 +37,10 @@ _NETWORKS: "weakref.WeakKeyDictionary[torch.nn.Module, PreTrainedModel]" = (
 
 def runs_as_plain(model: LoadedModel) -> bool:
     """Returns whether a forward of the plain copy equals one through the bridge: eval mode,
-    no hook on any hook point, and no hook on any other module of the bridge or the HF model
-    but the libraries' own wiring (`_is_wiring`), which changes no output."""
+    not dispatched, no hook on any hook point, and no hook on any other module of the bridge
+    or the HF model but the libraries' own wiring (`_is_wiring`), which changes no output."""
     changed = str(model.hf_model.config.to_json_string()) != model.config_json
-    if model.hf_model.training or changed:
+    if model.hf_model.training or changed or is_dispatched(model.hf_model):
         return False
     for module in _every_module((model.bridge, model.hf_model)):
         hooks = [*module._forward_hooks.values(), *module._forward_pre_hooks.values()]  # pyright: ignore[reportPrivateUsage]

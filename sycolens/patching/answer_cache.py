@@ -178,7 +178,9 @@ def _rows_patch(
     def patch(
         z: Float[Tensor, "batch n_rows n_heads d_head"],
     ) -> Float[Tensor, "batch n_rows n_heads d_head"]:
-        z[:, row_index, head_index] = z_source[:, layer, head_index].to(z.dtype)
+        device = z.device  # a dispatched model's layer may run on another device
+        value = z_source[:, layer, head_index].to(device, z.dtype)
+        z[:, row_index.to(device), head_index.to(device)] = value
         return z
 
     return layer, patch

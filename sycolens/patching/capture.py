@@ -129,6 +129,8 @@ def bridge_answer_activations(model: LoadedModel, batch: TokenBatch) -> AnswerAc
         (name, partial(_keep_last, store, name)) for name in [*names, *normed, FINAL_RESIDUAL_HOOK]
     ]
     logits = run_batch(model.bridge, batch, hooks)[:, -1]
+    # A model dispatched over GPUs holds each layer's activations on that layer's device.
+    store = {name: value.to(logits.device) for name, value in store.items()}
     z = torch.stack([store[name] for name in names], dim=1)
     return AnswerActivations(
         z=z,

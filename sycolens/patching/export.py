@@ -3,7 +3,7 @@
 Schema `sycolens.head_ranking` v4 (all keys always present):
 
     schema, schema_version, sycolens_version
-    model:     {id, weights_fingerprint, n_layers, n_heads, n_kv_heads}
+    model:     {id, weights_fingerprint, n_layers, n_heads, n_kv_heads, device_map}
     questions: {source, seed, skip, n_excluded, n_requested, n_used, n_available,
                 n_duplicates_dropped, kinds, question_ids, sha256}
                                         the selection (`sycolens.data.selection`)
@@ -48,6 +48,7 @@ from sycolens.heads import Head
 from sycolens.json_files import read_json, write_json
 from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel
+from sycolens.models.placement import device_map_of
 from sycolens.patching.config import MetricName
 from sycolens.patching.ranking_file import recorded_order
 from sycolens.patching.scores import EFFECT_COLUMNS, METRIC_COLUMNS, HeadScores, heads_in
@@ -140,13 +141,15 @@ def ranking_document(
 
 
 def model_record(model: LoadedModel) -> dict[str, Any]:
-    """Returns which model a result was measured on: id, weights fingerprint and shape."""
+    """Returns which model a result was measured on: id, weights fingerprint, shape, and the
+    device each module ran on when a device map dispatched it (else null)."""
     return {
         "id": model.model_id,
         "weights_fingerprint": weights_fingerprint(model),
         "n_layers": model.n_layers,
         "n_heads": model.n_heads,
         "n_kv_heads": model.n_kv_heads,
+        "device_map": device_map_of(model.hf_model),
     }
 
 

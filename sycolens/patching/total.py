@@ -90,7 +90,7 @@ def _patch_chunk(
         del hook
         source = z_counterfactual[layer]
         for copy, head in by_layer[layer]:
-            z[copy * n_rows : (copy + 1) * n_rows, :, head] = source[:, :, head]
+            z[copy * n_rows : (copy + 1) * n_rows, :, head] = source[:, :, head].to(z.device)
         return z
 
     hooks = [(z_hook_name(layer), partial(patch, layer)) for layer in by_layer]

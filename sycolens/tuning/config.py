@@ -153,6 +153,8 @@ class TuneJob:
     allow_other_weights: bool = False
 
     def __post_init__(self) -> None:
+        if self.model.device_map is not None:
+            raise ValueError(DISPATCHED_TUNING)
         is_fp16 = self.model.dtype == "float16" and self.tune.training.autocast == "float16"
         if is_fp16 and self.tune.mode == "sft":
             raise ValueError(
@@ -188,3 +190,11 @@ def check_run_folder_free(out: Path) -> None:
         f"{out} holds a tune.json that is not a sycolens tuning run; a run would write its own "
         "there. Fix: pass another --out (a new or empty folder)."
     )
+
+
+DISPATCHED_TUNING = (
+    "Tuning trains weights in place, but a model dispatched by a device map keeps its "
+    "offloaded weights in accelerate's hooks, out of an optimizer's reach. Fix: load it "
+    "whole (no device map); for a model bigger than one device, shard it with `sycolens "
+    "tune --fsdp` (and --fsdp-offload on one GPU)."
+)

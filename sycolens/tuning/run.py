@@ -45,6 +45,7 @@ from sycolens.json_files import without_nan, write_json
 from sycolens.models.deltas import TRAINING_RECORD
 from sycolens.models.head_access import HeadLayout, HeadRole, split_qkv_module
 from sycolens.models.load import LoadedModel, load_model_spec
+from sycolens.models.placement import is_dispatched
 from sycolens.models.plain import plain_network, runs_as_plain
 from sycolens.models.save import save_model
 from sycolens.models.sources import ModelShape
@@ -58,6 +59,7 @@ from sycolens.training.launch import check_fsdp_launch
 from sycolens.training.loop import LossOutput, TrainingResult, train
 from sycolens.tuning.batches import TokenizedExample, collate, reply_loss, tokenize_example
 from sycolens.tuning.config import (
+    DISPATCHED_TUNING,
     GQA_ROLES,
     RUN_SCHEMA,
     TuneConfig,
@@ -110,6 +112,8 @@ def tune_model(
     `parallel`, this process's share of each batch (`sycolens.training.data_parallel`). With
     `fsdp` the model is sharded over the processes (`sycolens.training.fsdp`) and stays so:
     the outputs hold its tuned weights whole."""
+    if is_dispatched(model.hf_model):
+        raise ValueError(DISPATCHED_TUNING)
     config = job.tune
     parallel = parallel or DataParallel()
     parallel.check_batch(config.batch_size)

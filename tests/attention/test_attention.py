@@ -115,6 +115,8 @@ def test_every_cli_flag_reaches_the_config(
             "--model": ("organism-mha", "job.model.name", "organism-mha"),
             "--device": ("cpu", "job.model.device", "cpu"),
             "--dtype": ("bfloat16", "job.model.dtype", "bfloat16"),
+            "--device-map": ("auto", "job.model.device_map", "auto"),
+            "--offload-dir": ("off", "job.model.offload_dir", Path("off")),
             "--heads": (str(ranking_file), "job.heads", ranking_file),
             "--questions": ("organism", "job.questions.source", "organism"),
             "--prompts": ("9", "job.n_prompts", 9),

@@ -51,6 +51,8 @@ def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., Non
             "--model": ("organism-mha", "job.model.name", "organism-mha"),
             "--device": ("cpu", "job.model.device", "cpu"),
             "--dtype": ("bfloat16", "job.model.dtype", "bfloat16"),
+            "--device-map": ("auto", "job.model.device_map", "auto"),
+            "--offload-dir": ("off", "job.model.offload_dir", Path("off")),
             "--questions": ("organism", "job.questions.source", "organism"),
             "--pairs": ("7", "job.questions.n", 7),
             "--seed": ("3", "job.questions.seed", 3),

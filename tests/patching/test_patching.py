@@ -181,7 +181,7 @@ def test_output_weight_views_equal_the_bridges_W_O(
     tiny_models: dict[TinyFamily, LoadedModel], family: TinyFamily
 ):
     model = tiny_models[family]
-    views = output_weights(model)
+    views = list(output_weights(model))
     torch.testing.assert_close(torch.stack(views), model.bridge.W_O, atol=0, rtol=0)
     name = f"{HeadLayout.of(model.hf_model).module_name(0, 'output')}.weight"
     weight = model.hf_model.get_parameter(name)
