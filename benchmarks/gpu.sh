@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The GPU benchmarks of diagnosis (benchmarks/patching_random.py) and tuning
 # (benchmarks/tuning.py) in one run on one CUDA GPU, at the shapes docs/results.md reports: random
-# Llama-2-7B, bf16, T=256, B=8 and B=1; SPT vs SFT at 7B, 13B (MHA) and 1B (GQA), B=8, T=256,
-# and at 7B with gradient checkpointing.
+# Llama-2-7B, bf16, T=256, B=8 and B=1; SPT vs its floor, SPT through the bridge and SFT (ours,
+# plain HF, and at 7B FSDP2 with CPU offload: about 54 GB of host memory in bf16) at 7B, 13B
+# (MHA; no FSDP offload: about 104 GB of host memory) and 1B (GQA), B=8, T=256, and at 7B with
+# gradient checkpointing.
 # Each benchmark has its own time limit, writes its whole output to OUT_DIR/NAME.log and prints
 # its last lines, so one that fails or hangs costs only its own limit.
 #
@@ -49,11 +51,11 @@ tuning=(benchmarks/tuning.py --device cuda --dtype bfloat16 --batch 8 --seq 256
         --warmup 2 --steps 5)
 declare -A benchmarks=(
     [patching-7b-b8]="150 ${diagnosis[*]} --batch 8"
-    [tuning-7b]="150 ${tuning[*]} --shape 7b"
-    [tuning-13b]="180 ${tuning[*]} --shape 13b"
+    [tuning-7b]="420 ${tuning[*]} --shape 7b"
+    [tuning-13b]="240 ${tuning[*]} --shape 13b --contenders spt,spt-bridge,floor,sft,sft-hf"
     [patching-7b-b1]="100 ${diagnosis[*]} --batch 1"
-    [tuning-1b]="100 ${tuning[*]} --shape 1b"
-    [tuning-7b-checkpointed]="150 ${tuning[*]} --shape 7b --gradient-checkpointing"
+    [tuning-1b]="150 ${tuning[*]} --shape 1b"
+    [tuning-7b-checkpointed]="200 ${tuning[*]} --shape 7b --gradient-checkpointing --contenders spt,floor,sft-hf"
     [patching-7b-b1-fp32]="100 ${diagnosis[*]/bfloat16/float32} --batch 1"
 )
 names=("$@")
