@@ -77,6 +77,7 @@ from sycolens.tuning.config import (
     TuneMode,
     check_run_folder_free,
 )
+from sycolens.tuning.merge_check import DeltaHeader, check_mergeable
 
 MERGE = "merge"
 DEFAULT_TRAINING_QUESTIONS = 64
@@ -288,8 +289,6 @@ def _merge_config_from(args: argparse.Namespace) -> MergeCliConfig:
             raise ValueError(
                 f"--weights {args.weights!r} is not a comma-separated list of numbers."
             ) from None
-    from sycolens.tuning.merge import DeltaHeader, check_mergeable  # torch: only for merge
-
     headers = [DeltaHeader.read(path) for path in args.deltas]
     check_mergeable(headers, weights=list(weights) if weights else None, rule=args.rule)
     return MergeCliConfig(deltas=tuple(args.deltas), out=args.out, rule=args.rule, weights=weights)

@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
+from safetensors.numpy import save_file as save_numpy
 
 from sycolens.evaluation.report import load_evaluation_report
 from sycolens.models import LoadedModel
@@ -173,6 +175,13 @@ def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
         "scores": [[1, 2, -3.0, 0.1, 1], [2, 0, -2.0, 0.1, 2], [3, 3, -1.0, 0.1, 3]],
         "ranking": {"order": "signed", "toward_counterfactual": -1},
     }))  # fmt: skip
+    report = tmp_path / "results.json"
+    report.write_text(json.dumps({"schema": "sycolens.evaluation", "schema_version": 3,
+                                  "models": [], "data": {}}))  # fmt: skip
+    deltas = [tmp_path / "a.safetensors", tmp_path / "b.safetensors"]
+    for path in deltas:  # headers as tune writes them, written without torch
+        save_numpy({"w[0:0:4]": np.zeros((4, 8), np.float32)}, str(path),
+                   metadata={"base_fingerprint": "0" * 64})  # fmt: skip
     code = (
         "import sys\n"
         "from sycolens import ablate, evaluate, patch, tune\n"
@@ -180,10 +189,10 @@ def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
         "from sycolens.organism import __main__ as organism\n"
         "patch.parse_args(['--model', 'organism-mha', '--questions', 'organism', '--pairs', '2'])\n"
         "evaluate.parse_args(['--model', 'organism-mha', '--questions', 'organism'])\n"
-        f"evaluate.parse_rejudge_args([{str(ranking)!r}])\n"
+        f"evaluate.parse_rejudge_args([{str(report)!r}])\n"
         f"tune.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}, "
         "'--out', 'somewhere-new'])\n"
-        f"tune.parse_merge_args([{str(ranking)!r}, {str(ranking)!r}, '--out', 'new.st'])\n"
+        f"tune.parse_merge_args([{str(deltas[0])!r}, {str(deltas[1])!r}, '--out', 'new.st'])\n"
         "organism.parse_args(['train', '--out', 'somewhere-new'])\n"
         f"ablate.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}])\n"
         f"attention.parse_args(['--model', 'organism-mha', '--heads', {str(ranking)!r}])\n"

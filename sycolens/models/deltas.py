@@ -30,14 +30,10 @@ from sycolens.models.fingerprint import bfloat16_fingerprint, weights_fingerprin
 from sycolens.models.head_access import ParameterSlice
 from sycolens.models.load import LoadedModel
 from sycolens.models.placement import stored_tensor, writable_offloaded
-from sycolens.models.sources import open_safetensors
+from sycolens.models.sources import DELTAS_FIX, open_safetensors
 
 TRAINING_RECORD = "sycolens_tuning.json"  # beside a tuned HF checkpoint: its training questions
 _SLICE_KEY = re.compile(r"^(?P<name>.+)\[(?P<dim>\d+):(?P<start>\d+):(?P<stop>\d+)\]$")
-DELTAS_FIX = (
-    "copy the deltas file again if it was cut short, or write it again (`python -m "
-    "sycolens.tune`, or `save_deltas`)."
-)
 
 
 def compute_deltas(base: LoadedModel, tuned: LoadedModel) -> dict[str, Tensor]:

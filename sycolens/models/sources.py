@@ -109,6 +109,13 @@ def read_model_shape(source: str, *, cache_root: Path | None = None) -> ModelSha
     )
 
 
+# How to mend a deltas file that cannot be read (cut short, or not written by sycolens).
+DELTAS_FIX = (
+    "copy the deltas file again if it was cut short, or write it again (`python -m "
+    "sycolens.tune`, or `save_deltas`)."
+)
+
+
 def open_safetensors(path: Path, *, what: str, fix: str, framework: str = "pt") -> safe_open:
     """Returns the safetensors file at `path` opened (header read, tensors read on demand), or
     raises naming the file, `what` it should be and `fix` when it is truncated or not

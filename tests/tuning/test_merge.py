@@ -16,13 +16,8 @@ from sycolens.models.deltas import apply_deltas, save_deltas, training_question_
 from sycolens.models.head_access import HEAD_ROLES, HeadLayout
 from sycolens.tuning.export import save_head_deltas
 from sycolens.tuning.head_deltas import HeadDeltas, delta_targets
-from sycolens.tuning.merge import (
-    DeltaHeader,
-    DeltaSet,
-    check_mergeable,
-    merge_delta_files,
-    merge_delta_sets,
-)
+from sycolens.tuning.merge import DeltaSet, merge_delta_files, merge_delta_sets
+from sycolens.tuning.merge_check import DeltaHeader, check_mergeable
 
 SYCO_HEADS = (Head(1, 2), Head(2, 0))
 MATH_HEADS = (Head(2, 0), Head(3, 3))  # shares (2, 0) with the first set
@@ -154,8 +149,11 @@ def test_a_row_slice_and_a_column_slice_of_one_weight_overlap(two_sets: tuple[Pa
     metadata = DeltaHeader.read(two_sets[0]).metadata
     rows = DeltaHeader(Path("rows.st"), metadata, {"w.weight[0:0:4]": (4, 8)})
     columns = DeltaHeader(Path("cols.st"), metadata, {"w.weight[1:4:8]": (8, 4)})
+    check_mergeable([rows, columns])  # the headers agree; the slices clash when read
+    sets = [DeltaSet(rows, {"w.weight[0:0:4]": torch.ones(4, 8)}, "a"),
+            DeltaSet(columns, {"w.weight[1:4:8]": torch.ones(8, 4)}, "b")]  # fmt: skip
     with pytest.raises(ValueError, match=r"overlap in 'w.weight' without being the same slice"):
-        check_mergeable([rows, columns])
+        merge_delta_sets(sets)
 
 
 def test_bad_merge_flags_fail_early(
