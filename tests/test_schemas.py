@@ -7,6 +7,7 @@ pipeline run); these tests load no model.
 
 import ast
 import copy
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -161,13 +162,15 @@ def _writer_constants(module: str) -> tuple[str, int]:
     return values["SCHEMA"], values["SCHEMA_VERSION"]
 
 
+@functools.cache
 def _module_constants(path: Path) -> dict[str, Any]:
     """Returns a module's top-level constants, following `NAME = OTHER` within it and
     `from sycolens.x import NAME` into the module that assigns it."""
     values: dict[str, Any] = {}
     for node in ast.parse(path.read_text()).body:
         module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
-        if isinstance(node, ast.ImportFrom) and module.startswith("sycolens."):
+        constants = [a for a in getattr(node, "names", ()) if a.name.isupper()]
+        if isinstance(node, ast.ImportFrom) and module.startswith("sycolens.") and constants:
             source = PACKAGE.joinpath(*module.split(".")[1:])
             imported = _module_constants(
                 source / "__init__.py" if source.is_dir() else source.with_suffix(".py")
