@@ -46,7 +46,6 @@ from sycolens.cli_args import (
     judge_from,
     parse_config,
     reported_failures,
-    reported_judge_failure,
 )
 from sycolens.data.selection import selection_note
 from sycolens.evaluation.judge import RULE_JUDGE
@@ -191,7 +190,7 @@ def run(config: AblateConfig) -> "KnockoutResult":
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
     prog = door_prog("python -m sycolens.ablate")
-    with reported_failures(prog, NOTHING_KEPT), reported_judge_failure(prog, NOTHING_KEPT):
+    with reported_failures(prog, NOTHING_KEPT):
         run(config)
 
 

@@ -275,7 +275,8 @@ def reported_failures(prog: str, kept: str) -> Generator[None]:
 
     Ctrl-C says what was kept and how to go on (exit 130, the shell's code for an interrupt).
     An input error raised after the flag checks (found only once the model is loaded, say) is
-    printed as `prog: error: message`, exit 1; set SYCOLENS_TRACEBACK=1 to see the traceback.
+    printed as `prog: error: message`, exit 1 (a judge's failure adds what was kept); set
+    SYCOLENS_TRACEBACK=1 to see the traceback.
     """
     try:
         yield
@@ -285,21 +286,11 @@ def reported_failures(prog: str, kept: str) -> Generator[None]:
     except INPUT_ERRORS as error:
         if os.environ.get(TRACEBACK_ENV):
             raise
-        sys.stderr.write(f"{prog}: error: {_one_line(str(error))}\n")
+        note = f" {kept}" if isinstance(error, JudgeError) else ""  # finished models stay
+        sys.stderr.write(f"{prog}: error: {_one_line(str(error))}{note}\n")
         raise SystemExit(1) from None
 
 
 def _one_line(message: str) -> str:
     """Returns `message` on one line (a multi-line message keeps its lines, joined by ' | ')."""
     return " | ".join(line.strip() for line in message.strip().splitlines() if line.strip())
-
-
-@contextmanager
-def reported_judge_failure(prog: str, kept: str) -> Generator[None]:
-    """Turns a judge's failure (`JudgeError`, naming the question) into one line on stderr
-    saying what was kept (exit 1), instead of a traceback."""
-    try:
-        yield
-    except JudgeError as error:
-        sys.stderr.write(f"{prog}: error: {_one_line(str(error))} {kept}\n")
-        raise SystemExit(1) from None

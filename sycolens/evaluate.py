@@ -45,7 +45,6 @@ from sycolens.cli_args import (
     parse_config,
     question_source_from,
     reported_failures,
-    reported_judge_failure,
 )
 from sycolens.data.selection import QuestionSource, check_question_source, selection_note
 from sycolens.evaluation.config import (
@@ -198,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv[:1] == [REJUDGE]:
         rejudge = parse_rejudge_args(argv[1:])
         prog = door_prog(f"python -m sycolens.evaluate {REJUDGE}")
-        with reported_failures(prog, NOTHING_KEPT), reported_judge_failure(prog, NOTHING_KEPT):
+        with reported_failures(prog, NOTHING_KEPT):
             _rejudge(rejudge)
         return
     config = parse_args(argv)
@@ -209,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         else "Nothing was kept (no --out): pass --out to keep finished models across runs."
     )
     prog = door_prog("python -m sycolens.evaluate")
-    with reported_failures(prog, kept), reported_judge_failure(prog, kept):
+    with reported_failures(prog, kept):
         run(config)
 
 
