@@ -173,7 +173,7 @@ def run(config: AblateConfig) -> "KnockoutResult":
         save_figure_html(knockout_figure(result.curve, title=title), config.html)
     base = result.curve.baseline
     held_out = " (held out)" if result.document["ranking"] is not None else ""
-    print(f"questions{held_out}: {selection_note(result.selection.summary())}")
+    print(f"questions{held_out}: {selection_note(result.document['questions'])}")
     print(f"ablation: {result.document['ablation']['positions_note']}")
     print(
         f"F reference {base['f_reference']:.4f} ± {base['f_reference_stderr']:.4f}, "

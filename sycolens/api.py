@@ -27,11 +27,19 @@ from sycolens.ablation.run import KnockoutResult, knockout_model
 from sycolens.attention.config import DEFAULT_ATTENTION_PROMPTS, AttentionJob
 from sycolens.attention.run import AttentionResult, attention_model
 from sycolens.data.selection import QuestionSource
-from sycolens.evaluation.config import DEFAULT_QUESTIONS, EvaluationConfig, protocol_for
+from sycolens.evaluation.config import (
+    DEFAULT_QUESTIONS,
+    EvaluationConfig,
+    EvaluationJob,
+    general_source_for,
+    protocol_for,
+)
 from sycolens.evaluation.data import build_evaluation_data
+from sycolens.evaluation.judge import RULE_JUDGE
 from sycolens.evaluation.report import Candidate, EvaluationReport, evaluate_models
+from sycolens.evaluation.run import trained_on
 from sycolens.head_lists import HeadList, heads_from_flag, parse_head_list
-from sycolens.models.deltas import apply_deltas, training_question_ids
+from sycolens.models.deltas import apply_deltas
 from sycolens.models.load import LoadedModel, load_again, load_model
 from sycolens.models.registry import question_set_for
 from sycolens.models.spec import ModelSpec
@@ -91,10 +99,13 @@ def knockout(
     ks: Sequence[int] | None = None,
     n_random: int = KnockoutConfig().n_random,
     judged: bool = False,
+    judge: str = RULE_JUDGE,
     show_progress: bool = True,
 ) -> KnockoutResult:
     """Returns the knockout curve of a ranking's or a head list's heads (`sycolens knockout`);
-    `questions=None` holds out a ranking's own questions, or takes the model's own set."""
+    `questions=None` holds out a ranking's own questions, or takes the model's own set.
+    `judged` also runs the challenge protocol under every knockout, judged by `judge`
+    (MODULE:FUNCTION, as `--judge`)."""
     loaded = _loaded(model)
     given = _heads(heads)
     n_listed = len(given.heads) if isinstance(given, HeadList) else None
@@ -105,7 +116,7 @@ def knockout(
         heads=given,
         questions=None if questions is None else QuestionSource(source=questions, n=n),
         n_questions=n,
-        knockout=KnockoutConfig(ks=counts, n_random=n_random, judged=judged),
+        knockout=KnockoutConfig(ks=counts, n_random=n_random, judged=judged, judge=judge),
     )
     return knockout_model(loaded, job, show_progress=show_progress)
 
@@ -138,17 +149,20 @@ def tune(
     out: str | Path,
     mode: TuneMode = "spt",
     top_k: int | None = None,
+    random_heads: bool = False,
     steps: int = 60,
     learning_rate: float | None = None,
+    batch_size: int | None = None,
     questions: str | None = None,
     n: int = 64,
     show_progress: bool = True,
 ) -> TuneResult:
     """Trains the heads' slices (SPT; every head of a list unless `top_k`) or every weight
-    (`mode="sft"`) and writes the run folder `out` (`sycolens tune`). The model passed in keeps
-    its weights: training changes them in place, so they are put back afterwards (the tuned
-    weights are in `out`) and `evaluate(model, deltas=...)` then adds the deltas to the model
-    as it was."""
+    (`mode="sft"`) and writes the run folder `out` (`sycolens tune`). `random_heads` trains as
+    many random heads outside the ranking's top ones instead (the control). The model passed in
+    keeps its weights: training changes them in place, so they are put back afterwards (the
+    tuned weights are in `out`) and `evaluate(model, deltas=...)` then adds the deltas to the
+    model as it was."""
     loaded = _loaded(model)
     given = None if heads is None else _heads(heads)
     k = top_k if top_k is not None else len(given.heads) if isinstance(given, HeadList) else 3
@@ -160,7 +174,13 @@ def tune(
         model=_spec(loaded),
         ranking=given,
         questions=_questions(loaded, questions, n, 0),
-        tune=replace(defaults, k=k if mode == "spt" else 0, training=training),
+        tune=replace(
+            defaults,
+            k=k if mode == "spt" else 0,
+            heads="random" if random_heads else "top",
+            training=training,
+            batch_size=batch_size or defaults.batch_size,
+        ),
         out=Path(out),
     )
     with _weights_kept(loaded):
@@ -171,24 +191,37 @@ def evaluate(
     model: LoadedModel | str,
     *,
     deltas: Sequence[str | Path] = (),
+    tuned: Sequence[str | Path] = (),
     questions: str | None = None,
     n: int = DEFAULT_QUESTIONS,
+    n_general: int = 0,
     n_texts: int = 32,
+    judge: str = RULE_JUDGE,
     show_progress: bool = True,
 ) -> EvaluationReport:
-    """Returns confidence, truthfulness and KL of the model and the model plus each deltas
-    file, on questions none of them trained on (`sycolens evaluate`)."""
+    """Returns confidence, truthfulness and KL of the model, the model plus each deltas file and
+    each `tuned` checkpoint folder (`sycolens tune`'s `OUT/model`), on questions none of them
+    trained on (`sycolens evaluate`); `n_general` general-ability questions; replies judged by
+    `judge` (MODULE:FUNCTION, as `--judge`)."""
     loaded = _loaded(model)
-    paths = [Path(path) for path in deltas]
+    paths = tuple(Path(path) for path in deltas)
+    checkpoints = tuple(str(path) for path in tuned)
     source = _questions(loaded, questions, n, 0)
-    excluded = frozenset[str]().union(*(training_question_ids(path) for path in paths))
-    data = build_evaluation_data(source, general=None, n_texts=n_texts, exclude=excluded)
+    excluded = trained_on(EvaluationJob(deltas=paths, tuned=checkpoints))
+    general = general_source_for(source, n_general) if n_general else None
+    data = build_evaluation_data(source, general=general, n_texts=n_texts, exclude=excluded)
     candidates = [Candidate(loaded.model_id, loaded)]
     for path in paths:
-        tuned = load_again(loaded)
-        apply_deltas(tuned, path)
-        candidates.append(Candidate(f"{loaded.model_id}+{path.parent.name or path.stem}", tuned))
-    config = EvaluationConfig(protocol=protocol_for(source.source))
+        with_deltas = load_again(loaded)
+        apply_deltas(with_deltas, path)
+        name = f"{loaded.model_id}+{path.parent.name or path.stem}"
+        candidates.append(Candidate(name, with_deltas))
+    for checkpoint in checkpoints:
+        dtype = next(loaded.hf_model.parameters()).dtype  # as the base, on its device
+        candidates.append(
+            Candidate(checkpoint, load_model(checkpoint, device=loaded.device, dtype=dtype))
+        )
+    config = EvaluationConfig(protocol=protocol_for(source.source), judge=judge)
     return evaluate_models(candidates, data, config, show_progress=show_progress)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sycolens.heads import Head
 from sycolens.json_files import read_json
 from sycolens.models.sources import ModelShape
-from sycolens.patching.ranking_file import RANKING_SCHEMA, check_ranking_shape
+from sycolens.patching.ranking_file import RANKING_SCHEMA, RankingFile
 
 HeadListKind = Literal["list", "heads_by_layer"]
 _LIST_PATTERN = re.compile(r"^\s*\d+\.\d+(\s*,\s*\d+\.\d+)*\s*,?\s*$")
@@ -113,8 +113,8 @@ def heads_from_flag(value: str) -> Path | HeadList:
     )
 
 
-def read_heads(source: Path | HeadList) -> dict[str, Any] | HeadList:
-    """Returns a ranking's JSON document, or the heads of a list or `{layer: [heads]}` file."""
+def read_heads(source: Path | HeadList) -> RankingFile | HeadList:
+    """Returns a ranking, or the heads of a list or `{layer: [heads]}` file."""
     if isinstance(source, HeadList):
         return source
     document = read_json(
@@ -123,7 +123,7 @@ def read_heads(source: Path | HeadList) -> dict[str, Any] | HeadList:
         fix="write it again with `sycolens diagnose --out` or `--heads-by-layer-out`.",
     )
     if isinstance(document, dict) and document.get("schema") == RANKING_SCHEMA:
-        return document
+        return RankingFile.from_document(source, document)
     return _heads_by_layer(source, document)
 
 
@@ -173,17 +173,9 @@ def heads_record(source: Path | HeadList | None) -> dict[str, Any] | None:
 
 def check_heads_fit(
     source: Path | HeadList, model_name: str, shape: ModelShape
-) -> dict[str, Any] | HeadList:
+) -> RankingFile | HeadList:
     """Reads what `--heads` names and checks it against the model's shape, before weights load;
-    returns the ranking's document or the head list."""
+    returns the ranking or the head list."""
     heads = read_heads(source)
-    if isinstance(heads, HeadList):
-        heads.check_fits(model_name, shape)
-        return heads
-    if not heads.get("scores") or not heads.get("top_k"):
-        raise ValueError(
-            f"--heads {source} ranks no heads (its scores or top_k are empty). Fix: rank the "
-            "heads again with `sycolens diagnose --out`."
-        )
-    check_ranking_shape(Path(str(source)), heads, model_name, shape)
+    heads.check_fits(model_name, shape)
     return heads

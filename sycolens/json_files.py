@@ -47,3 +47,25 @@ def read_json(path: Path, *, what: str, fix: str) -> Any:
     except UnicodeDecodeError:
         problem = "is not UTF-8 text"
     raise ValueError(f"{path} {problem}; it should be {what}. Fix: {fix}")
+
+
+def read_document(
+    path: Path, *, schema: str, versions: tuple[int, ...], what: str, fix: str
+) -> dict[str, Any]:
+    """Returns the JSON object in `path` if it is a `schema` file of one of `versions`, or
+    raises naming the file, what it should be and `fix`."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} does not exist; it should be {what}. Fix: {fix}")
+    document: object = read_json(path, what=what, fix=fix)
+    if not isinstance(document, dict):
+        raise ValueError(
+            f"{path} holds a JSON {type(document).__name__}, not {what} (a JSON object). Fix: {fix}"
+        )
+    checked: dict[str, Any] = document  # pyright: ignore[reportUnknownVariableType]
+    if checked.get("schema") != schema or checked.get("schema_version") not in versions:
+        found = f"schema {checked.get('schema')!r} v{checked.get('schema_version')!r}"
+        raise ValueError(
+            f"{path} is not {what} ({found}; this sycolens reads {schema} "
+            f"v{', v'.join(map(str, versions))}). Fix: {fix}"
+        )
+    return checked

@@ -328,14 +328,13 @@ def run(config: TuneCliConfig) -> "TuneResult":
     result = run_tuning(config.job)
     if not result.wrote_outputs:
         return result  # another process of a data-parallel run reports
-    document = result.document
     heads = ", ".join(f"({layer},{head})" for layer, head in result.heads) or "all parameters"
-    print(f"{document['mode'].upper()} on {heads}: {result.n_trainable:,} trainable parameters")
-    history = document["history"]
+    print(f"{result.mode.upper()} on {heads}: {result.n_trainable:,} trainable parameters")
+    history = result.training.history
     print(
         f"loss {history[0]['loss']:.4f} -> {history[-1]['loss']:.4f} over {len(history)} steps "
-        f"in this session; {document['seconds']:.0f} s, {document['samples_per_second']} "
-        f"samples/s; trained on {len(document['question_ids'])} questions"
+        f"in this session; {result.training.seconds:.0f} s, {result.samples_per_second} "
+        f"samples/s; trained on {result.questions.n_used} questions"
     )
     print(f"wrote {config.job.out}")
     return result

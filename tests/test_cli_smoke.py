@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file as save_numpy
 
-from sycolens.evaluation.report import load_evaluation_report
+from sycolens.evaluation.report import EvaluationReport
 from sycolens.models import LoadedModel
 from sycolens.patching.export import load_head_ranking
 from sycolens.pipeline.config import DEMO_PARTS, SMOKE_SIZES
@@ -107,7 +107,7 @@ def test_evaluate_on_smollm2_writes_a_report_that_reloads(smollm2: LoadedModel, 
     out, html = tmp_path / "results.json", tmp_path / "r.html"
     _run("sycolens.evaluate", "--model", MODEL, "--n-questions", "2", "--n-general", "2",
          "--n-texts", "2", "--out", str(out), "--html", str(html))  # fmt: skip
-    report = load_evaluation_report(out)
+    report = EvaluationReport.read(out)
     (record,) = report.records
     assert record["name"] == MODEL and record["sycophancy"]["n_questions"] == 2
     assert len(record["transcripts"]) == 2 and len(record["transcripts"][0]["messages"]) == 6
@@ -117,7 +117,7 @@ def test_evaluate_on_smollm2_writes_a_report_that_reloads(smollm2: LoadedModel, 
     assert set(record["first_token"]) >= {"first_token_confidence", "agreement"}
     # Re-judging the real model's report with the same judge changes nothing.
     _run("sycolens.evaluate", "rejudge", str(out))
-    rejudged = load_evaluation_report(out.with_suffix(".rejudged.json")).records[0]
+    rejudged = EvaluationReport.read(out.with_suffix(".rejudged.json")).records[0]
     assert rejudged["sycophancy"] == record["sycophancy"]
     assert all(n == 0 for n in rejudged_changes(out).values())
 

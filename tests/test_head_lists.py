@@ -16,6 +16,7 @@ from sycolens.head_lists import (
 )
 from sycolens.heads import Head
 from sycolens.models.sources import ModelShape
+from sycolens.patching.ranking_file import RankingFile
 
 ORGANISM = ModelShape(n_layers=4, n_heads=4)
 
@@ -93,7 +94,7 @@ def test_heads_outside_the_model_are_refused_before_loading(tmp_path: Path):
 def test_a_ranking_of_another_shape_is_refused(organism_ranking: Path):
     with pytest.raises(ValueError, match=r"ranks heads of .* but smollm2 has 30 x 9"):
         check_heads_fit(organism_ranking, "smollm2", ModelShape(n_layers=30, n_heads=9))
-    assert isinstance(check_heads_fit(organism_ranking, "organism-mha", ORGANISM), dict)
+    assert isinstance(check_heads_fit(organism_ranking, "organism-mha", ORGANISM), RankingFile)
 
 
 def test_an_empty_ranking_is_refused_naming_the_fix(organism_ranking: Path, tmp_path: Path):

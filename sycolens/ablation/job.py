@@ -6,7 +6,6 @@ ranking, a head count or a model of another shape in a second.
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sycolens.ablation.config import KnockoutConfig
 from sycolens.data.held_out import default_questions, held_out_source
@@ -14,7 +13,7 @@ from sycolens.data.selection import QuestionSource, check_question_source
 from sycolens.head_lists import HeadList, check_heads_fit
 from sycolens.models.sources import read_model_shape
 from sycolens.models.spec import ModelSpec
-from sycolens.patching.ranking_file import check_order_available
+from sycolens.patching.ranking_file import RankingFile
 
 DEFAULT_KNOCKOUT_QUESTIONS = 48
 
@@ -43,9 +42,9 @@ class KnockoutJob:
             )
 
 
-def check_knockout_job(job: KnockoutJob) -> dict[str, Any] | HeadList:
+def check_knockout_job(job: KnockoutJob) -> RankingFile | HeadList:
     """Checks the heads against the model's shape, the head counts and the question source;
-    returns the ranking's document or the head list."""
+    returns the ranking or the head list."""
     shape = read_model_shape(job.model.name)
     given = check_heads_fit(job.heads, job.model.name, shape)
     job.knockout.check_heads(shape.n_total_heads, job.model.name)
@@ -57,7 +56,7 @@ def check_knockout_job(job: KnockoutJob) -> dict[str, Any] | HeadList:
             else default_questions(job.model.name, job.n_questions)
         )
     else:
-        check_order_available(Path(str(job.heads)), given, job.knockout.order)
-        source = held_out_source(job.questions, job.n_questions, given, Path(str(job.heads)))
+        given.check_order_available(job.knockout.order)
+        source = held_out_source(job.questions, job.n_questions, given.questions, given.path)
     check_question_source(source.source)
     return given

@@ -28,7 +28,7 @@ confidence as the share that did not cave):
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
@@ -37,14 +37,16 @@ from sycolens.ablation.config import POSITIONS_NOTE
 from sycolens.ablation.curve import KnockoutCurve, knockout_curve
 from sycolens.ablation.job import KnockoutJob, check_knockout_job
 from sycolens.data.held_out import default_questions, select_held_out
-from sycolens.data.selection import QuestionSelection, select_questions
+from sycolens.data.selection import RecordedSelection, select_questions
 from sycolens.evaluation.config import protocol_for
 from sycolens.head_lists import HeadList, heads_record, read_heads
-from sycolens.json_files import without_nan, write_json
+from sycolens.json_files import read_document, without_nan, write_json
 from sycolens.models.load import LoadedModel, load_model_spec
+from sycolens.models.record import ModelRecord
 from sycolens.models.registry import table_labels
 from sycolens.models.sources import ModelShape
-from sycolens.patching.export import HeadRanking, load_ranking_for, model_record
+from sycolens.patching.export import HeadRanking, load_ranking_for
+from sycolens.patching.ranking_file import LABEL_KEYS
 from sycolens.patching.scores import HeadScores
 from sycolens.prompts.label_spec import PAPER_LABELS
 from sycolens.prompts.labels import LabelTokens, resolve_label_tokens
@@ -56,16 +58,40 @@ if TYPE_CHECKING:
 
 SCHEMA = "sycolens.knockout_curve"
 SCHEMA_VERSION = 2
-_LABEL_KEYS = ("syco_word", "anti_word", "syco_id", "anti_id", "syco_token", "anti_token")
 
 
 @dataclass(frozen=True)
 class KnockoutResult:
-    """The curve, the held-out questions it ran on, and the JSON document."""
+    """The curve and its JSON document (schema above), as run or read back from a file."""
 
     curve: KnockoutCurve
-    selection: QuestionSelection
     document: dict[str, Any]
+
+    schema: ClassVar[str] = SCHEMA
+    version: ClassVar[int] = SCHEMA_VERSION
+
+    @classmethod
+    def read(cls, path: str | Path) -> "KnockoutResult":
+        """Returns the knockout curve saved at `path` (`sycolens knockout --out`), checked."""
+        document = read_document(
+            Path(path),
+            schema=SCHEMA,
+            versions=(SCHEMA_VERSION,),
+            what="a knockout curve",
+            fix="write it with `sycolens knockout --out` (a v1 curve: run it again).",
+        )
+        curve = KnockoutCurve(tuple(document["rows"]), document["baseline"])
+        return cls(curve, document)
+
+    @property
+    def model(self) -> ModelRecord:
+        """Returns the model the heads were knocked out in."""
+        return ModelRecord.from_json(self.document["model"], "the knockout curve")
+
+    @property
+    def questions(self) -> RecordedSelection:
+        """Returns the held-out questions the curve was measured on."""
+        return RecordedSelection.from_json(self.document["questions"], "the knockout curve")
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -76,7 +102,7 @@ class KnockoutResult:
         """Returns the knockout curve (Fig. 2b): F against k, top vs random vs bottom."""
         from sycolens.viz.knockout import knockout_figure
 
-        return knockout_figure(self.curve, title=f"{self.document['model']['id']}: knockouts")
+        return knockout_figure(self.curve, title=f"{self.model.id}: knockouts")
 
     def save(self, path: str | Path) -> Path:
         """Writes the knockout-curve JSON (what `sycolens knockout --out` writes)."""
@@ -85,7 +111,7 @@ class KnockoutResult:
 
     def _repr_html_(self) -> str:
         summary = self.curve.summary().to_html(index=False, float_format=lambda v: f"{v:.4f}")
-        return f"<b>{self.document['model']['id']}: knockout curve</b>{summary}"
+        return f"<b>{self.model.id}: knockout curve</b>{summary}"
 
 
 def run_knockout(job: KnockoutJob, *, show_progress: bool = True) -> KnockoutResult:
@@ -114,15 +140,15 @@ def knockout_model(
         path = Path(str(job.heads))
         ranking = load_ranking_for(path, model, allow_other_weights=job.allow_other_weights)
         labels = ranking_labels(ranking, model)
-        selection = select_held_out(job.questions, job.n_questions, ranking.document, path)
+        selection = select_held_out(job.questions, job.n_questions, ranking.file.questions, path)
         heads = ranking.scores
         ranking_record = {
             "path": str(path),
-            "mode": ranking.document["mode"],
-            "metric": ranking.document["metric"],
+            "mode": ranking.file.mode,
+            "metric": ranking.file.metric,
             "order": job.knockout.order,
             "toward_counterfactual": ranking.scores.toward_counterfactual,
-            "weights_fingerprint": ranking.document["model"]["weights_fingerprint"],
+            "weights_fingerprint": ranking.file.model.weights_fingerprint,
         }
     curve = knockout_curve(
         model,
@@ -137,10 +163,10 @@ def knockout_model(
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "sycolens_version": sycolens.__version__,
-        "model": model_record(model),
+        "model": ModelRecord.of(model).to_json(),
         "ranking": ranking_record,
         "heads_source": heads_record(job.heads),
-        "labels": {key: getattr(labels, key) for key in _LABEL_KEYS},
+        "labels": {key: getattr(labels, key) for key in LABEL_KEYS},
         "questions": selection.summary(),
         "config": asdict(job.knockout),
         "ablation": {
@@ -151,7 +177,7 @@ def knockout_model(
         "baseline": curve.baseline,
         "rows": list(curve.records),
     }
-    return KnockoutResult(curve, selection, without_nan(document))
+    return KnockoutResult(curve, without_nan(document))
 
 
 def model_table_labels(model: LoadedModel, questions: Sequence[Question]) -> LabelTokens:
@@ -164,8 +190,7 @@ def model_table_labels(model: LoadedModel, questions: Sequence[Question]) -> Lab
 
 def ranking_labels(ranking: HeadRanking, model: LoadedModel) -> LabelTokens:
     """Returns the ranking's label tokens, checked to be the same tokens in this tokenizer."""
-    recorded = ranking.document["labels"]
-    labels = LabelTokens(**{key: recorded[key] for key in _LABEL_KEYS})
+    labels = ranking.file.label_tokens()
     for token_id, token in (
         (labels.syco_id, labels.syco_token),
         (labels.anti_id, labels.anti_token),

@@ -138,7 +138,7 @@ def run(config: AttentionConfig) -> "AttentionResult":
         config.html.parent.mkdir(parents=True, exist_ok=True)
         config.html.write_text(views_page(title, sections))
     held_out = " (held out)" if result.document["ranking"]["order"] is not None else ""
-    print(f"questions{held_out}: {selection_note(result.selection.summary())}")
+    print(f"questions{held_out}: {selection_note(result.document['questions'])}")
     print(f"span: {result.document['span']['covers']}")
     print(
         f"top {comparison.n_top} heads: mean share {comparison.top_mean:.4f}; other "

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from sycolens.data.held_out import default_questions, held_out_source
 from sycolens.data.selection import QuestionSource, check_question_source
@@ -10,7 +10,7 @@ from sycolens.head_lists import HeadList, check_heads_fit
 from sycolens.models.sources import read_model_shape
 from sycolens.models.spec import ModelSpec
 from sycolens.patching.config import HeadOrder
-from sycolens.patching.ranking_file import check_order_available
+from sycolens.patching.ranking_file import RankingFile
 
 # sentence: the challenge message's own tokens; turn: everything from the end of the answer
 # on, template tokens and the assistant cue included (local heads attend to the cue anyway).
@@ -56,13 +56,13 @@ class AttentionJob:
             raise ValueError(f"--top-k must be >= 1, got {self.top_n}. Fix --top-k.")
 
 
-def check_attention_job(job: AttentionJob) -> dict[str, Any] | HeadList:
+def check_attention_job(job: AttentionJob) -> RankingFile | HeadList:
     """Checks the heads against the model's shape, top-N and the questions; returns the
-    ranking's document or the head list."""
+    ranking or the head list."""
     shape = read_model_shape(job.model.name)
     given = check_heads_fit(job.heads, job.model.name, shape)
     if not isinstance(given, HeadList):
-        check_order_available(Path(str(job.heads)), given, job.order)
+        given.check_order_available(job.order)
     top_n = resolve_top_n(job, given, shape.n_total_heads)
     if top_n >= shape.n_total_heads:
         raise ValueError(
@@ -77,15 +77,15 @@ def check_attention_job(job: AttentionJob) -> dict[str, Any] | HeadList:
             else default_questions(job.model.name, job.n_prompts)
         )
     else:
-        source = held_out_source(job.questions, job.n_prompts, given, Path(str(job.heads)))
+        source = held_out_source(job.questions, job.n_prompts, given.questions, given.path)
     check_question_source(source.source)
     return given
 
 
-def resolve_top_n(job: AttentionJob, given: dict[str, Any] | HeadList, n_total_heads: int) -> int:
+def resolve_top_n(job: AttentionJob, given: RankingFile | HeadList, n_total_heads: int) -> int:
     """Returns how many top heads to compare: `top_n`, else the ranking's exported top_k or
     every listed head, at most all heads but one (so some are left to compare with)."""
     if job.top_n is not None:
         return job.top_n
-    n_given = len(given.heads) if isinstance(given, HeadList) else len(given["top_k"])
+    n_given = len(given.heads) if isinstance(given, HeadList) else len(given.top_k)
     return min(n_given, n_total_heads - 1)

@@ -15,7 +15,7 @@ Document schema `sycolens.challenge_attention` v1:
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
@@ -25,13 +25,14 @@ from sycolens.attention.config import AttentionJob, check_attention_job, resolve
 from sycolens.attention.patterns import challenge_attention
 from sycolens.attention.views import attention_view
 from sycolens.data.held_out import default_questions, select_held_out
-from sycolens.data.selection import QuestionSelection, select_questions
+from sycolens.data.selection import RecordedSelection, select_questions
 from sycolens.head_lists import HeadList, heads_record, read_heads
 from sycolens.heads import Head
-from sycolens.json_files import without_nan, write_json
+from sycolens.json_files import read_document, without_nan, write_json
 from sycolens.models.load import LoadedModel, load_model_spec
+from sycolens.models.record import ModelRecord
 from sycolens.models.sources import ModelShape
-from sycolens.patching.export import load_ranking_for, model_record
+from sycolens.patching.export import load_ranking_for
 from sycolens.prompts.chat import Message
 from sycolens.prompts.pairs import build_pairs
 
@@ -48,14 +49,53 @@ SPAN_NOTES = {
 
 @dataclass(frozen=True)
 class AttentionResult:
-    """The comparison, the heads and prompts it used, and the JSON document."""
+    """The comparison, the top heads, the prompts and their circuitsvis views, and the JSON
+    document (schema above). Read back from a file, it has no prompts or views: the JSON does
+    not hold them (the `--html` page does)."""
 
     comparison: AttentionComparison
     top: tuple[Head, ...]
-    selection: QuestionSelection
     chats: tuple[tuple[Message, ...], ...]
     views: tuple[str, ...]  # circuitsvis HTML (bundle embedded) of the first prompts
     document: dict[str, Any]
+
+    schema: ClassVar[str] = SCHEMA
+    version: ClassVar[int] = SCHEMA_VERSION
+
+    @classmethod
+    def read(cls, path: str | Path) -> "AttentionResult":
+        """Returns the attention result saved at `path` (`sycolens attention --out`)."""
+        document = read_document(
+            Path(path),
+            schema=SCHEMA,
+            versions=(SCHEMA_VERSION,),
+            what="an attention result",
+            fix="write it with `sycolens attention --out`.",
+        )
+        test = document["test"]
+        comparison = AttentionComparison(
+            frame=pd.DataFrame(document["heads"]),
+            top_mean=test["top_mean"],
+            others_mean=test["others_mean"],
+            u_statistic=test["mann_whitney_u"],
+            p_value=test["p_value"],
+            n_top=test["n_top"],
+            n_others=test["n_others"],
+            token_share=test["token_share"],
+            n_prompts=test["n_prompts"],
+        )
+        top = tuple(Head(int(layer), int(head)) for layer, head in document["ranking"]["top_heads"])
+        return cls(comparison, top, (), (), document)
+
+    @property
+    def model(self) -> ModelRecord:
+        """Returns the model whose attention was measured."""
+        return ModelRecord.from_json(self.document["model"], "the attention result")
+
+    @property
+    def questions(self) -> RecordedSelection:
+        """Returns the held-out questions the prompts were built from."""
+        return RecordedSelection.from_json(self.document["questions"], "the attention result")
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -66,7 +106,7 @@ class AttentionResult:
         """Returns the top heads' attention to the challenge against the rest (Fig. 2c)."""
         from sycolens.viz.attention import attention_figure
 
-        return attention_figure(self.comparison, title=f"{self.document['model']['id']}: attention")
+        return attention_figure(self.comparison, title=f"{self.model.id}: attention")
 
     def save(self, path: str | Path) -> Path:
         """Writes the attention JSON (what `sycolens attention --out` writes)."""
@@ -77,7 +117,7 @@ class AttentionResult:
         test = self.document["test"]
         top = self.frame.query("is_top").to_html(index=False, float_format=lambda v: f"{v:.4f}")
         return (
-            f"<b>{self.document['model']['id']}: top {len(self.top)} heads vs the rest, "
+            f"<b>{self.model.id}: top {len(self.top)} heads vs the rest, "
             f"one-sided Mann-Whitney p = {test['p_value']:.3g}</b>{top}"
         )
 
@@ -107,10 +147,10 @@ def attention_model(
     else:
         path = Path(str(job.heads))
         ranking = load_ranking_for(path, model, allow_other_weights=job.allow_other_weights)
-        top_n = resolve_top_n(job, ranking.document, model.n_layers * model.n_heads)
+        top_n = resolve_top_n(job, ranking.file, model.n_layers * model.n_heads)
         scores = ranking.scores.ranked_by(job.order, ranking.scores.toward_counterfactual)
         top = tuple(scores.top_k(top_n))
-        selection = select_held_out(job.questions, job.n_prompts, ranking.document, path)
+        selection = select_held_out(job.questions, job.n_prompts, ranking.file.questions, path)
         order = job.order
     chats = tuple(pair.reference for pair in build_pairs(selection.questions))
     attention = challenge_attention(
@@ -123,7 +163,7 @@ def attention_model(
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "sycolens_version": sycolens.__version__,
-        "model": model_record(model),
+        "model": ModelRecord.of(model).to_json(),
         "ranking": {
             "path": given.origin if isinstance(given, HeadList) else str(job.heads),
             "order": order,
@@ -136,4 +176,4 @@ def attention_model(
         "test": comparison.summary(),
         "heads": comparison.frame.to_dict(orient="records"),
     }
-    return AttentionResult(comparison, top, selection, chats, views, without_nan(document))
+    return AttentionResult(comparison, top, chats, views, without_nan(document))

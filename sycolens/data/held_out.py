@@ -7,9 +7,13 @@ heads carry no questions: they are verified on the model's own question set.
 """
 
 from pathlib import Path
-from typing import Any
 
-from sycolens.data.selection import QuestionSelection, QuestionSource, select_questions
+from sycolens.data.selection import (
+    QuestionSelection,
+    QuestionSource,
+    RecordedSelection,
+    select_questions,
+)
 from sycolens.models.registry import question_set_for
 
 
@@ -19,27 +23,27 @@ def default_questions(model: str, n: int) -> QuestionSource:
 
 
 def held_out_source(
-    questions: QuestionSource | None, n: int, ranking: dict[str, Any], path: Path | None = None
+    questions: QuestionSource | None, n: int, used: RecordedSelection | None, path: Path
 ) -> QuestionSource:
-    """Returns `questions`, else `n` questions of the ranking's own source and seed."""
+    """Returns `questions`, else `n` questions of the ranking's own source and seed (`used`:
+    the selection the ranking at `path` records; None for a v1 ranking)."""
     if questions is not None:
         return questions
-    used = ranking.get("questions")
     if used is None:
         raise ValueError(
-            f"{path or 'The ranking'} does not record its questions (a v1 ranking). Fix: pass "
-            "--questions."
+            f"{path} does not record its questions (a v1 ranking). Fix: pass --questions."
         )
-    return QuestionSource(source=used["source"], n=n, seed=used["seed"])
+    return QuestionSource(source=used.source, n=n, seed=used.seed)
 
 
 def select_held_out(
-    questions: QuestionSource | None, n: int, ranking: dict[str, Any], path: Path | None = None
+    questions: QuestionSource | None, n: int, used: RecordedSelection | None, path: Path
 ) -> QuestionSelection:
     """Returns the held-out selection: it skips and excludes the ranking's own questions."""
-    source = held_out_source(questions, n, ranking, path)
-    used = ranking.get("questions") or {}
-    skip = 0
-    if used and (used["source"], used["seed"]) == (source.source, source.seed):
-        skip = int(used["skip"]) + int(used.get("n_excluded", 0)) + int(used["n_used"])
-    return select_questions(source, skip=skip, exclude=frozenset(used.get("question_ids", [])))
+    source = held_out_source(questions, n, used, path)
+    if used is None:
+        return select_questions(source)
+    same_order = (used.source, used.seed) == (source.source, source.seed)
+    return select_questions(
+        source, skip=used.n_passed if same_order else 0, exclude=frozenset(used.question_ids)
+    )

@@ -87,6 +87,44 @@ class QuestionSelection:
         }
 
 
+@dataclass(frozen=True, kw_only=True)
+class RecordedSelection:
+    """A selection as a result file records it (`QuestionSelection.summary`), read back: what
+    a held-out selection needs to pass over the questions a result was made on."""
+
+    source: str
+    seed: int
+    skip: int
+    n_excluded: int
+    n_used: int
+    question_ids: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, summary: Any, where: str | Path) -> "RecordedSelection":
+        """Returns the selection recorded in `where` (a file, or a result), or raises naming it."""
+        try:
+            fields: dict[str, Any] = dict(summary)
+            return cls(
+                source=str(fields["source"]),
+                seed=int(fields["seed"]),
+                skip=int(fields["skip"]),
+                n_excluded=int(fields.get("n_excluded", 0)),
+                n_used=int(fields["n_used"]),
+                question_ids=tuple(str(i) for i in fields.get("question_ids", ())),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"{where} records no intact question selection under 'questions' (source, seed, "
+                f"skip, n_used; {type(error).__name__}: {error}): the file is damaged. Fix: "
+                "write it again with the sycolens command that made it."
+            ) from error
+
+    @property
+    def n_passed(self) -> int:
+        """Returns how many questions of the order the selection went through."""
+        return self.skip + self.n_excluded + self.n_used
+
+
 def selection_note(summary: dict[str, Any]) -> str:
     """Returns one line saying which questions a selection summary holds, for CLIs to print."""
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(summary["kinds"].items()))

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
         Candidate,
         EvaluationReport,
         evaluate_models,
-        load_evaluation_report,
     )
     from sycolens.evaluation.run import run_evaluation
     from sycolens.evaluation.stance import judge_reply
@@ -77,7 +76,6 @@ _HOMES = {
     "Candidate": "report",
     "EvaluationReport": "report",
     "evaluate_models": "report",
-    "load_evaluation_report": "report",
     "run_evaluation": "run",
     "judge_reply": "stance",
     "SycophancyMetrics": "sycophancy",
@@ -117,7 +115,6 @@ __all__ = [
     "judge_reply",
     "judge_transcripts",
     "kl_on_texts",
-    "load_evaluation_report",
     "regressive_rate",
     "resolve_judge",
     "resolve_opening_tokens",

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -55,9 +55,9 @@ from sycolens.evaluation.first_token import (
     first_token_agreement,
 )
 from sycolens.evaluation.judge import ReplyJudgement, judge_transcripts, judgement_note
-from sycolens.evaluation.saved_report import SCHEMA
+from sycolens.evaluation.saved_report import SCHEMA, SCHEMA_VERSION, read_saved_report
 from sycolens.evaluation.sycophancy import SycophancyMetrics
-from sycolens.json_files import read_json, without_nan, write_json
+from sycolens.json_files import without_nan, write_json
 from sycolens.models.deltas import count_changed_elements, have_same_parameters
 from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel
@@ -65,7 +65,6 @@ from sycolens.models.load import LoadedModel
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-SCHEMA_VERSION = 3
 # Confidence (no admission, the paper's) and the answer changes beside it, then correctness.
 METRIC_COLUMNS = (
     "confidence",
@@ -231,6 +230,9 @@ class EvaluationReport:
     document: dict[str, Any]
     is_main_process: bool = True
 
+    schema: ClassVar[str] = SCHEMA
+    version: ClassVar[int] = SCHEMA_VERSION
+
     @property
     def records(self) -> list[dict[str, Any]]:
         return self.document["models"]
@@ -286,28 +288,11 @@ class EvaluationReport:
     def _repr_html_(self) -> str:
         return self.table().to_html(index=False, float_format=lambda v: f"{v:.4f}")
 
-
-def load_evaluation_report(path: Path) -> EvaluationReport:
-    """Reads a saved report, checking its schema."""
-    document = read_json(
-        path,
-        what="an evaluation report",
-        fix="run `python -m sycolens.evaluate --out` again (a rerun resumes from the last "
-        "finished model of an intact report).",
-    )
-    version = document.get("schema_version")
-    if document.get("schema") == SCHEMA and isinstance(version, int) and version < SCHEMA_VERSION:
-        raise ValueError(
-            f"{path} is a sycolens evaluation report v{version}, judged before confidence meant "
-            f"no admission of a mistake (v{SCHEMA_VERSION}). Fix: `sycolens rejudge {path}` "
-            "writes it as v3, or write to another path."
-        )
-    if document.get("schema") != SCHEMA or version != SCHEMA_VERSION:
-        raise ValueError(
-            f"{path} is not a sycolens evaluation report (schema {SCHEMA} v{SCHEMA_VERSION}). "
-            "Fix: point at a file written by `python -m sycolens.evaluate --out`."
-        )
-    return EvaluationReport(document)
+    @classmethod
+    def read(cls, path: str | Path) -> "EvaluationReport":
+        """Returns the report saved at `path`, checked (`saved_report.read_saved_report`); a
+        report of an earlier version is refused, naming `rejudge`, which rewrites it."""
+        return cls(read_saved_report(Path(path), versions=(SCHEMA_VERSION,)))
 
 
 def evaluate_models(
@@ -368,7 +353,7 @@ def _resumable_records(path: Path, document: dict[str, Any]) -> dict[str, dict[s
     """Returns the finished models of an earlier run with the same data and settings."""
     if not path.exists():
         return {}
-    earlier = load_evaluation_report(path).document
+    earlier = EvaluationReport.read(path).document
     if (
         earlier["data"]["fingerprint"] != document["data"]["fingerprint"]
         or earlier["config"] != document["config"]

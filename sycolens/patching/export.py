@@ -45,17 +45,16 @@ import pandas as pd
 
 import sycolens
 from sycolens.heads import Head
-from sycolens.json_files import read_json, write_json
+from sycolens.json_files import write_json
 from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.load import LoadedModel
-from sycolens.models.placement import device_map_of
+from sycolens.models.record import ModelRecord
 from sycolens.patching.config import MetricName
-from sycolens.patching.ranking_file import recorded_order
+from sycolens.patching.ranking_file import RANKING_SCHEMA, RANKING_VERSION, RankingFile
 from sycolens.patching.scores import EFFECT_COLUMNS, METRIC_COLUMNS, HeadScores, heads_in
 
-SCHEMA = "sycolens.head_ranking"
-SCHEMA_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+SCHEMA = RANKING_SCHEMA
+SCHEMA_VERSION = RANKING_VERSION
 SIGN_CONVENTION = (
     "score = (F_patched - F_reference) / F_reference for metric F, LD_patched - LD_reference "
     "for logit_diff; a score of sign toward_counterfactual moves F toward the counterfactual "
@@ -86,11 +85,16 @@ class RankingContext:
 
 @dataclass(frozen=True)
 class HeadRanking:
-    """A ranking read back from JSON: scores, the top-K heads and the raw document."""
+    """A ranking read back from JSON: scores, the top-K heads and the checked file (its model,
+    questions and labels, typed)."""
 
     scores: HeadScores
     top_k: list[Head]
-    document: dict[str, Any]
+    file: RankingFile
+
+    @property
+    def document(self) -> dict[str, Any]:
+        return self.file.document
 
     def heads_by_layer(self) -> dict[int, list[int]]:
         return heads_by_layer(self.top_k)
@@ -114,7 +118,7 @@ def ranking_document(
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "sycolens_version": sycolens.__version__,
-        "model": model_record(model),
+        "model": ModelRecord.of(model).to_json(),
         "questions": context.questions,
         "prompts": {
             "sha256": context.prompts_sha256,
@@ -140,19 +144,6 @@ def ranking_document(
     }
 
 
-def model_record(model: LoadedModel) -> dict[str, Any]:
-    """Returns which model a result was measured on: id, weights fingerprint, shape, and the
-    device each module ran on when a device map dispatched it (else null)."""
-    return {
-        "id": model.model_id,
-        "weights_fingerprint": weights_fingerprint(model),
-        "n_layers": model.n_layers,
-        "n_heads": model.n_heads,
-        "n_kv_heads": model.n_kv_heads,
-        "device_map": device_map_of(model.hf_model),
-    }
-
-
 def save_head_ranking(path: Path, document: dict[str, Any]) -> None:
     """Writes the ranking atomically (temp file, then rename)."""
     write_json(path, document)
@@ -165,29 +156,21 @@ def save_heads_by_layer(path: Path, heads: list[Head]) -> None:
 
 def load_head_ranking(path: Path, model: LoadedModel | None = None) -> HeadRanking:
     """Reads a ranking, checks its schema and, given a model, its head bounds and identity."""
-    document = read_json(
-        path, what="a head ranking", fix="write it again with `python -m sycolens.patch --out`."
-    )
-    if document.get("schema") != SCHEMA or document.get("schema_version") not in READABLE_VERSIONS:
-        raise ValueError(
-            f"{path} is not a {SCHEMA} v1-v{SCHEMA_VERSION} file "
-            f"(schema={document.get('schema')!r}, version={document.get('schema_version')!r}). "
-            "Fix: export it with "
-            "`python -m sycolens.patch --out`."
-        )
+    file = RankingFile.read(path)
+    document = file.document
     frame = _scores_frame(document)
-    top = [Head(int(layer), int(head)) for layer, head in document["top_k"]]
+    top = file.top_k
     if model is not None:
-        _check_against_model(path, document, top + heads_in(frame), model)
-    order, toward = recorded_order(document)
+        _check_against_model(file, top + heads_in(frame), model)
+    order, toward = file.order
     scores = HeadScores(
         frame.sort_values(["layer", "head"]).reset_index(drop=True),
-        int(document["prompts"]["n_pairs"]),
+        file.n_pairs,
         order,
         toward,
-        document.get("metric"),
+        file.metric,
     )
-    return HeadRanking(scores, top, document)
+    return HeadRanking(scores, top, file)
 
 
 def _scores_frame(document: dict[str, Any]) -> pd.DataFrame:
@@ -211,11 +194,11 @@ def load_ranking_for(path: Path, model: LoadedModel, *, allow_other_weights: boo
     """
     ranking = load_head_ranking(path)
     _check_head_bounds(path, ranking.top_k + heads_in(ranking.scores.frame), model)
-    recorded = ranking.document["model"]
-    if not allow_other_weights and recorded["weights_fingerprint"] != weights_fingerprint(model):
+    recorded = ranking.file.model
+    if not allow_other_weights and recorded.weights_fingerprint != weights_fingerprint(model):
         raise ValueError(
-            f"{path} was ranked on {recorded['id']!r} with other weights (fingerprint "
-            f"{recorded['weights_fingerprint'][:12]}...) than the {model.model_id!r} loaded now "
+            f"{path} was ranked on {recorded.id!r} with other weights (fingerprint "
+            f"{recorded.weights_fingerprint[:12]}...) than the {model.model_id!r} loaded now "
             f"({weights_fingerprint(model)[:12]}...): a fine-tuned copy, or another dtype. Fix: "
             "rank this model's heads first, or pass --allow-other-weights to act on a "
             "transferred ranking."
@@ -223,14 +206,12 @@ def load_ranking_for(path: Path, model: LoadedModel, *, allow_other_weights: boo
     return ranking
 
 
-def _check_against_model(
-    path: Path, document: dict[str, Any], heads: list[Head], model: LoadedModel
-) -> None:
-    _check_head_bounds(path, heads, model)
-    recorded = document["model"]
-    if recorded["weights_fingerprint"] != weights_fingerprint(model):
+def _check_against_model(file: RankingFile, heads: list[Head], model: LoadedModel) -> None:
+    _check_head_bounds(file.path, heads, model)
+    recorded = file.model
+    if recorded.weights_fingerprint != weights_fingerprint(model):
         warnings.warn(
-            f"{path} was made for model {recorded['id']!r} with other weights than "
+            f"{file.path} was made for model {recorded.id!r} with other weights than "
             f"{model.model_id!r}; its head ranking may not transfer.",
             UserWarning,
             stacklevel=3,

@@ -15,13 +15,12 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from sycolens.ablation.run import SCHEMA as KNOCKOUT_SCHEMA
-from sycolens.ablation.run import SCHEMA_VERSION as KNOCKOUT_SCHEMA_VERSION
+from sycolens.ablation.run import KnockoutResult
 from sycolens.attention.views import drop_repeated_bundles
 from sycolens.heads import Head
 from sycolens.json_files import without_nan
 from sycolens.organism.card import read_card
-from sycolens.patching.export import SCHEMA, SCHEMA_VERSION
+from sycolens.patching.ranking_file import RANKING_SCHEMA, RANKING_VERSION, RankingFile
 from sycolens.pipeline.run import PartResult
 from sycolens.viz.attention import attention_figure
 from sycolens.viz.bars import evaluation_bar_chart
@@ -106,6 +105,7 @@ def _part_sections(
     """Returns (id, heading, HTML) of each section of one part; `views` are its circuitsvis
     views, bundle already shared page-wide."""
     diagnosis, paths = result.diagnosis, result.paths
+    ranking = RankingFile.from_document(paths.ranking, diagnosis.document)
     labels = diagnosis.labels
     top = diagnosis.scores.frame.sort_values("rank").head(diagnosis.top_k)
     planted = _planted_heads(result)
@@ -117,7 +117,7 @@ def _part_sections(
     )
     words = html.escape(f"{labels.tokens.syco_word!r} vs {labels.tokens.anti_word!r}")
     diagnosis_html = (
-        f"<p>{diagnosis.scores.n_pairs} pairs, {diagnosis.document['mode']} mode; labels "
+        f"<p>{diagnosis.scores.n_pairs} pairs, {ranking.mode} mode; labels "
         f"{words} ({html.escape(labels.origin)}), mean F "
         f"{labels.check.mean_f_reference:.3f} after the doubt, "
         f"{labels.check.mean_f_counterfactual:.3f} after the agreement.</p>"
@@ -125,14 +125,15 @@ def _part_sections(
         + figures.html(
             head_scores_heatmap(
                 diagnosis.scores,
-                title=f"Change in the label logit difference per head (ranked by "
-                f"{diagnosis.document['metric']})",
+                title=f"Change in the label logit difference per head (ranked by {ranking.metric})",
             )
         )
         + planted_note
         + "<h4>Top heads (exported)</h4>"
         + _table(top)
-        + _artefact(paths.ranking, f"head ranking JSON (schema {SCHEMA} v{SCHEMA_VERSION})")
+        + _artefact(
+            paths.ranking, f"head ranking JSON (schema {RANKING_SCHEMA} v{RANKING_VERSION})"
+        )
     )
     knockouts = result.knockouts
     comparison = result.attention.comparison
@@ -144,15 +145,15 @@ def _part_sections(
         + "".join(f"<h4>Prompt {i}: top heads</h4>{view}" for i, view in enumerate(views))
         + _artefact(paths.attention, "attention JSON")
     )
-    histories = {name: run.document["history"] for name, run in result.tuning.items()}
+    histories = {name: list(run.training.history) for name, run in result.tuning.items()}
     tuning_rows = pd.DataFrame(
         {
             "run": name,
-            "mode": run.document["mode"],
+            "mode": run.mode,
             "heads": ", ".join(f"({h.layer},{h.head})" for h in run.heads) or "all",
             "trainable_params": run.n_trainable,
-            "seconds": round(run.document["seconds"], 1),
-            "samples_per_second": run.document["samples_per_second"],
+            "seconds": round(run.training.seconds, 1),
+            "samples_per_second": run.samples_per_second,
         }
         for name, run in result.tuning.items()
     )
@@ -166,7 +167,7 @@ def _part_sections(
             + _table(knockouts.curve.summary())
             + _artefact(
                 paths.knockouts,
-                f"knockout curve JSON (schema {KNOCKOUT_SCHEMA} v{KNOCKOUT_SCHEMA_VERSION})",
+                f"knockout curve JSON (schema {KnockoutResult.schema} v{KnockoutResult.version})",
             ),
         ),
         ("attention", "Verify: attention to the challenge", attention_html),
@@ -229,7 +230,10 @@ def _summary(results: list[PartResult]) -> str:
 
 
 def _versions(results: list[PartResult]) -> str:
-    models = [result.diagnosis.document["model"] for result in results]
+    models = [
+        RankingFile.from_document(result.paths.ranking, result.diagnosis.document).model.to_json()
+        for result in results
+    ]
     versions = {name: _version(name) for name in PACKAGES}
     return (
         "<h2 id='versions'>Models and versions</h2>"

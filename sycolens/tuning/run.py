@@ -32,24 +32,25 @@ from collections.abc import Generator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 import sycolens
-from sycolens.data.selection import select_questions
+from sycolens.data.selection import RecordedSelection, select_questions
 from sycolens.data.sets import find_question_set
 from sycolens.head_lists import HeadList, heads_record, read_heads
 from sycolens.heads import Head
-from sycolens.json_files import without_nan, write_json
+from sycolens.json_files import read_document, without_nan, write_json
 from sycolens.models.deltas import TRAINING_RECORD
 from sycolens.models.head_access import HeadLayout, HeadRole, split_qkv_module
 from sycolens.models.load import LoadedModel, load_model_spec
 from sycolens.models.placement import is_dispatched
 from sycolens.models.plain import plain_network, runs_as_plain
+from sycolens.models.record import ModelRecord
 from sycolens.models.save import save_model
 from sycolens.models.sources import ModelShape
-from sycolens.patching.export import load_ranking_for, model_record
+from sycolens.patching.export import load_ranking_for
 from sycolens.patching.scores import HeadScores
 from sycolens.prompts.training_style import PAPER_STYLE
 from sycolens.training.activation_checkpointing import checkpointed_layers
@@ -64,6 +65,7 @@ from sycolens.tuning.config import (
     RUN_SCHEMA,
     TuneConfig,
     TuneJob,
+    TuneMode,
     check_run_folder_free,
 )
 from sycolens.tuning.data import build_examples
@@ -76,13 +78,54 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class TuneResult:
-    """A finished run: what trained, how it went, and the run document written to disk."""
+    """A finished run: what trained, how it went, and the run document (`tune.json`)."""
 
     heads: tuple[Head, ...]
     n_trainable: int
     training: TrainingResult
     document: dict[str, Any]
     wrote_outputs: bool = True  # False in the other processes of a data-parallel run
+
+    schema: ClassVar[str] = SCHEMA
+    version: ClassVar[int] = SCHEMA_VERSION
+
+    @classmethod
+    def read(cls, folder: str | Path) -> "TuneResult":
+        """Returns the finished run in `folder` (`sycolens tune --out`), from its tune.json."""
+        document = read_document(
+            Path(folder) / "tune.json",
+            schema=SCHEMA,
+            versions=(SCHEMA_VERSION,),
+            what="a sycolens tuning run's record",
+            fix="pass the --out folder of a finished `sycolens tune` run.",
+        )
+        training = TrainingResult(
+            steps=int(document["config"]["training"]["steps"]),
+            seconds=float(document["seconds"]),
+            history=tuple(document["history"]),
+        )
+        heads = tuple(Head(int(layer), int(head)) for layer, head in document["heads"])
+        return cls(heads, int(document["n_trainable"]), training, document)
+
+    @property
+    def mode(self) -> TuneMode:
+        return self.document["mode"]
+
+    @property
+    def model(self) -> ModelRecord:
+        """Returns the model's record as training ended: SFT's tuned weights; for SPT the base
+        weights, as the deltas are merged in only after it is written."""
+        return ModelRecord.from_json(self.document["model"], "the tuning run")
+
+    @property
+    def questions(self) -> RecordedSelection:
+        """Returns the questions it trained on (evaluation leaves them out)."""
+        return RecordedSelection.from_json(self.document["questions"], "the tuning run")
+
+    @property
+    def samples_per_second(self) -> float | None:
+        """Returns the training throughput (None when it could not be measured)."""
+        return self.document["samples_per_second"]
 
 
 def run_tuning(job: TuneJob, *, show_progress: bool = True) -> TuneResult:
@@ -132,7 +175,7 @@ def tune_model(
     layout = HeadLayout.of(model.hf_model)
     heads, excluded = _chosen_heads(model, layout, job)
     roles = tuning_roles(layout, config.roles, config.train_shared_kv) if heads else ()
-    record = model_record(model)  # before any sharding
+    record = ModelRecord.of(model)  # before any sharding
     deltas = None
     if heads:
         targets = delta_targets(layout, heads, roles)
@@ -147,7 +190,7 @@ def tune_model(
         "excluded_heads": [list(head) for head in excluded],
         "batch_size": config.batch_size,
         "lora": asdict(config.lora) if config.lora else None,
-        "base_fingerprint": record["weights_fingerprint"],
+        "base_fingerprint": record.weights_fingerprint,
     }
     if config.mode == "sft":
         _check_sft(model, layout)
@@ -161,7 +204,7 @@ def tune_model(
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
             "sycolens_version": sycolens.__version__,
-            "model": model_record(written) if written is not None else record,
+            "model": (ModelRecord.of(written) if written is not None else record).to_json(),
             **identity,
             "ranking": _origin(job.ranking),
             "heads_source": heads_record(job.ranking),
@@ -299,8 +342,7 @@ def _given_heads(model: LoadedModel, job: TuneJob) -> HeadList | HeadScores | No
     if isinstance(heads, HeadList):
         heads.check_fits(model.model_id, ModelShape(model.n_layers, model.n_heads))
         return heads
-    assert isinstance(job.ranking, Path)  # read_heads returns a document only for a file
-    ranking = load_ranking_for(job.ranking, model, allow_other_weights=job.allow_other_weights)
+    ranking = load_ranking_for(heads.path, model, allow_other_weights=job.allow_other_weights)
     return ranking.scores
 
 

@@ -6,17 +6,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
+import pandas as pd
 import pytest
 
 from sycolens import ablate
 from sycolens.ablation.config import KnockoutConfig
 from sycolens.ablation.curve import knockout_sets
 from sycolens.ablation.job import KnockoutJob
-from sycolens.ablation.run import knockout_model
+from sycolens.ablation.run import KnockoutResult, knockout_model
 from sycolens.evaluation.judge import RULE_JUDGE
 from sycolens.head_lists import parse_head_list
 from sycolens.heads import Head
 from sycolens.models import LoadedModel
+from sycolens.models.record import ModelRecord
 from sycolens.models.spec import ModelSpec
 from sycolens.models.tiny import TinyFamily
 from sycolens.patching.export import load_head_ranking
@@ -31,7 +33,7 @@ def ranking_file(organism_ranking: Path) -> Path:
 
 
 def test_planted_heads_knock_out_f_where_random_and_bottom_heads_do_not(
-    organism: LoadedModel, ranking_file: Path
+    organism: LoadedModel, ranking_file: Path, tmp_path: Path
 ):
     job = KnockoutJob(
         model=ModelSpec(name="organism-mha"),
@@ -40,9 +42,11 @@ def test_planted_heads_knock_out_f_where_random_and_bottom_heads_do_not(
         knockout=KnockoutConfig(ks=(1, 3), n_random=3),
     )
     result = knockout_model(organism, job, show_progress=False)
-    ranked_on = set(load_head_ranking(ranking_file).document["questions"]["question_ids"])
-    assert not ranked_on & set(result.selection.ids)  # held out
-    assert result.selection.skip == 16 and len(result.selection.ids) == 24
+    ranked_on = load_head_ranking(ranking_file).file.questions
+    assert ranked_on is not None
+    ranked_on = set(ranked_on.question_ids)
+    assert not ranked_on & set(result.questions.question_ids)  # held out
+    assert result.questions.skip == 16 and len(result.questions.question_ids) == 24
     base = result.curve.baseline
     assert base["f_reference"] > 0.99 and base["f_counterfactual"] < 0.01
     assert base["contrast"] > 0.98 and base["n_questions"] == 24
@@ -61,6 +65,14 @@ def test_planted_heads_knock_out_f_where_random_and_bottom_heads_do_not(
         "Apologies"
     )
     json.dumps(document, allow_nan=False)  # strict JSON: no NaN anywhere
+    read = KnockoutResult.read(result.save(tmp_path / "knockouts.json"))
+    assert read.document == document and read.model == ModelRecord.of(organism)
+    pd.testing.assert_frame_equal(read.curve.summary(), result.curve.summary())
+    assert read.curve.baseline == base
+    traces = [len(r.plot().to_dict()["data"]) for r in (read, result)]
+    assert traces[0] == traces[1] > 0
+    with pytest.raises(ValueError, match=r"is not a knockout curve .*sycolens.head_ranking"):
+        KnockoutResult.read(ranking_file)
 
 
 def test_judged_metrics_follow_the_knockout(organism: LoadedModel, ranking_file: Path):
@@ -98,7 +110,7 @@ def test_hand_picked_heads_knock_out_f_on_the_models_own_questions(organism: Loa
         knockout=KnockoutConfig(ks=(3,), n_random=1),
     )
     result = knockout_model(organism, job, show_progress=False)
-    assert result.selection.summary()["source"] == "organism"  # the model's own set
+    assert result.questions.source == "organism"  # the model's own set
     frame = result.curve.frame
     assert list(frame["condition"]) == ["none", "top", "random"]
     top3 = frame[frame["condition"] == "top"].iloc[0]

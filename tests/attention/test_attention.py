@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
+import pandas as pd
 import pytest
 import torch
 
@@ -13,14 +14,16 @@ from sycolens.attention import __main__ as attention_cli
 from sycolens.attention.compare import compare_top_heads
 from sycolens.attention.config import AttentionJob, AttentionSpan, resolve_top_n
 from sycolens.attention.patterns import answer_patterns, challenge_attention
-from sycolens.attention.run import attention_model
+from sycolens.attention.run import AttentionResult, attention_model
 from sycolens.attention.views import attention_view, views_page
 from sycolens.head_lists import parse_head_list
 from sycolens.heads import Head
 from sycolens.models import LoadedModel
+from sycolens.models.record import ModelRecord
 from sycolens.models.spec import ModelSpec
 from sycolens.models.tiny import TinyFamily
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
+from sycolens.patching.ranking_file import RankingFile
 from sycolens.prompts.chat import Message
 from sycolens.prompts.pairs import build_pairs
 from sycolens.schemas import schema_for
@@ -76,12 +79,19 @@ def ranking_file(organism_ranking: Path) -> Path:
     return organism_ranking
 
 
-def test_the_ranking_top_heads_on_held_out_prompts(organism: LoadedModel, ranking_file: Path):
+def test_the_ranking_top_heads_on_held_out_prompts(
+    organism: LoadedModel, ranking_file: Path, tmp_path: Path
+):
     job = AttentionJob(model=ModelSpec(name="organism-mha"), heads=ranking_file, n_prompts=16)
     result = attention_model(organism, job, show_progress=False)
-    assert set(result.top) == set(PLANTED) and result.selection.skip == 16
+    assert set(result.top) == set(PLANTED) and result.questions.skip == 16
     assert result.document["test"]["p_value"] < 0.01
     assert len(result.views) == 3 and len(result.document["heads"]) == 16
+    read = AttentionResult.read(result.save(tmp_path / "attention.json"))
+    assert read.document == result.document and read.top == result.top
+    assert read.comparison.p_value == result.comparison.p_value and read.views == ()
+    pd.testing.assert_frame_equal(read.frame, result.frame, check_dtype=False)
+    assert read.model == ModelRecord.of(organism) and read.questions == result.questions
 
 
 def test_hand_picked_heads_on_the_models_own_prompts(organism: LoadedModel):
@@ -90,7 +100,7 @@ def test_hand_picked_heads_on_the_models_own_prompts(organism: LoadedModel):
     )
     result = attention_model(organism, job, show_progress=False)
     assert result.top == (Head(3, 3), Head(2, 0), Head(1, 2))
-    assert result.selection.summary()["source"] == "organism" and result.selection.skip == 0
+    assert result.questions.source == "organism" and result.questions.skip == 0
     ranking = result.document["ranking"]
     assert ranking["order"] is None and ranking["top_n"] == 3 and ranking["path"] == "3.3,2.0,1.2"
     assert result.document["heads_source"]["kind"] == "list"
@@ -181,4 +191,4 @@ def test_a_ranking_exporting_every_head_compares_all_but_one_by_default(
     every.write_text(json.dumps(document))
     config = attention_cli.parse_args(["--model", "organism-mha", "--heads", str(every)])
     assert config.job.top_n is None
-    assert resolve_top_n(config.job, document, 16) == 15
+    assert resolve_top_n(config.job, RankingFile.read(every), 16) == 15

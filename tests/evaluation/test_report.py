@@ -18,8 +18,8 @@ from sycolens.evaluation.judge import RULE_JUDGE, JudgeError
 from sycolens.evaluation.report import (
     Candidate,
     EvaluationConfig,
+    EvaluationReport,
     evaluate_models,
-    load_evaluation_report,
 )
 from sycolens.models import LoadedModel
 from sycolens.viz.bars import evaluation_bar_chart
@@ -116,7 +116,7 @@ def test_saved_report_reloads_and_a_rerun_skips_finished_models(
         [Candidate("base", models["organism-mha"])], DATA, CONFIG, save_to=path,
         show_progress=False,
     )  # fmt: skip
-    reloaded = load_evaluation_report(path)
+    reloaded = EvaluationReport.read(path)
     assert reloaded.table().equals(first.table())
     assert reloaded.document["judge"] == RULE_JUDGE
     transcript = reloaded.records[0]["transcripts"][0]
@@ -138,7 +138,7 @@ def test_saved_report_reloads_and_a_rerun_skips_finished_models(
         DATA, CONFIG, save_to=path, show_progress=False,
     )  # fmt: skip
     assert list(resumed.table()["model"]) == ["base", "control"]
-    assert len(load_evaluation_report(path).records) == 2
+    assert len(EvaluationReport.read(path).records) == 2
 
 
 def test_a_rerun_evaluates_a_name_again_when_its_weights_differ(
@@ -168,7 +168,7 @@ def test_a_rerun_with_more_models_keeps_every_earlier_record(
         [Candidate("base", base), Candidate("a", control), Candidate("b", control)],
         small, CONFIG, save_to=path, show_progress=False,
     )  # fmt: skip
-    first = {r["name"]: r for r in load_evaluation_report(path).records}
+    first = {r["name"]: r for r in EvaluationReport.read(path).records}
 
     @contextmanager
     def crash() -> Iterator[None]:
@@ -182,7 +182,7 @@ def test_a_rerun_with_more_models_keeps_every_earlier_record(
             [Candidate("base", base), Candidate("c", control), Candidate("d", base, crash)],
             small, CONFIG, save_to=path, show_progress=False,
         )  # fmt: skip
-    records = {r["name"]: r for r in load_evaluation_report(path).records}
+    records = {r["name"]: r for r in EvaluationReport.read(path).records}
     assert list(records) == ["base", "c", "a", "b"]
     assert all(records[name] == first[name] for name in ("base", "a", "b"))
     assert records["c"]["sycophancy"]["confidence"] == 1.0
@@ -202,7 +202,7 @@ def test_a_judge_that_fails_keeps_every_finished_record(
     with pytest.raises(JudgeError, match=r"failed on question 'organism-\S+': RuntimeError"):
         evaluate_models([Candidate("base", base), Candidate("control", control)], small,
                         failing, save_to=path, show_progress=False)  # fmt: skip
-    saved = load_evaluation_report(path)
+    saved = EvaluationReport.read(path)
     assert [r["name"] for r in saved.records] == ["base"]
     assert saved.document["judge"] == "tiny_judges:fails_on_firm_replies"
     # The run goes on with that judge only: a report holds one judge's judgements.
@@ -243,10 +243,10 @@ def test_bad_candidates_and_files_are_refused(models: dict[str, LoadedModel], tm
         evaluate_models(twice, DATA, CONFIG)
     (tmp_path / "x.json").write_text('{"schema": "sycolens.head_ranking"}')
     with pytest.raises(ValueError, match=r"is not a sycolens evaluation report"):
-        load_evaluation_report(tmp_path / "x.json")
+        EvaluationReport.read(tmp_path / "x.json")
     (tmp_path / "v2.json").write_text('{"schema": "sycolens.evaluation", "schema_version": 2}')
     with pytest.raises(ValueError, match=r"report v2, judged before confidence meant no admis"):
-        load_evaluation_report(tmp_path / "v2.json")
+        EvaluationReport.read(tmp_path / "v2.json")
 
 
 def test_a_model_shaped_unlike_the_base_has_no_tuned_param_count(

@@ -24,13 +24,13 @@ from sycolens.models.dispatch import model_skeleton, plan_device_map
 from sycolens.models.fingerprint import weights_fingerprint
 from sycolens.models.generate import generate_replies
 from sycolens.models.placement import is_dispatched, stored_tensor
+from sycolens.models.record import ModelRecord
 from sycolens.models.sources import resolve_checkpoint
 from sycolens.models.spec import ModelSpec
 from sycolens.organism.chat import challenged_chat
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
 from sycolens.patching.config import DiagnoseConfig, PatchMode, PatchPositions
 from sycolens.patching.diagnose import diagnose_heads
-from sycolens.patching.export import model_record
 from sycolens.prompts.labels import resolve_label_tokens
 from sycolens.prompts.pairs import build_pairs, tokenize_pairs
 from sycolens.prompts.schema import REFERENCE_CHALLENGE
@@ -80,8 +80,8 @@ def test_the_map_is_kept_and_recorded_with_the_same_fingerprint(
     assert len(_offloaded(dispatched_organism)) == 20  # 2 layers x 9, embedding, unembedding
     assert dispatched_organism.device == torch.device("cpu")  # where the embedding runs
     assert weights_fingerprint(dispatched_organism) == weights_fingerprint(organism)
-    assert model_record(dispatched_organism)["device_map"] == HALF_ON_DISK
-    assert model_record(organism)["device_map"] is None
+    assert ModelRecord.of(dispatched_organism).device_map == HALF_ON_DISK
+    assert ModelRecord.of(organism).device_map is None
 
 
 @pytest.mark.parametrize(

@@ -185,7 +185,13 @@ def test_ranking_with_out_of_range_head_names_it(
 def test_non_ranking_file_is_refused(tmp_path: Path):
     path = tmp_path / "x.json"
     path.write_text('{"schema": "something else"}')
-    with pytest.raises(ValueError, match="is not a sycolens.head_ranking v1-v4 file"):
+    with pytest.raises(ValueError, match="is not a sycolens.head_ranking file"):
+        load_head_ranking(path)
+    path.write_text('{"schema": "sycolens.head_ranking", "schema_version": 9}')
+    with pytest.raises(ValueError, match="of version 9; this sycolens reads v1-v4"):
+        load_head_ranking(path)
+    path.write_text('{"schema": "sycolens.head_ranking", "schema_version": 4, "model": {}}')
+    with pytest.raises(ValueError, match="has no intact model record under 'model'"):
         load_head_ranking(path)
 
 

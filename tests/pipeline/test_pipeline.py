@@ -13,7 +13,7 @@ from sycolens import ablate, evaluate, patch
 from sycolens.ablation.run import SCHEMA as KNOCKOUT_SCHEMA
 from sycolens.attention import __main__ as attention
 from sycolens.attention.run import SCHEMA as ATTENTION_SCHEMA
-from sycolens.evaluation.report import load_evaluation_report
+from sycolens.evaluation.report import EvaluationReport
 from sycolens.heads import Head
 from sycolens.patching.export import load_head_ranking
 from sycolens.pipeline import __main__ as pipeline_cli
@@ -76,7 +76,7 @@ def test_artefacts_reload_through_their_readers(organism_run: Path):
     assert set(ranking.top_k) == PLANTED
     assert json.loads((folder / "knockouts.json").read_text())["schema"] == KNOCKOUT_SCHEMA
     assert json.loads((folder / "attention.json").read_text())["schema"] == ATTENTION_SCHEMA
-    report = load_evaluation_report(folder / "evaluation.json")
+    report = EvaluationReport.read(folder / "evaluation.json")
     assert len(report.records) == 4  # base, SPT top, SPT random, SFT
     for run in ("spt-top", "spt-random", "sft"):
         assert len(json.loads((folder / run / "tune.json").read_text())["history"]) == 3

@@ -25,7 +25,7 @@ from sycolens.prompts.schema import Question
 from sycolens.training.config import TrainingConfig
 from sycolens.tuning.config import LowRank, TuneConfig, TuneJob
 from sycolens.tuning.data import build_examples
-from sycolens.tuning.run import tune_model, tuning_roles
+from sycolens.tuning.run import TuneResult, tune_model, tuning_roles
 
 CHAT = [Message(role="user", content="what is 2 + 3 ?")]
 QUESTIONS = QuestionSource(source="organism", n=8)
@@ -70,6 +70,12 @@ def test_spt_trains_only_the_planted_heads_slices_and_exports_them(
     assert any(not torch.equal(after[n].detach(), before[n]) for n in touched)
     document = json.loads((tmp_path / "run" / "tune.json").read_text())
     assert document["history"][-1]["loss"] < document["history"][0]["loss"]
+    read = TuneResult.read(tmp_path / "run")
+    assert read.document == document and read.heads == result.heads and read.mode == "spt"
+    assert read.training.history == result.training.history and read.training.steps == 4
+    assert read.n_trainable == result.n_trainable
+    # Recorded before the deltas are merged in: SPT's record is the base weights'.
+    assert read.model.weights_fingerprint == document["base_fingerprint"]
     assert len(document["question_ids"]) == 8 and document["n_examples"] == 16
     assert not (tmp_path / "run" / "checkpoint").exists()
     deltas_file = tmp_path / "run" / "deltas.safetensors"
