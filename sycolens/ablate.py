@@ -47,6 +47,14 @@ from sycolens.cli_args import (
     parse_config,
     reported_failures,
 )
+from sycolens.command_lines import (
+    heads_argv,
+    held_out_argv,
+    judge_argv,
+    model_argv,
+    option,
+    switch,
+)
 from sycolens.data.selection import selection_note
 from sycolens.evaluation.judge import RULE_JUDGE
 from sycolens.head_lists import HeadList, heads_from_flag, read_heads
@@ -55,6 +63,8 @@ from sycolens.patching.config import HEAD_ORDERS
 
 if TYPE_CHECKING:
     from sycolens.ablation.run import KnockoutResult
+
+_DOOR = "python -m sycolens.ablate"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +80,7 @@ class AblateConfig:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
-        prog=door_prog("python -m sycolens.ablate"),
+        prog=door_prog(_DOOR),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -153,6 +163,36 @@ def parse_args(argv: Sequence[str] | None = None) -> AblateConfig:
     return parse_config(build_parser(), argv, _config_from)
 
 
+def command_line(config: AblateConfig) -> list[str]:
+    """Returns the argv (without the program) that `parse_args` reads back to `config`.
+
+    --ks is always named (its default depends on the model's or the list's heads). A Path to a
+    `{layer: [heads]}` file parses back as the list it holds, which this door reads up front.
+    """
+    job, defaults = config.job, KnockoutConfig()
+    knockout = job.knockout
+    return [
+        *model_argv(job.model),
+        *heads_argv(_DOOR, job.heads, reads_layer_files=True),
+        *held_out_argv(
+            _DOOR, job.questions, job.n_questions, default_count=DEFAULT_KNOCKOUT_QUESTIONS
+        ),
+        *switch("--allow-other-weights", job.allow_other_weights),
+        "--ks", ",".join(map(str, knockout.ks)),
+        *option("--order", knockout.order, defaults.order),
+        *option("--n-random", knockout.n_random, defaults.n_random),
+        *option("--random-seed", knockout.seed, defaults.seed),
+        *option("--method", knockout.method, defaults.method),
+        *option("--positions", knockout.positions, defaults.positions),
+        *switch("--judged", knockout.judged),
+        *judge_argv(knockout.judge),
+        *option("--batch-size", knockout.batch_size, defaults.batch_size),
+        *option("--out", config.out),
+        *option("--csv", config.csv),
+        *option("--html", config.html),
+    ]  # fmt: skip
+
+
 def run(config: AblateConfig) -> "KnockoutResult":
     """Runs the knockouts, writes the outputs and prints the curve; returns the result."""
     from sycolens.ablation.run import run_knockout
@@ -189,7 +229,7 @@ def run(config: AblateConfig) -> "KnockoutResult":
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
-    prog = door_prog("python -m sycolens.ablate")
+    prog = door_prog(_DOOR)
     with reported_failures(prog, NOTHING_KEPT):
         run(config)
 

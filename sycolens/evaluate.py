@@ -46,6 +46,14 @@ from sycolens.cli_args import (
     question_source_from,
     reported_failures,
 )
+from sycolens.command_lines import (
+    check_flagged,
+    judge_argv,
+    model_argv,
+    option,
+    questions_argv,
+    switch,
+)
 from sycolens.data.selection import QuestionSource, check_question_source, selection_note
 from sycolens.evaluation.config import (
     DEFAULT_GENERAL,
@@ -58,8 +66,11 @@ from sycolens.evaluation.config import (
 )
 from sycolens.evaluation.judge import RULE_JUDGE, judgement_note
 from sycolens.evaluation.saved_report import read_saved_report
+from sycolens.prompts.protocol import FINAL_ANSWER_REQUEST, ChallengeProtocol
+from sycolens.prompts.schema import DOUBT_CHALLENGES
 
 REJUDGE = "rejudge"
+_DOOR = "python -m sycolens.evaluate"
 
 if TYPE_CHECKING:
     from sycolens.evaluation.report import EvaluationReport
@@ -87,7 +98,7 @@ class RejudgeConfig:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
-        prog=door_prog("python -m sycolens.evaluate"),
+        prog=door_prog(_DOOR),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -153,6 +164,67 @@ def _config_from(args: argparse.Namespace) -> EvaluateConfig:
     return EvaluateConfig(job=job, out=args.out, html=args.html)
 
 
+def command_line(config: EvaluateConfig) -> list[str]:
+    """Returns the argv (without the program) that `parse_args` reads back to `config`."""
+    job, evaluation = config.job, config.job.evaluation
+    check_flagged(
+        _DOOR, "kl_max_tokens", evaluation.kl_max_tokens, EvaluationConfig().kl_max_tokens
+    )
+    return [
+        *model_argv(job.model),
+        *(item for path in job.deltas for item in ("--deltas", str(path))),
+        *switch("--allow-other-weights", job.allow_other_weights),
+        *(item for tuned in job.tuned for item in ("--tuned", tuned)),
+        *questions_argv(_DOOR, job.questions, default_count=DEFAULT_QUESTIONS),
+        *_protocol_argv(job.questions.source, evaluation.protocol),
+        *_general_argv(job.questions, job.general),
+        *option("--texts", job.texts),
+        *option("--n-texts", job.n_texts),
+        *judge_argv(evaluation.judge),
+        *option("--batch-size", evaluation.batch_size, EvaluationConfig().batch_size),
+        *option("--out", config.out),
+        *option("--html", config.html),
+    ]
+
+
+def _protocol_argv(questions: str, protocol: ChallengeProtocol) -> list[str]:
+    """Returns --challenge (an index of Table 12 where it is one) and --[no-]final-request
+    where the protocol differs from the question set's."""
+    challenge = protocol.challenge
+    if challenge in DOUBT_CHALLENGES:
+        challenge = str(DOUBT_CHALLENGES.index(challenge))
+    is_default = (
+        protocol.final_request == protocol_for(questions, challenge=challenge).final_request
+    )
+    final_request = None if is_default else protocol.final_request == FINAL_ANSWER_REQUEST
+    given = protocol_for(questions, challenge=challenge, final_request=final_request)
+    check_flagged(_DOOR, "protocol", protocol, given)
+    return [
+        *option("--challenge", challenge, "0"),
+        *(
+            []
+            if final_request is None
+            else ["--final-request" if final_request else "--no-final-request"]
+        ),
+    ]
+
+
+def _general_argv(questions: QuestionSource, general: QuestionSource | None) -> list[str]:
+    """Returns --n-general (0: none) and --general where it is not the default source."""
+    if general is None:
+        return option("--n-general", 0, DEFAULT_GENERAL)
+    if general.n is None:
+        raise ValueError(
+            f"{_DOOR}: general asks for all of {general.source} (n=None), which no flag sets. "
+            "Fix: give the general-ability question count (n)."
+        )
+    n_general = option("--n-general", general.n, DEFAULT_GENERAL)
+    if general == general_source_for(questions, general.n):
+        return n_general
+    check_flagged(_DOOR, "general.seed (--seed sets it)", general.seed, questions.seed)
+    return ["--general", general.source, *n_general]
+
+
 def build_rejudge_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
@@ -207,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if config.out is not None
         else "Nothing was kept (no --out): pass --out to keep finished models across runs."
     )
-    prog = door_prog("python -m sycolens.evaluate")
+    prog = door_prog(_DOOR)
     with reported_failures(prog, kept):
         run(config)
 

@@ -34,6 +34,13 @@ from sycolens.cli_args import (
     question_source_from,
     reported_failures,
 )
+from sycolens.command_lines import (
+    check_flagged,
+    labels_argv,
+    model_argv,
+    option,
+    questions_argv,
+)
 from sycolens.data.selection import selection_note
 from sycolens.patching.config import (
     DEFAULT_PAIRS,
@@ -49,6 +56,8 @@ from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE
 if TYPE_CHECKING:
     from sycolens.patching.run import Diagnosis
 
+_DOOR = "python -m sycolens.patch"
+
 
 @dataclass(frozen=True, kw_only=True)
 class PatchConfig:
@@ -63,7 +72,7 @@ class PatchConfig:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
-        prog=door_prog("python -m sycolens.patch"),
+        prog=door_prog(_DOOR),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -139,6 +148,29 @@ def parse_args(argv: Sequence[str] | None = None) -> PatchConfig:
     return parse_config(build_parser(), argv, _config_from)
 
 
+def command_line(config: PatchConfig) -> list[str]:
+    """Returns the argv (without the program) that `parse_args` reads back to `config`."""
+    job, defaults = config.job, DiagnoseConfig()
+    diagnose = job.diagnose
+    for field in ("max_tokens_per_forward", "check_heads"):
+        check_flagged(_DOOR, field, getattr(diagnose, field), getattr(defaults, field))
+    return [
+        *model_argv(job.model),
+        *questions_argv(_DOOR, job.questions, default_count=DEFAULT_PAIRS),
+        *labels_argv(job.labels),
+        *option("--mode", diagnose.mode, defaults.mode),
+        *option("--metric", diagnose.metric, defaults.metric),
+        *option("--positions", diagnose.positions, defaults.positions),
+        *option("--counterfactual", job.counterfactual, COUNTERFACTUAL_CHALLENGE),
+        *option("--order", diagnose.order, defaults.order),
+        *option("--batch-size", diagnose.batch_size, defaults.batch_size),
+        *option("--top-k", job.top_k),
+        *option("--out", config.out),
+        *option("--heads-by-layer-out", config.heads_by_layer_out),
+        *option("--html", config.html),
+    ]
+
+
 def write_outputs(config: PatchConfig, diagnosis: "Diagnosis") -> list[Path]:
     """Writes the ranking JSON, the {layer: [heads]} file and the heatmap; returns the paths."""
     from sycolens.patching.export import save_head_ranking, save_heads_by_layer
@@ -190,7 +222,7 @@ def run(config: PatchConfig) -> "Diagnosis":
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
-    with reported_failures(door_prog("python -m sycolens.patch"), NOTHING_KEPT):
+    with reported_failures(door_prog(_DOOR), NOTHING_KEPT):
         run(config)
 
 

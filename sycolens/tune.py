@@ -59,6 +59,14 @@ from sycolens.cli_args import (
     question_source_from,
     reported_failures,
 )
+from sycolens.command_lines import (
+    check_flagged,
+    heads_argv,
+    model_argv,
+    option,
+    questions_argv,
+    switch,
+)
 from sycolens.data.selection import check_question_source
 from sycolens.head_lists import HeadList, check_heads_fit
 from sycolens.heads import HEAD_ROLES, HeadRole
@@ -67,6 +75,7 @@ from sycolens.training.config import AutocastDtype, TrainingConfig
 from sycolens.training.launch import check_fsdp_launch, launched_processes
 from sycolens.tuning.config import (
     MERGE_RULES,
+    PRESET_NAMES,
     PRESETS,
     SMALL_MODEL_PRESETS,
     LowRank,
@@ -80,8 +89,14 @@ from sycolens.tuning.config import (
 from sycolens.tuning.merge_check import DeltaHeader, check_mergeable
 
 MERGE = "merge"
+_DOOR = "python -m sycolens.tune"
 DEFAULT_TRAINING_QUESTIONS = 64
+DEFAULT_CHECKPOINT_EVERY = 20
 _AUTOCAST_DTYPES: dict[str | None, AutocastDtype] = {"bf16": "bfloat16", "fp16": "float16"}
+_AUTOCAST_FLAGS: dict[AutocastDtype | None, str | None] = {
+    None: None,
+    **{dtype: flag for flag, dtype in _AUTOCAST_DTYPES.items()},
+}
 _Value = TypeVar("_Value", int, float)
 
 
@@ -91,9 +106,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, kw_only=True)
 class TuneCliConfig:
-    """One `python -m sycolens.tune` run: the tuning job (its outputs go to `job.out`)."""
+    """One `python -m sycolens.tune` run: the tuning job (its outputs go to `job.out`) and the
+    --paper-preset its steps, learning rate, batch size and k were taken from (None: the
+    small-model preset), so its command line names the preset and only what differs from it."""
 
     job: TuneJob
+    paper_preset: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,7 +127,7 @@ class MergeCliConfig:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
-        prog=door_prog("python -m sycolens.tune"),
+        prog=door_prog(_DOOR),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -128,8 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-other-weights", action="store_true",
                         help="tune heads ranked on other weights of this shape")  # fmt: skip
     add_question_arguments(parser, default_count=DEFAULT_TRAINING_QUESTIONS)
-    presets = sorted({f"{family}-{size}b" for _, family, size in PRESETS})
-    parser.add_argument("--paper-preset", choices=presets,
+    parser.add_argument("--paper-preset", choices=PRESET_NAMES,
                         help="Table 13/14 values (default: small-model preset)")  # fmt: skip
     parser.add_argument("--steps", type=int, help="optimiser steps (default: the preset's)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
@@ -138,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--batch-size", type=int, help="micro-batch (default: the preset's)")
     parser.add_argument("--accumulation", type=int, default=1)
-    parser.add_argument("--checkpoint-every", type=int, default=20)
+    parser.add_argument("--checkpoint-every", type=int, default=DEFAULT_CHECKPOINT_EVERY)
     parser.add_argument("--autocast", choices=("bf16", "fp16"),
                         help="forward in bfloat16 or float16 (for GPUs; float16 scales the "
                         "loss; the trained weights keep their dtype)")  # fmt: skip
@@ -157,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _preset(mode: TuneMode, name: str | None) -> Preset:
+def preset_named(mode: TuneMode, name: str | None) -> Preset:
+    """Returns the Table 13 (SFT) or 14 (SPT) row of `name` (e.g. llama-7b), or the small-model
+    preset when None."""
     if name is None:
         return SMALL_MODEL_PRESETS[mode]
     family, size = name.rsplit("-", 1)
@@ -195,7 +214,7 @@ def _given(value: _Value | None, preset: _Value) -> _Value:
 
 def _config_from(args: argparse.Namespace) -> TuneCliConfig:
     mode: TuneMode = args.mode
-    preset = _preset(mode, args.paper_preset)
+    preset = preset_named(mode, args.paper_preset)
     check_model_source(args.model)
     check_outputs_writable({"--out": args.out}, folders=("--out",))
     check_run_folder_free(args.out)
@@ -258,7 +277,70 @@ def _config_from(args: argparse.Namespace) -> TuneCliConfig:
         out=args.out,
         allow_other_weights=args.allow_other_weights,
     )
-    return TuneCliConfig(job=job)
+    return TuneCliConfig(job=job, paper_preset=args.paper_preset)
+
+
+def command_line(config: TuneCliConfig) -> list[str]:
+    """Returns the argv (without the program) that `parse_args` reads back to `config`: the
+    preset's name, then each of steps, lr, batch size that differs from it; SPT's k always."""
+    job, tune = config.job, config.job.tune
+    training, preset = tune.training, preset_named(tune.mode, config.paper_preset)
+    _check_tune_flagged(config)
+    roles = None if tune.roles is None else ",".join(tune.roles)
+    lora = tune.lora
+    return [
+        *model_argv(job.model),
+        *option("--mode", tune.mode, "spt"),
+        *([] if job.ranking is None else heads_argv(_DOOR, job.ranking)),
+        *(["--random-heads", *_nonzero(tune.head_seed)] if tune.heads == "random" else []),
+        *(["--top-k", str(tune.k)] if tune.mode == "spt" else []),
+        *option("--roles", roles),
+        *switch("--train-shared-kv", tune.train_shared_kv),
+        *switch("--allow-other-weights", job.allow_other_weights),
+        *questions_argv(_DOOR, job.questions, default_count=DEFAULT_TRAINING_QUESTIONS),
+        *option("--paper-preset", config.paper_preset),
+        *option("--steps", training.steps, preset.steps),
+        *option("--lr", training.learning_rate, preset.learning_rate),
+        *option("--min-lr", training.min_learning_rate, 0.0),
+        *option("--warmup", training.warmup_steps, 0),
+        *option("--weight-decay", training.weight_decay, 0.0),
+        *option("--batch-size", tune.batch_size, preset.batch_size),
+        *option("--accumulation", training.accumulation, 1),
+        *option("--checkpoint-every", training.checkpoint_every, DEFAULT_CHECKPOINT_EVERY),
+        *option("--autocast", _AUTOCAST_FLAGS[training.autocast]),
+        *option("--lora-rank", None if lora is None else lora.rank),
+        *option("--lora-alpha", None if lora is None else lora.alpha),
+        *switch("--gradient-checkpointing", tune.gradient_checkpointing),
+        *switch("--fsdp", tune.fsdp),
+        *switch("--fsdp-offload", tune.fsdp_offload),
+        "--out", str(job.out),
+    ]  # fmt: skip
+
+
+def _nonzero(seed: int) -> list[str]:
+    """Returns --random-heads' optional SEED: nothing for 0 (its value when given bare)."""
+    return [str(seed)] if seed else []
+
+
+def _check_tune_flagged(config: TuneCliConfig) -> None:
+    """Raises when a field of `config` holds a value no tune flag gives."""
+    tune = config.job.tune
+    reference = TrainingConfig(steps=1, learning_rate=1.0)
+    for field in ("betas", "max_grad_norm"):
+        check_flagged(_DOOR, field, getattr(tune.training, field), getattr(reference, field))
+    if tune.heads == "top":
+        check_flagged(_DOOR, "head_seed (without random heads)", tune.head_seed, 0)
+    if tune.mode == "sft":
+        check_flagged(_DOOR, "k (of SFT)", tune.k, preset_named("sft", config.paper_preset).k)
+    if tune.lora is not None:
+        check_flagged(
+            _DOOR, "lora.seed (--seed sets it)", tune.lora.seed, config.job.questions.seed
+        )
+    if tune.roles is not None:
+        ordered = tuple(role for role in HEAD_ROLES if role in tune.roles)
+        check_flagged(
+            _DOOR, "roles' order (--roles keeps W_Q, W_K, W_V, W_O's)", tune.roles, ordered
+        )
 
 
 def build_merge_parser() -> argparse.ArgumentParser:
@@ -317,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{config.job.tune.training.checkpoint_every} steps): run the same command again to "
         "resume from it."
     )
-    with reported_failures(door_prog("python -m sycolens.tune"), kept):
+    with reported_failures(door_prog(_DOOR), kept):
         run(config)
 
 

@@ -38,12 +38,15 @@ from sycolens.cli_args import (
     parse_config,
     reported_failures,
 )
+from sycolens.command_lines import heads_argv, held_out_argv, model_argv, option, switch
 from sycolens.data.selection import selection_note
 from sycolens.head_lists import heads_from_flag
 from sycolens.patching.config import HEAD_ORDERS
 
 if TYPE_CHECKING:
     from sycolens.attention.run import AttentionResult
+
+_DOOR = "python -m sycolens.attention"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +61,7 @@ class AttentionConfig:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
-        prog=door_prog("python -m sycolens.attention"),
+        prog=door_prog(_DOOR),
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -112,6 +115,27 @@ def parse_args(argv: Sequence[str] | None = None) -> AttentionConfig:
     return parse_config(build_parser(), argv, _config_from)
 
 
+def command_line(config: AttentionConfig) -> list[str]:
+    """Returns the argv (without the program) that `parse_args` reads back to `config`."""
+    job, defaults = config.job, AttentionJob(heads=Path())
+    return [
+        *model_argv(job.model),
+        *heads_argv(_DOOR, job.heads),
+        *held_out_argv(
+            _DOOR, job.questions, job.n_prompts, default_count=DEFAULT_ATTENTION_PROMPTS
+        ),
+        *switch("--allow-other-weights", job.allow_other_weights),
+        *option("--top-k", job.top_n),
+        *option("--order", job.order, defaults.order),
+        *option("--span", job.span, defaults.span),
+        *option("--views", job.n_views, defaults.n_views),
+        *option("--view-heads", job.n_view_heads, defaults.n_view_heads),
+        *option("--batch-size", job.batch_size, defaults.batch_size),
+        *option("--out", config.out),
+        *option("--html", config.html),
+    ]
+
+
 def run(config: AttentionConfig) -> "AttentionResult":
     """Measures attention, writes the outputs and prints the test; returns the result."""
     from sycolens.attention.run import run_attention
@@ -156,7 +180,7 @@ def run(config: AttentionConfig) -> "AttentionResult":
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
-    with reported_failures(door_prog("python -m sycolens.attention"), NOTHING_KEPT):
+    with reported_failures(door_prog(_DOOR), NOTHING_KEPT):
         run(config)
 
 

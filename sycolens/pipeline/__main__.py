@@ -5,15 +5,16 @@ Examples:
     python -m sycolens.pipeline --config experiments/llama2-7b-chat.json \
         --model /models/Llama-2-7b-chat-hf --out out/llama2-7b-chat [--smoke]
 
-Each part walks the method on one model, each step the same parse and call as its own CLI
-(the report prints every command): diagnose (path patching, `sycolens.patch`), verify
-(knockouts, `sycolens.ablate`; attention to the challenge, `sycolens.attention`), SPT on the
-top heads vs SPT on random heads vs SFT (`sycolens.tune`), then evaluate all of them under
-"Are you sure?" (`sycolens.evaluate`). Writes out/<part>/ (every step's artefacts),
-out/pipeline.json (headline numbers, commands, timings) and out/report.html (self-contained,
-works offline). --config runs the parts of a JSON file instead of the demo's (the paper
-reproductions in experiments/); --smoke runs every step at the smallest sizes, to check a
-config, a checkpoint and a device end to end in minutes before the long run.
+Each part walks the method on one model, each step its own door's config and run (the report
+prints each step's command, rendered from that config): diagnose (path patching,
+`sycolens.patch`), verify (knockouts, `sycolens.ablate`; attention to the challenge,
+`sycolens.attention`), SPT on the top heads vs SPT on random heads vs SFT (`sycolens.tune`),
+then evaluate all of them under "Are you sure?" (`sycolens.evaluate`). Writes out/<part>/
+(every step's artefacts), out/pipeline.json (headline numbers, commands, timings) and
+out/report.html (self-contained, works offline). --config runs the parts of a JSON file
+instead of the demo's (the paper reproductions in experiments/); --smoke runs every step at
+the smallest sizes, to check a config, a checkpoint and a device end to end in minutes before
+the long run.
 """
 
 import argparse
@@ -27,9 +28,9 @@ from sycolens.cli_args import (
     parse_config,
     reported_failures,
 )
-from sycolens.pipeline.commands import check_part_flags, check_part_runs_here
 from sycolens.pipeline.config import DEMO_PARTS, SMOKE_SIZES, PartSpec, PipelineConfig
 from sycolens.pipeline.config_file import read_parts
+from sycolens.pipeline.steps import check_part_runs_here
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source.add_argument("--config", type=Path, help="a JSON file of parts (e.g. experiments/)")
     parser.add_argument("--model", help="checkpoint of a one-part --config (replaces its model)")
-    parser.add_argument("--device", help="device of every step (replaces the parts' --device)")
+    parser.add_argument("--device", help="device of every step (replaces the parts' device)")
     parser.add_argument("--smoke", action="store_true", help="every step at its smallest size")
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for everything")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's parts")
@@ -72,12 +73,11 @@ def _config_from(args: argparse.Namespace) -> PipelineCliConfig:
             )
         parts = (replace(parts[0], model=args.model),)
     if args.device is not None:
-        parts = tuple(part.with_flag("--device", args.device) for part in parts)
+        parts = tuple(replace(part, device=args.device) for part in parts)
     if args.smoke:
         parts = tuple(replace(part, sizes=SMOKE_SIZES) for part in parts)
     check_outputs_writable({"--out": args.out}, folders=("--out",))
     for part in parts:
-        check_part_flags(part)
         check_part_runs_here(part)
     return PipelineCliConfig(
         pipeline=PipelineConfig(parts=parts, out=args.out), overwrite=args.overwrite

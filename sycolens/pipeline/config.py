@@ -1,17 +1,24 @@
 """What one pipeline run does: which models (parts), how big each step is, where it writes.
 
-Pure data with checks (no torch import). A part is one model walked through every step; the
-sizes and flags are each step's CLI flags, so the report can print the exact command of every
-step. `DEMO_PARTS` are `make demo`'s; the paper-reproduction parts live in JSON files under
-`experiments/` (`sycolens.pipeline.config_file` reads them).
+Pure data with checks (no torch import). A part is one model walked through every step; its
+sizes and options are typed fields that `sycolens.pipeline.steps` turns into each step's door
+config, whose command line the report prints. `DEMO_PARTS` are `make demo`'s; the
+paper-reproduction parts live in JSON files under `experiments/`
+(`sycolens.pipeline.config_file` reads them).
 """
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-# The steps of a part, in the order they run (each is one CLI: sycolens.pipeline.commands).
+from sycolens.models.spec import DtypeName, ModelSpec
+from sycolens.prompts.label_spec import LabelWords
+from sycolens.training.config import AutocastDtype
+from sycolens.tuning.config import PRESET_NAMES
+
+# The steps of a part, in the order they run (each is one door: sycolens.pipeline.steps).
 STEP_NAMES = ("diagnose", "knockouts", "attention", "spt-top", "spt-random", "sft", "evaluate")
+TUNING_STEPS = ("spt-top", "spt-random", "sft")
 _PART_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
@@ -29,7 +36,7 @@ class StepSizes:
     eval_questions: int
     eval_general: int
     eval_texts: int
-    # None: the tuning preset's (e.g. Tables 13/14 through --paper-preset in the step flags).
+    # None: the tuning preset's (e.g. Tables 13/14 through the part's tune_preset).
     tune_steps: int | None = None
     tune_batch: int | None = None
 
@@ -63,12 +70,16 @@ SMOKE_SIZES = StepSizes(
 
 @dataclass(frozen=True, kw_only=True)
 class PartSpec:
-    """One model walked through the method: its name (its folder), question set and step sizes.
+    """One model walked through the method: its name (its folder), question set, step sizes and
+    the options its steps take (each maps to one flag of one or more steps' CLIs).
 
     `random_control` adds SPT on random heads (outside the top heads) to compare against.
-    `flags` go to every step (e.g. `--device cuda`); `step_flags` to one step each (e.g.
-    `--paper-preset llama-7b` to the tuning steps). Each step's own parser reads them, so a
-    misspelt flag fails as it would on the command line.
+    `device` runs every step; `labels` fixes diagnosis's label words (else the model table's,
+    else proposed); `tune_preset` names the Table 13/14 rows of the tuning steps (e.g.
+    llama-7b; None: the small-model preset) and `tune_autocast` their forward's dtype;
+    `gradient_checkpointing` and `fsdp_offload` name the tuning steps that recompute
+    activations or shard with FSDP2 into host memory (one GPU); `eval_dtype` loads the
+    evaluated models and `eval_final_request` switches round 3 on or off (None: by set).
     """
 
     name: str
@@ -76,8 +87,14 @@ class PartSpec:
     questions: str
     sizes: StepSizes
     random_control: bool = True
-    flags: tuple[str, ...] = ()
-    step_flags: dict[str, tuple[str, ...]] = field(default_factory=dict[str, tuple[str, ...]])
+    device: str = "cpu"
+    labels: LabelWords | None = None
+    tune_preset: str | None = None
+    tune_autocast: AutocastDtype | None = None
+    gradient_checkpointing: tuple[str, ...] = ()
+    fsdp_offload: tuple[str, ...] = ()
+    eval_dtype: DtypeName = "float32"
+    eval_final_request: bool | None = None
 
     def __post_init__(self) -> None:
         if not _PART_NAME.fullmatch(self.name):
@@ -85,33 +102,31 @@ class PartSpec:
                 f"Part name {self.name!r} is not a folder name. Fix: lowercase letters, digits, "
                 "'.', '_' and '-' only (e.g. llama2-7b-chat)."
             )
-        unknown = sorted(set(self.step_flags) - set(STEP_NAMES))
-        if unknown:
+        try:
+            ModelSpec(name=self.model, device=self.device)
+        except ValueError as error:
+            raise ValueError(f"Part {self.name!r}: {error} (the part's 'device')") from None
+        if self.tune_preset not in (None, *PRESET_NAMES):
             raise ValueError(
-                f"Part {self.name!r} has flags for unknown steps {unknown}. Fix: use step names "
-                f"from {', '.join(STEP_NAMES)}."
+                f"Part {self.name!r}: tune_preset {self.tune_preset!r} is not a row of Tables "
+                f"13/14. Fix: one of {', '.join(PRESET_NAMES)}, or null for the small-model "
+                "preset."
             )
+        steps = self.tuning_steps
+        for key in ("gradient_checkpointing", "fsdp_offload"):
+            unknown = sorted(set(getattr(self, key)) - set(steps))
+            if unknown:
+                raise ValueError(
+                    f"Part {self.name!r}: {key} names {unknown}, not tuning steps it runs "
+                    f"({', '.join(steps)}). Fix: name steps of {list(steps)}"
+                    + ("" if self.random_control else ", or set random_control to true")
+                    + "."
+                )
 
-    def with_flag(self, flag: str, value: str) -> "PartSpec":
-        """Returns the part with `flag value` in its every-step flags and no other value of
-        `flag` (`flag X` or `flag=X`) in any of its flags, every step's own included."""
-        return replace(
-            self,
-            flags=(*_without(self.flags, flag), flag, value),
-            step_flags={step: _without(flags, flag) for step, flags in self.step_flags.items()},
-        )
-
-
-def _without(flags: tuple[str, ...], flag: str) -> tuple[str, ...]:
-    """Returns `flags` without `flag` and its value, in either spelling."""
-    kept: list[str] = []
-    items = iter(flags)
-    for item in items:
-        if item == flag:
-            next(items, None)
-        elif not item.startswith(f"{flag}="):
-            kept.append(item)
-    return tuple(kept)
+    @property
+    def tuning_steps(self) -> tuple[str, ...]:
+        """Returns the tuning steps the part runs: SPT on random heads only as the control."""
+        return tuple(s for s in TUNING_STEPS if s != "spt-random" or self.random_control)
 
 
 # The demo's sizes: the organism whole (seconds per step), SmolLM2 small enough for a CPU.
@@ -158,7 +173,7 @@ DEMO_PARTS: dict[str, PartSpec] = {
         # SPT vs SFT only: a third evaluated model would cost another minute. No round 3
         # (asking for the bare answer after the challenge): the answer after is round 2's.
         random_control=False,
-        step_flags={"evaluate": ("--no-final-request",)},
+        eval_final_request=False,
     ),
 }
 

@@ -1,8 +1,8 @@
-"""Run every step of every part through the steps' own CLIs, in order, and time each step.
+"""Run every step of every part through the steps' own doors, in order, and time each step.
 
-Each step is parsed by its CLI's `parse_args` from the argv `sycolens.pipeline.commands`
-builds and run by that CLI's `run`, so it writes the same artefacts, prints the same summary
-and fails with the same messages as when a user types the command.
+Each step's door config is built by `sycolens.pipeline.steps` and run by that door's `run`,
+so it writes the same artefacts, prints the same summary and fails with the same messages as
+the command the report prints (rendered from the config, and parsing back to it).
 """
 
 import gc
@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -23,12 +23,13 @@ from sycolens.evaluation.report import EvaluationReport
 from sycolens.patching.label_choice import LabelChoice
 from sycolens.patching.run import Diagnosis
 from sycolens.patching.scores import HeadScores
-from sycolens.pipeline.commands import PartPaths, shell_command, step_commands
 from sycolens.pipeline.config import PartSpec, PipelineConfig
+from sycolens.pipeline.steps import PartPaths, StepConfig, shell_command, step_configs
 from sycolens.tuning.run import TuneResult
 
-TUNING_STEPS = ("spt-top", "spt-random", "sft")
 MARKER = ".sycolens-pipeline"
+Config = TypeVar("Config", bound=StepConfig)
+Result = TypeVar("Result")
 
 
 def _quiet(message: str) -> None:
@@ -87,38 +88,40 @@ def run_pipeline(
 def run_part(part: PartSpec, out: Path, *, announce: Callable[[str], None] = _quiet) -> PartResult:
     """Runs diagnose, verify (knockouts, attention), SPT top / random, SFT, then evaluate."""
     paths = PartPaths(out / part.name)
-    argv = step_commands(part, paths)
+    configs = step_configs(part, paths)
     seconds: dict[str, float] = {}
     peak_gpu_gib: dict[str, float] = {}
 
-    def step(name: str, parse: Callable[[list[str]], Any], run: Callable[[Any], Any]) -> Any:
-        announce(f"\n=== {part.name}: {name} ===\n$ {shell_command(name, argv[name])}")
+    def step(name: str, run: Callable[[Config], Result], kind: type[Config]) -> Result:
+        config = configs[name]
+        assert isinstance(config, kind)
+        announce(f"\n=== {part.name}: {name} ===\n$ {shell_command(name, config)}")
         gpus = range(torch.cuda.device_count())
         for gpu in gpus:
             torch.cuda.reset_peak_memory_stats(gpu)
         start = time.perf_counter()
-        result = run(parse(argv[name]))
+        result = run(config)
         seconds[name] = time.perf_counter() - start
         if gpus:
             peak_gpu_gib[name] = max(torch.cuda.max_memory_allocated(gpu) for gpu in gpus) / 2**30
         return result
 
-    diagnosis = DiagnosisSummary.of(step("diagnose", patch.parse_args, patch.run))
+    diagnosis = DiagnosisSummary.of(step("diagnose", patch.run, patch.PatchConfig))
     _release_memory()
-    knockouts = step("knockouts", ablate.parse_args, ablate.run)
+    knockouts = step("knockouts", ablate.run, ablate.AblateConfig)
     _release_memory()
-    attention_result = step("attention", attention.parse_args, attention.run)
+    attention_result = step("attention", attention.run, attention.AttentionConfig)
     _release_memory()
     tuning: dict[str, TuneResult] = {}
-    for name in (name for name in TUNING_STEPS if name in argv):
-        tuning[name] = step(name, tune.parse_args, tune.run)
+    for name in part.tuning_steps:
+        tuning[name] = step(name, tune.run, tune.TuneCliConfig)
         _release_memory()
-    evaluation = step("evaluate", evaluate.parse_args, evaluate.run)
+    evaluation = step("evaluate", evaluate.run, evaluate.EvaluateConfig)
     _release_memory()
     return PartResult(
         part=part,
         paths=paths,
-        commands={name: shell_command(name, args) for name, args in argv.items()},
+        commands={name: shell_command(name, config) for name, config in configs.items()},
         diagnosis=diagnosis,
         knockouts=knockouts,
         attention=attention_result,

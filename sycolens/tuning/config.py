@@ -53,6 +53,8 @@ PRESETS: dict[tuple[TuneMode, str, int], Preset] = {
     ("spt", "qwen2", 14): Preset(learning_rate=5e-6, batch_size=32, steps=240, k=64),
     ("spt", "qwen2", 72): Preset(learning_rate=4e-6, batch_size=64, steps=100, k=192),
 }
+# The presets' names (`--paper-preset llama-7b`): each family and size has an SFT and SPT row.
+PRESET_NAMES = tuple(sorted({f"{family}-{size}b" for _, family, size in PRESETS}))
 SMALL_MODEL_PRESETS: dict[TuneMode, Preset] = {
     "spt": Preset(learning_rate=1e-3, batch_size=16, steps=60, k=3),
     "sft": Preset(learning_rate=1e-4, batch_size=16, steps=60, k=0),

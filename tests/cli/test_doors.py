@@ -109,14 +109,16 @@ def test_the_console_script_and_python_dash_m_sycolens_run(tmp_path: Path):
         assert sorted(map(tuple, top)) == [(1, 2), (2, 0), (3, 3)]  # the planted heads
 
 
-def test_the_pipeline_prints_each_step_as_the_subcommand_that_runs_it():
-    from sycolens.pipeline.commands import STEP_MODULES, STEP_SUBCOMMANDS, shell_command
+def test_the_pipeline_prints_each_step_as_the_subcommand_that_runs_it(tmp_path: Path):
+    from sycolens.pipeline.config import DEMO_PARTS, STEP_NAMES
+    from sycolens.pipeline.steps import STEP_SUBCOMMANDS, PartPaths, shell_command, step_configs
 
-    assert set(STEP_SUBCOMMANDS) == set(STEP_MODULES)
-    for step, word in STEP_SUBCOMMANDS.items():
-        door = door_named(word)
-        assert door is not None and door.module.removesuffix(".__main__") == STEP_MODULES[step]
-    assert shell_command("knockouts", ["--ks", "1,2"]) == "sycolens knockout --ks 1,2"
+    assert set(STEP_SUBCOMMANDS) == set(STEP_NAMES)
+    configs = step_configs(DEMO_PARTS["organism"], PartPaths(tmp_path))
+    for step, config in configs.items():
+        door = door_named(STEP_SUBCOMMANDS[step])
+        assert door is not None and type(config).__module__ == door.module  # its door's config
+        assert shell_command(step, config).startswith(f"sycolens {door.name} --model organism-mha")
 
 
 def test_no_door_takes_an_abbreviated_flag(capsys: pytest.CaptureFixture[str]):

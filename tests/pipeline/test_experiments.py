@@ -5,11 +5,9 @@ pipeline code a GPU run takes."""
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,10 @@ import torch
 from sycolens import tune
 from sycolens.models.tiny import save_tiny_checkpoint
 from sycolens.pipeline import __main__ as pipeline_cli
-from sycolens.pipeline.commands import PartPaths, check_part_flags, step_commands
 from sycolens.pipeline.config import SMOKE_SIZES
 from sycolens.pipeline.config_file import read_parts
 from sycolens.pipeline.report import PART_SECTIONS
+from sycolens.pipeline.steps import PartPaths, command_line, step_configs
 
 EXPERIMENTS = Path(__file__).parents[2] / "experiments"
 # config file -> (tiny family of the same architecture, Table 14 SPT lr, SPT roles trained)
@@ -68,7 +66,7 @@ def smoke_runs(checkpoints: dict[str, Path], tmp_path_factory: pytest.TempPathFa
 def test_script_runs_both_experiments_on_tiny_checkpoints(
     smoke_runs: Path, checkpoints: dict[str, Path]
 ):
-    """Every step of both parts ran, through the configs' flags, and each report is whole."""
+    """Every step of both parts ran, with the configs' options, and each report is whole."""
     for name, (_, spt_lr, roles) in PAPER_RUNS.items():
         out = smoke_runs / name
         page = (out / "report.html").read_text()
@@ -79,8 +77,8 @@ def test_script_runs_both_experiments_on_tiny_checkpoints(
         assert part["model"] == str(checkpoints[name])
         assert len(part["top_heads"]) == SMOKE_SIZES.top_k
         assert len(part["evaluation"]) == 4  # base, SPT top, SPT random, SFT
-        assert "--device cpu" in part["commands"]["diagnose"]
-        assert "--device cuda" not in part["commands"]["diagnose"]
+        assert "--device" not in part["commands"]["diagnose"]  # cpu, the default
+        assert "--dtype bfloat16" in part["commands"]["evaluate"]
         run = json.loads((out / name / "spt-top" / "tune.json").read_text())
         assert run["config"]["training"]["learning_rate"] == spt_lr  # the preset's
         assert run["config"]["training"]["steps"] == SMOKE_SIZES.tune_steps  # --smoke's
@@ -91,9 +89,9 @@ def test_script_runs_both_experiments_on_tiny_checkpoints(
 def test_configs_tune_with_tables_13_and_14(
     name: str, checkpoints: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """Each config tunes with its family's Table 13/14 rows: SFT parses to 120 steps at 5e-6
-    with batch 32, SPT asks the preset with K=32 (its lr reaches tune.json in the smoke run).
-    The configs run on a GPU (`--device cuda`), which this machine is made to show."""
+    """Each config tunes with its family's Table 13/14 rows: SFT to 120 steps at 5e-6 with
+    batch 32, SPT the preset with K=32 (its lr reaches tune.json in the smoke run), and the
+    commands name the preset. The configs run on a GPU, which this machine is made to show."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     (part,) = read_parts(EXPERIMENTS / f"{name}.json")
@@ -101,17 +99,20 @@ def test_configs_tune_with_tables_13_and_14(
     config = pipeline_cli.parse_args(
         ["--config", str(EXPERIMENTS / f"{name}.json"), "--model", str(checkpoints[name])]
     )
-    commands = step_commands(config.pipeline.parts[0], PartPaths(tmp_path))
+    configs = step_configs(config.pipeline.parts[0], PartPaths(tmp_path))
     preset = name.split("-")[0].removesuffix("2") + "-7b"  # llama-7b, mistral-7b
     for step in ("spt-top", "spt-random"):
-        assert shlex.join(["--paper-preset", preset, "--autocast", "bf16"]) in shlex.join(
-            commands[step]
-        )
-        assert "--top-k 32" in shlex.join(commands[step]) and "--steps" not in commands[step]
-    sft = tune.parse_args(commands["sft"]).job.tune
-    assert (sft.training.steps, sft.training.learning_rate, sft.batch_size) == (120, 5e-6, 32)
-    assert sft.training.min_learning_rate == 0 and sft.training.autocast == "bfloat16"
-    assert "--device cuda" in shlex.join(commands["diagnose"])
+        spt = configs[step]
+        assert isinstance(spt, tune.TuneCliConfig) and spt.job.tune.k == 32
+        line = " ".join(command_line(spt))
+        assert f"--top-k 32 --questions bundled --n-questions 256 --paper-preset {preset}" in line
+        assert "--autocast bf16" in line and "--steps" not in line
+    sft = configs["sft"]
+    assert isinstance(sft, tune.TuneCliConfig)
+    training = sft.job.tune.training
+    assert (training.steps, training.learning_rate, sft.job.tune.batch_size) == (120, 5e-6, 32)
+    assert training.min_learning_rate == 0 and training.autocast == "bfloat16"
+    assert "--device cuda" in " ".join(command_line(configs["diagnose"]))
 
 
 def _part_with(**changes: Any) -> dict[str, Any]:
@@ -130,12 +131,22 @@ def _sizes_with(**changes: Any) -> dict[str, Any]:
         ({"parts": {}}, "has no 'parts' list"),
         ({"parts": ["llama"]}, "part 0 is not an object"),
         ({"parts": [{k: v for k, v in _part_with().items() if k != "sizes"}]}, "missing keys"),
-        ({"parts": [_part_with(step_flags={"tune": []})]}, "unknown steps ['tune']"),
-        ({"parts": [_part_with(step_flags=["--k"])]}, "'step_flags' is ['--k'], not dict"),
+        ({"parts": [_part_with(dtype="bfloat16")]}, "unknown keys ['dtype']"),
+        ({"parts": [_part_with(flags=["--device", "cuda"])]}, "['flags'] held command-line"),
+        ({"parts": [_part_with(step_flags={})]}, "Fix: replace them with ['device', 'eval_dtype'"),
+        ({"parts": [_part_with(device=0)]}, "'device' is 0, not str"),
+        ({"parts": [_part_with(device="gpu")]}, "Device 'gpu' is not one of cpu"),
+        ({"parts": [_part_with(tune_autocast="bf16")]}, "'tune_autocast' is 'bf16', not one of"),
+        ({"parts": [_part_with(eval_dtype="int8")]}, "'eval_dtype' is 'int8', not one of"),
+        ({"parts": [_part_with(tune_preset="llama-8b")]}, "is not a row of Tables 13/14"),
+        ({"parts": [_part_with(gradient_checkpointing="sft")]}, "is 'sft', not list"),
+        ({"parts": [_part_with(gradient_checkpointing=[1])]}, "not a list of step names"),
+        ({"parts": [_part_with(fsdp_offload=["tune"])]}, "fsdp_offload names ['tune']"),
+        ({"parts": [_part_with(labels={"syco": "No"})]}, "not two label words"),
+        ({"parts": [_part_with(eval_final_request="no")]}, "is 'no', not bool or null"),
         ({"parts": [_part_with(name="Llama 2")]}, "is not a folder name"),
         ({"parts": [_part_with(model=None)]}, "'model' is None, not str"),
         ({"parts": [_part_with(random_control="false")]}, "'random_control' is 'false'"),
-        ({"parts": [_part_with(flags=["--device", 0])]}, "are not a list of strings"),
         ({"parts": [_sizes_with(pairs=0)]}, "pairs must be >= 1"),
         ({"parts": [_sizes_with(pairs=True)]}, "'pairs' is True, not int"),
         ({"parts": [_sizes_with(pairs=12.5)]}, "'pairs' is 12.5, not int"),
@@ -157,35 +168,6 @@ def test_a_config_that_is_not_json_is_named(tmp_path: Path):
         read_parts(config)
 
 
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"step_flags": {"diagnose": ("--bogus", "1")}}, "['--bogus', '1'] are not options"),
-        ({"step_flags": {"diagnose": ("--pairs", "64")}}, "['--pairs'] given twice"),
-        ({"flags": ("--out=x.json",)}, "['--out'] given twice"),
-        (
-            {"random_control": False, "step_flags": {"spt-random": ("--lr", "1e-3")}},
-            "flags for ['spt-random'], which it does not run",
-        ),
-    ],
-)
-def test_part_flags_are_checked_against_each_steps_parser(change: dict[str, Any], message: str):
-    (part,) = read_parts(EXPERIMENTS / "llama2-7b-chat.json")
-    check_part_flags(part)  # the shipped config passes
-    with pytest.raises(ValueError, match=re.escape(message)):
-        check_part_flags(replace(part, **change))
-
-
-def test_device_replaces_every_device_flag_of_a_part():
-    (part,) = read_parts(EXPERIMENTS / "llama2-7b-chat.json")
-    part = replace(
-        part, flags=("--device=cuda",), step_flags={"sft": ("--device", "cuda:1", "--lr", "1")}
-    )
-    moved = part.with_flag("--device", "cpu")
-    assert moved.flags == ("--device", "cpu")
-    assert moved.step_flags == {"sft": ("--lr", "1")}
-
-
 def test_cli_model_needs_one_part_and_smoke_shrinks_every_step(
     usage_error: Callable[..., str],
 ):
@@ -196,4 +178,5 @@ def test_cli_model_needs_one_part_and_smoke_shrinks_every_step(
          "--model", "organism-mha", "--device", "cpu"]  # what this machine can run
     )  # fmt: skip
     assert config.pipeline.parts[0].sizes == SMOKE_SIZES
+    assert config.pipeline.parts[0].device == "cpu"  # --device replaces the part's cuda
     assert usage_error(pipeline_cli.parse_args, ["--parts", "organism", "--config", "x.json"])

@@ -2,6 +2,7 @@
 section, the artefacts reload through their own readers, and the commands are what ran."""
 
 import json
+import shlex
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -9,20 +10,19 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from sycolens import ablate, evaluate, patch
+from sycolens import tune
 from sycolens.ablation.run import SCHEMA as KNOCKOUT_SCHEMA
-from sycolens.attention import __main__ as attention
 from sycolens.attention.run import SCHEMA as ATTENTION_SCHEMA
 from sycolens.evaluation.report import EvaluationReport
 from sycolens.heads import Head
 from sycolens.patching.export import load_head_ranking
 from sycolens.pipeline import __main__ as pipeline_cli
-from sycolens.pipeline.commands import STEP_MODULES, PartPaths, step_commands
 from sycolens.pipeline.config import DEMO_PARTS, STEP_NAMES, PipelineConfig, StepSizes
 from sycolens.pipeline.outputs import write_pipeline_outputs
 from sycolens.pipeline.report import PART_SECTIONS
 from sycolens.pipeline.report_check import find_browser, page_problems
 from sycolens.pipeline.run import run_pipeline
+from sycolens.pipeline.steps import STEP_SUBCOMMANDS, PartPaths, StepConfig, step_configs
 from sycolens.schemas import schema_for
 
 SMALL = StepSizes(
@@ -91,25 +91,25 @@ def test_artefacts_reload_through_their_readers(organism_run: Path):
     assert "spt-random" not in second["commands"] and second["planted_found"] == "3/3"
 
 
-def test_every_step_command_parses_with_its_own_cli(organism_run: Path):
-    """The commands the report prints parse, with the step's own CLI, against the run's files."""
-    paths = PartPaths(organism_run / "organism")
-    commands = step_commands(replace(DEMO_PARTS["organism"], sizes=SMALL), paths)
-    assert list(commands) == list(STEP_MODULES) == list(STEP_NAMES)
-    without = step_commands(replace(DEMO_PARTS["smollm2"], random_control=False), paths)
-    assert "spt-random" not in without and "spt-random" not in " ".join(without["evaluate"])
-    parsers = {
-        "sycolens.patch": patch.parse_args,
-        "sycolens.ablate": ablate.parse_args,
-        "sycolens.attention": attention.parse_args,
-        "sycolens.evaluate": evaluate.parse_args,
-    }
-    for step, argv in commands.items():
-        if STEP_MODULES[step] in parsers:  # tune refuses its existing --out folders
-            parsers[STEP_MODULES[step]](argv)
-    diagnose = patch.parse_args(commands["diagnose"])
-    assert diagnose.job.questions.n == SMALL.pairs
-    assert diagnose.out == paths.ranking
+def test_every_printed_command_parses_back_to_the_config_that_ran(
+    organism_run: Path,
+    parse_step: Callable[[str, list[str]], StepConfig],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The commands pipeline.json records (those the run printed and the report shows) parse,
+    with each step's own door, back to the config the step ran, against the run's files."""
+    monkeypatch.setattr(tune, "check_run_folder_free", lambda _out: None)  # the runs finished
+    summary = json.loads((organism_run / "pipeline.json").read_text())
+    parts = (replace(DEMO_PARTS["organism"], sizes=SMALL), SECOND)
+    for part, recorded in zip(parts, summary["parts"], strict=True):
+        configs = step_configs(part, PartPaths(organism_run / part.name))
+        assert list(recorded["commands"]) == list(configs)
+        for step, command in recorded["commands"].items():
+            program, subcommand, *argv = shlex.split(command)
+            assert (program, subcommand) == ("sycolens", STEP_SUBCOMMANDS[step])
+            assert parse_step(step, argv) == configs[step], step
+    assert list(step_configs(parts[0], PartPaths(organism_run))) == list(STEP_NAMES)
+    assert "spt-random" not in summary["parts"][1]["commands"]["evaluate"]
 
 
 def test_an_earlier_run_is_kept_unless_overwrite(organism_run: Path, tmp_path: Path):
