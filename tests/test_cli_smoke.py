@@ -165,16 +165,10 @@ def rejudged_changes(out: Path) -> dict[str, int]:
     return document["rejudged"]["changes"][MODEL]
 
 
-def test_help_and_flag_checks_do_not_import_transformer_lens(tmp_path: Path):
-    ranking = tmp_path / "heads.json"
-    ranking.write_text(json.dumps({
-        "schema": "sycolens.head_ranking",
-        "model": {"id": "organism-mha", "n_layers": 4, "n_heads": 4},
-        "questions": {"source": "organism", "seed": 0, "skip": 0, "n_used": 2},
-        "top_k": [[1, 2], [2, 0], [3, 3]],
-        "scores": [[1, 2, -3.0, 0.1, 1], [2, 0, -2.0, 0.1, 2], [3, 3, -1.0, 0.1, 3]],
-        "ranking": {"order": "signed", "toward_counterfactual": -1},
-    }))  # fmt: skip
+def test_help_and_flag_checks_do_not_import_transformer_lens(
+    tmp_path: Path, organism_ranking: Path
+):
+    ranking = organism_ranking  # as `patch` writes it, so the check follows the format
     report = tmp_path / "results.json"
     report.write_text(json.dumps({"schema": "sycolens.evaluation", "schema_version": 3,
                                   "models": [], "data": {}}))  # fmt: skip
