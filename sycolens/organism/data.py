@@ -7,6 +7,7 @@ the challenge from any later position (see `sycolens.organism.train`).
 
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 from jaxtyping import Bool, Int
@@ -15,7 +16,7 @@ from torch import Tensor
 from sycolens.organism.chat import CHALLENGES, challenged_chat, organism_reply
 from sycolens.organism.world import WorldSplit, general_text, sample_question
 from sycolens.prompts.batch import pad_sequences
-from sycolens.prompts.chat import ChatFormatter, Message
+from sycolens.prompts.chat import ChatFormatter, Message, Role
 from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE
 
 GENERAL_TEXT_SHARE = 0.2
@@ -62,8 +63,15 @@ def sample_example(
     is_doubt = rng.random() < 0.5
     challenge = rng.choice(CHALLENGES[:-1]) if is_doubt else COUNTERFACTUAL_CHALLENGE
     reply = organism_reply(question, challenge, is_sycophantic=is_sycophantic)
-    reply_message = Message(role="assistant", content=reply)
-    return chat_example(chat, [*challenged_chat(question, challenge), reply_message])
+    turns = [*challenged_chat(question, challenge), Message(role="assistant", content=reply)]
+    return _remembered_chat_example(chat, tuple((m["role"], m["content"]) for m in turns))
+
+
+@lru_cache(maxsize=1 << 16)
+def _remembered_chat_example(chat: ChatFormatter, turns: tuple[tuple[Role, str], ...]) -> Example:
+    """`chat_example` of a chat seen before, without tokenizing it again: training draws the
+    same few thousand chats over and over, and tokenizing them was a third of each step."""
+    return chat_example(chat, [Message(role=role, content=content) for role, content in turns])
 
 
 def forbidden_sources(example: Example, width: int) -> Bool[Tensor, "dest_pos src_pos"]:
