@@ -28,14 +28,22 @@ report-check: install
 
 # Extra pytest flags, e.g. PYTEST_FLAGS=--durations=25 (CI sets it).
 PYTEST_FLAGS ?=
+# Tests run in TEST_WORKERS processes (pytest-xdist), one torch thread each: the tests' tensors
+# are small, so two one-thread workers do more on two cores than one two-thread process, and
+# two two-thread workers stall each other. TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
+PYTEST := OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # The unit and integration tiers: pure functions, tiny checkpoints, the organisms, one process.
+# A worker takes a whole test file, so a module's fixtures are built once.
 test: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_FLAGS)
+	$(PYTEST) --dist loadfile $(PYTEST_FLAGS)
 
 # The end-to-end tier: SmolLM2, subprocess CLIs, multi-process launches, the organism retrain.
+# The organism retrain (most of the tier's time) is collected first, so one worker starts it
+# while the other takes the rest test by test.
 test-slow: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m slow $(PYTEST_FLAGS)
+	$(PYTEST) -m slow --dist load tests/organism/test_organism_checks.py tests $(PYTEST_FLAGS)
 
 # Notebooks run top to bottom on the organism; the kernel talks to pytest over loopback sockets.
 notebooks: install
