@@ -40,10 +40,10 @@ test: install
 	$(PYTEST) --dist loadfile $(PYTEST_FLAGS)
 
 # The end-to-end tier: SmolLM2, subprocess CLIs, multi-process launches, the organism retrain.
-# The organism retrain (most of the tier's time) is collected first, so one worker starts it
-# while the other takes the rest test by test.
+# The organism retrain (most of the tier's time, marked starts_first) is collected first, so one
+# worker starts it while the other takes the rest, stealing what waits behind the retrain.
 test-slow: install
-	$(PYTEST) -m slow --dist load tests/organism/test_organism_checks.py tests $(PYTEST_FLAGS)
+	$(PYTEST) -m slow --dist worksteal $(PYTEST_FLAGS)
 
 # Notebooks run top to bottom on the organism; the kernel talks to pytest over loopback sockets.
 notebooks: install

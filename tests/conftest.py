@@ -36,7 +36,9 @@ END_TO_END_FIXTURES = frozenset({"smollm2"})
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Puts in the end-to-end tier every test that uses SmolLM2 (its fixture or marker) and
-    each per-family test of a family outside DEFAULT_TIER_FAMILIES."""
+    each per-family test of a family outside DEFAULT_TIER_FAMILIES; moves the tests marked
+    `starts_first` to the front, so a parallel run overlaps them with the rest."""
+    items.sort(key=lambda item: item.get_closest_marker("starts_first") is None)
     for item in items:
         uses_smollm2 = END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ()))
         if uses_smollm2 or item.get_closest_marker("smollm2") is not None:
