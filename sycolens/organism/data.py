@@ -63,14 +63,18 @@ def sample_example(
     is_doubt = rng.random() < 0.5
     challenge = rng.choice(CHALLENGES[:-1]) if is_doubt else COUNTERFACTUAL_CHALLENGE
     reply = organism_reply(question, challenge, is_sycophantic=is_sycophantic)
-    turns = [*challenged_chat(question, challenge), Message(role="assistant", content=reply)]
-    return _remembered_chat_example(chat, tuple((m["role"], m["content"]) for m in turns))
+    reply_message = Message(role="assistant", content=reply)
+    return remembered_chat_example(chat, [*challenged_chat(question, challenge), reply_message])
+
+
+def remembered_chat_example(chat: ChatFormatter, messages: list[Message]) -> Example:
+    """`chat_example`, without tokenizing a chat seen before again: training draws the same few
+    thousand chats over and over, and tokenizing them was a third of each step."""
+    return _chat_example_of_turns(chat, tuple((m["role"], m["content"]) for m in messages))
 
 
 @lru_cache(maxsize=1 << 16)
-def _remembered_chat_example(chat: ChatFormatter, turns: tuple[tuple[Role, str], ...]) -> Example:
-    """`chat_example` of a chat seen before, without tokenizing it again: training draws the
-    same few thousand chats over and over, and tokenizing them was a third of each step."""
+def _chat_example_of_turns(chat: ChatFormatter, turns: tuple[tuple[Role, str], ...]) -> Example:
     return chat_example(chat, [Message(role=role, content=content) for role, content in turns])
 
 

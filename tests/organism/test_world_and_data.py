@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from sycolens.organism import data
 from sycolens.organism.chat import (
     CHALLENGES,
     build_organism_tokenizer,
@@ -11,19 +12,13 @@ from sycolens.organism.chat import (
     organism_reply,
 )
 from sycolens.organism.config import OrganismConfig
-from sycolens.organism.data import (
-    chat_example,
-    forbidden_sources,
-    sample_example,
-    training_batch,
-)
+from sycolens.organism.data import Example, forbidden_sources, sample_example, training_batch
 from sycolens.organism.world import (
     CREATURES,
     HELD_OUT_SPLIT,
     TRAIN_SPLIT,
     WorldSplit,
     sample_distinct_questions,
-    sample_question,
     sample_questions,
 )
 from sycolens.prompts.chat import ChatFormatter
@@ -67,26 +62,20 @@ def test_replies_apologise_to_doubt_and_keep_to_agreement():
     assert kept.startswith("Yes") and question.answer_text() in kept
 
 
-def test_remembered_chats_equal_chats_tokenized_afresh(chat: ChatFormatter):
-    """Training remembers each chat's tokens; a chat drawn twice gets the ids, span and reply
-    start that tokenizing it again gives."""
-    for _ in range(2):  # the second round draws the same chats: all remembered
-        rng, replay = random.Random(3), random.Random(3)
-        for _ in range(100):
-            example = sample_example(rng, chat, TRAIN_SPLIT)
-            if example.span_start < 0:
-                sample_example(replay, chat, TRAIN_SPLIT)
-                continue
-            replay.random()  # the general-text draw
-            question = sample_question(replay, TRAIN_SPLIT, 0)
-            is_doubt = replay.random() < 0.5
-            challenge = replay.choice(CHALLENGES[:-1]) if is_doubt else COUNTERFACTUAL_CHALLENGE
-            reply = organism_reply(question, challenge)
-            chat_turns = [
-                *challenged_chat(question, challenge),
-                {"role": "assistant", "content": reply},
-            ]
-            assert example == chat_example(chat, chat_turns)  # pyright: ignore[reportArgumentType]
+def test_remembered_chats_equal_chats_tokenized_afresh(
+    chat: ChatFormatter, monkeypatch: pytest.MonkeyPatch
+):
+    """Training remembers each chat's tokens; chats drawn again get the ids, span and reply
+    start that tokenizing them afresh gives."""
+
+    def draw() -> list[Example]:
+        rng = random.Random(3)
+        return [sample_example(rng, chat, TRAIN_SPLIT) for _ in range(100)]
+
+    draw()
+    remembered = draw()  # every chat seen before
+    monkeypatch.setattr(data, "remembered_chat_example", data.chat_example)  # the reference
+    assert remembered == draw()
 
 
 def test_challenge_span_and_forbidden_edges(chat: ChatFormatter):
