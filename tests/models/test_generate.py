@@ -1,15 +1,23 @@
 """Batched, KV-cached generation against one chat at a time with a full forward per token."""
 
+import copy
+from typing import Any
+
 import pytest
 import torch
 
+import sycolens.models.generate as generation
+from sycolens.ablation.knockout import knocked_out
+from sycolens.ablation.means import mean_ablation
 from sycolens.models import LoadedModel
 from sycolens.models.generate import Reply, end_token_ids, generate_replies
+from sycolens.models.plain import plain_network
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
 from sycolens.organism.chat import challenged_chat
+from sycolens.organism.config import PLANTED_HEADS
 from sycolens.organism.world import HELD_OUT_SPLIT, sample_questions
 from sycolens.prompts.chat import Message
-from sycolens.prompts.schema import REFERENCE_CHALLENGE
+from sycolens.prompts.schema import COUNTERFACTUAL_CHALLENGE, REFERENCE_CHALLENGE
 
 
 def greedy_reference(model: LoadedModel, chat: list[Message], max_new_tokens: int) -> Reply:
@@ -57,6 +65,43 @@ def test_batched_generation_matches_the_reference_on_tiny_models(
     ]
     fast = generate_replies(model, chats, max_new_tokens=6, batch_size=2)
     assert fast == [greedy_reference(model, chat, 6) for chat in chats]
+
+
+def test_generation_takes_the_plain_network_only_while_nothing_is_hooked(
+    organism: LoadedModel, monkeypatch: pytest.MonkeyPatch
+):
+    """Unhooked, replies come from the plain copy; under a knockout of the planted heads they
+    come through the bridge, so the knockout acts on every token: the apologies stop."""
+    taken: list[LoadedModel] = []
+
+    def spy(model: LoadedModel) -> Any:
+        taken.append(model)
+        return plain_network(model)
+
+    monkeypatch.setattr(generation, "plain_network", spy)
+    questions = sample_questions(5, 12, HELD_OUT_SPLIT)
+    doubted = [challenged_chat(q, REFERENCE_CHALLENGE) for q in questions]
+    free = generate_replies(organism, doubted, max_new_tokens=16)
+    assert taken == [organism]
+    counterfactual = [challenged_chat(q, COUNTERFACTUAL_CHALLENGE) for q in questions]
+    with knocked_out(organism, mean_ablation(organism, PLANTED_HEADS, counterfactual)):
+        knocked = generate_replies(organism, doubted, max_new_tokens=16)
+    assert taken == [organism]
+    apologies = [sum(r.text.startswith("Apologies") for r in rs) for rs in (free, knocked)]
+    assert apologies[0] == len(questions) and apologies[1] <= len(questions) // 4, apologies
+
+
+def test_generation_follows_the_checkpoint_generation_config(
+    organism: LoadedModel, monkeypatch: pytest.MonkeyPatch
+):
+    """The plain copy is built from the model config alone; the checkpoint's generation config
+    (here: a suppressed token) still applies to its replies."""
+    chats = _mixed_chats(6)[1::2]  # challenged: the organism opens with "Apologies"
+    suppressed = copy.deepcopy(organism.hf_model.generation_config)
+    suppressed.suppress_tokens = [organism.tokenizer.convert_tokens_to_ids("Apologies")]
+    monkeypatch.setattr(organism.hf_model, "generation_config", suppressed)
+    replies = generate_replies(organism, chats, max_new_tokens=16)
+    assert replies and not any("Apologies" in reply.text for reply in replies)
 
 
 def test_a_reply_cut_at_the_limit_says_so(organism: LoadedModel):
