@@ -14,6 +14,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import dataclasses
 import json
 import random
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 import torch
+from filelock import FileLock
 
 import sycolens.models.load as load_module
 import sycolens.models.sources as sources
@@ -286,6 +288,36 @@ def usage_error(capsys: pytest.CaptureFixture[str]) -> Callable[..., str]:
         return capsys.readouterr().err
 
     return refuse
+
+
+@pytest.fixture(scope="session")
+def once_per_session(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[str, Callable[[Path], None]], Path]:
+    """Returns `built(name, build)`: a folder that `build` filled once for the whole run.
+
+    Under pytest-xdist each worker builds its own module fixtures, so a costly one whose
+    tests land on both workers ran twice (the FSDP launch: 12-16 s each time). Here the first
+    worker to ask builds it in the run's shared temp folder while the others wait on a lock,
+    then read it. A failed build leaves no mark, so the next worker tries again.
+    """
+
+    def built(name: str, build: Callable[[Path], None]) -> Path:
+        if "PYTEST_XDIST_WORKER" not in os.environ:
+            folder = tmp_path_factory.mktemp(name)
+            build(folder)
+            return folder
+        shared = tmp_path_factory.getbasetemp().parent  # this run's, above each worker's
+        folder, mark = shared / name, shared / f"{name}.built"
+        with FileLock(shared / f"{name}.lock"):
+            if not mark.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir()
+                build(folder)
+                mark.touch()
+        return folder
+
+    return built
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from sycolens import tune
+from sycolens.models.tiny import save_tiny_checkpoint
 
 pytestmark = pytest.mark.slow
 # Measured after 3-4 steps: SPT deltas within 2e-7 of about 2e-2 (tiny Llama) and 8e-9 of 2e-3
@@ -29,17 +30,19 @@ SHARDED = ("--fsdp", "--fsdp-offload")
 RUNNER = Path(__file__).with_name("launched_runs.py")
 
 
-def _runs(tiny: dict[str, Path], ranking: Path) -> dict[str, list[str]]:
-    """The flags (without --out) of each sharded run that the tests compare, by name."""
+def _runs(root: Path) -> dict[str, list[str]]:
+    """The flags (without --out) of each sharded run that the tests compare, by name, on the
+    tiny checkpoints and the ranking in the launch's folder `root`."""
     tiny_data = ["--questions", "bundled", "--n-questions", "2", "--batch-size", "4"]
     organism = ["--model", "organism-mha", "--questions", "organism", "--n-questions", "8",
                 "--batch-size", "4"]  # fmt: skip
     return {
-        "spt-llama": ["--model", str(tiny["llama"]), *tiny_data, "--heads", "0.1,1.2",
+        "spt-llama": ["--model", str(root / "llama"), *tiny_data, "--heads", "0.1,1.2",
                       "--steps", "3", "--lr", "1e-2", "--fsdp"],
-        "sft-llama-gqa": ["--model", str(tiny["llama-gqa"]), *tiny_data, "--mode", "sft",
+        "sft-llama-gqa": ["--model", str(root / "llama-gqa"), *tiny_data, "--mode", "sft",
                           "--steps", "3", "--gradient-checkpointing", *SHARDED],
-        "spt-organism": [*organism, "--heads", str(ranking), "--steps", "3", "--fsdp"],
+        "spt-organism": [*organism, "--heads", str(root / "heads.json"), "--steps", "3",
+                         "--fsdp"],
         "sft-organism": [*organism, "--mode", "sft", "--steps", "4", "--checkpoint-every", "2",
                          "--fsdp"],
     }  # fmt: skip
@@ -51,28 +54,34 @@ def _job(flags: list[str], out: Path, interrupt_at: int | None = None) -> dict[s
 
 @pytest.fixture(scope="module")
 def launched(
-    tmp_path_factory: pytest.TempPathFactory,
-    tiny_checkpoints: dict[str, Path],
-    organism_ranking: Path,
+    once_per_session: Callable[[str, Callable[[Path], None]], Path], organism_ranking: Path
 ) -> tuple[Path, dict[str, list[str]]]:
-    """Runs every sharded job in one 2-process launch; returns their root and flags. Besides
-    the compared runs, `cut` is sft-organism interrupted at step 4 (after the checkpoint at
-    step 2) and then resumed, and `left` is interrupted the same way and left so."""
-    root = tmp_path_factory.mktemp("fsdp")
-    runs = _runs(tiny_checkpoints, organism_ranking)
-    sft = runs["sft-organism"]
-    spec = [_job(flags, root / name) for name, flags in runs.items()]
-    spec += [_job(sft, root / "cut", 4), _job(sft, root / "cut"), _job(sft, root / "left", 4)]
-    (root / "spec.json").write_text(json.dumps(spec))
-    launcher = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
-                "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no",
-                "--main_process_port", "29531"]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([*launcher, str(RUNNER), str(root / "spec.json")],
-                          capture_output=True, text=True, env=env, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return root, runs
+    """Runs every sharded job in one 2-process launch, once for the test run (both xdist
+    workers read it); returns their root and flags. Besides the compared runs, `cut` is
+    sft-organism interrupted at step 4 (after the checkpoint at step 2) and then resumed, and
+    `left` is interrupted the same way and left so. The tiny checkpoints and the ranking the
+    runs take are saved in the launch's folder, so every worker's references take the same."""
+
+    def launch(root: Path) -> None:
+        for family in ("llama", "llama-gqa"):
+            save_tiny_checkpoint(family, root / family)
+        shutil.copy(organism_ranking, root / "heads.json")
+        runs = _runs(root)
+        sft = runs["sft-organism"]
+        spec = [_job(flags, root / name) for name, flags in runs.items()]
+        spec += [_job(sft, root / "cut", 4), _job(sft, root / "cut"), _job(sft, root / "left", 4)]
+        (root / "spec.json").write_text(json.dumps(spec))
+        launcher = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
+                    "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                    "--mixed_precision", "no", "--dynamo_backend", "no",
+                    "--main_process_port", "29531"]  # fmt: skip
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+        done = subprocess.run([*launcher, str(RUNNER), str(root / "spec.json")],
+                              capture_output=True, text=True, env=env, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    root = once_per_session("fsdp-launch", launch)
+    return root, _runs(root)
 
 
 def _unsharded(flags: list[str]) -> list[str]:
