@@ -1,11 +1,14 @@
 """Diagnosis across processes: 2 gloo processes, each patching a block of the pairs, gather the
 ranking 1 process computes (up to float rounding: a block's padding is trimmed to its own
-prompts), launched as users launch it, through `accelerate launch`."""
+prompts), launched as users launch it, through `accelerate launch`. Both modes are jobs of one
+launch (`tests/launched_runs.py`), made once for the test run; the one-process references run
+the door in the test's own process."""
 
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,8 @@ from sycolens import patch
 from sycolens.training.data_parallel import DataParallel
 
 TOLERANCE = 1e-6
+MODES = ("direct", "total")
+RUNNER = Path(__file__).parents[1] / "launched_runs.py"
 
 
 def _flags(out: Path, mode: str) -> list[str]:
@@ -29,26 +34,40 @@ def _scores(path: Path) -> dict[tuple[int, int], tuple[float, float]]:
     }
 
 
+@pytest.fixture(scope="module")
+def launched(once_per_session: Callable[[str, Callable[[Path], None]], Path]) -> Path:
+    """Ranks the heads in both modes in one 2-process launch (`direct.json`, `total.json`),
+    once for the test run; the launch's stdout is `stdout.txt`."""
+
+    def launch(root: Path) -> None:
+        jobs = [{"door": "patch", "argv": _flags(root / f"{mode}.json", mode),
+                 "interrupt_at": None} for mode in MODES]  # fmt: skip
+        (root / "spec.json").write_text(json.dumps(jobs))
+        launcher = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
+                    "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                    "--mixed_precision", "no", "--dynamo_backend", "no",
+                    "--main_process_port", "29519"]  # fmt: skip
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+        done = subprocess.run([*launcher, str(RUNNER), str(root / "spec.json")],
+                              capture_output=True, text=True, env=env, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        (root / "stdout.txt").write_text(done.stdout)
+
+    return once_per_session("sharded-diagnosis-launch", launch)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["direct", "total"])
-def test_two_processes_rank_the_heads_one_process_ranks(tmp_path: Path, mode: str):
+@pytest.mark.parametrize("mode", MODES)
+def test_two_processes_rank_the_heads_one_process_ranks(launched: Path, tmp_path: Path, mode: str):
     patch.run(patch.parse_args(_flags(tmp_path / "one.json", mode)))
-    launcher = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
-                "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no",
-                "--main_process_port", "29519"]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [*launcher, "-m", "sycolens.patch", *_flags(tmp_path / "two.json", mode)],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("wrote") == 1  # the main process alone writes and reports
-    one, two = _scores(tmp_path / "one.json"), _scores(tmp_path / "two.json")
+    two_path = launched / f"{mode}.json"
+    printed = (launched / "stdout.txt").read_text()
+    assert printed.count("wrote") == len(MODES) and f"wrote {two_path}" in printed  # main alone
+    one, two = _scores(tmp_path / "one.json"), _scores(two_path)
     assert one.keys() == two.keys()
     for head, (score, stderr) in one.items():
         assert two[head] == pytest.approx((score, stderr), abs=TOLERANCE), head
-    first, second = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    first, second = (json.loads(path.read_text()) for path in (tmp_path / "one.json", two_path))
     assert first["top_k"] == second["top_k"] == [[3, 3], [2, 0], [1, 2]]
     assert first["questions"] == second["questions"]  # the same 11 pairs, in order
     assert second["labels"]["mean_f_reference"] == pytest.approx(

@@ -1,15 +1,19 @@
 """Data-parallel tuning: 2 processes on gloo take the steps 1 process takes with the same
 global batch (up to float rounding: the shards' sums are added in another order), and a run
-checkpointed by one process resumes under two. The 2 processes are launched as users launch
-them, through `accelerate launch`; the one-process reference runs the door here, in the test's
-process (`tune.main`), which saves a third interpreter's start and model load per test."""
+checkpointed by one process resumes under two.
+
+The 2 processes are launched as users launch them, through `accelerate launch`; every 2-process
+run of the module is one job of a single launch (`launched_runs.py`), made once for the test
+run, so the processes start once. The one-process references run the door in the test's own
+process (`tune.main`).
+"""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -17,9 +21,12 @@ import torch
 from safetensors.torch import load_file
 
 from sycolens import tune
+from tests.launched_runs import run_jobs
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-6  # measured: 1e-8 on deltas of about 2e-3 after 3 SPT steps
+RUNNER = Path(__file__).parents[1] / "launched_runs.py"
+RESUMED = ("--steps", "4", "--checkpoint-every", "2")
 
 
 def _flags(out: Path, *extra: str, ranking: Path | None = None) -> list[str]:
@@ -28,28 +35,46 @@ def _flags(out: Path, *extra: str, ranking: Path | None = None) -> list[str]:
             "--batch-size", "4", "--out", str(out), *extra]  # fmt: skip
 
 
-def _launch(flags: list[str]) -> subprocess.CompletedProcess[str]:
-    """Runs `accelerate launch -m sycolens.tune FLAGS` with 2 processes (gloo)."""
-    launcher = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
-                "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no",
-                "--main_process_port", "29517"]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([*launcher, "-m", "sycolens.tune", *flags], capture_output=True,
-                          text=True, env=env, check=False)  # fmt: skip
+def _compared(out: Path, mode: str, ranking: Path) -> list[str]:
+    """The flags of the `mode` run that one process and two take."""
+    heads = ranking if mode == "spt" else None  # SFT trains every parameter
+    return _flags(out, "--steps", "3", "--mode", mode, ranking=heads)
 
 
-def _launched(flags: list[str]) -> str:
-    done = _launch(flags)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+def _launcher(port: int) -> list[str]:
+    return [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
+            "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_port", str(port)]  # fmt: skip
 
 
-def _in_this_process(flags: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    """Runs the door as `python -m sycolens.tune FLAGS` would, here; returns what it printed."""
-    capsys.readouterr()
-    tune.main(flags)
-    return capsys.readouterr().out
+def _environment() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def launched(
+    once_per_session: Callable[[str, Callable[[Path], None]], Path], organism_ranking: Path
+) -> Path:
+    """Runs SPT and SFT (`spt`, `sft`) and the resume of `cut` in one 2-process launch, once for
+    the test run; `cut` is first run by one process here and interrupted at step 3 of 4, after
+    its checkpoint at step 2. Returns their folder; the launch's stdout is `stdout.txt`."""
+
+    def launch(root: Path) -> None:
+        shutil.copy(organism_ranking, root / "heads.json")
+        cut = _flags(root / "cut", *RESUMED, ranking=root / "heads.json")
+        run_jobs([{"argv": cut, "interrupt_at": 4}])
+        assert (root / "cut" / "checkpoint").is_dir()
+        jobs = [_compared(root / m, m, root / "heads.json") for m in ("spt", "sft")] + [cut]
+        (root / "spec.json").write_text(json.dumps([{"argv": a, "interrupt_at": None}
+                                                    for a in jobs]))  # fmt: skip
+        done = subprocess.run([*_launcher(29517), str(RUNNER), str(root / "spec.json")],
+                              capture_output=True, text=True, env=_environment(),
+                              check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        (root / "stdout.txt").write_text(done.stdout)
+
+    return once_per_session("data-parallel-launch", launch)
 
 
 def _losses(out: Path) -> list[float]:
@@ -64,40 +89,32 @@ def _assert_close(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor
 
 @pytest.mark.parametrize("mode", ["spt", "sft"])
 def test_two_processes_take_the_steps_of_one(
-    organism_ranking: Path, tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str]
+    launched: Path, tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str]
 ):
-    ranking = organism_ranking if mode == "spt" else None  # SFT trains every parameter
-    extra = ("--steps", "3", "--mode", mode)
-    one = _in_this_process(_flags(tmp_path / "one", *extra, ranking=ranking), capsys)
-    two = _launched(_flags(tmp_path / "two", *extra, ranking=ranking))
-    assert one.count("wrote") == 1 and two.count("wrote") == 1  # one process reports
-    assert _losses(tmp_path / "two") == pytest.approx(_losses(tmp_path / "one"), abs=1e-5)
+    one_out, two_out = tmp_path / "one", launched / mode
+    capsys.readouterr()
+    tune.main(_compared(one_out, mode, launched / "heads.json"))
+    assert capsys.readouterr().out.count("wrote") == 1
+    printed = (launched / "stdout.txt").read_text()
+    assert printed.count("wrote") == 3 and f"wrote {two_out}\n" in printed  # one process reports
+    assert _losses(two_out) == pytest.approx(_losses(one_out), abs=1e-5)
     if mode == "spt":
         files = ("deltas.safetensors",)
     else:
-        files = tuple(p.name for p in (tmp_path / "one" / "model").glob("*.safetensors"))
+        files = tuple(p.name for p in (one_out / "model").glob("*.safetensors"))
         files = tuple(f"model/{name}" for name in files)
     assert files
     for name in files:
-        _assert_close(load_file(tmp_path / "one" / name), load_file(tmp_path / "two" / name))
+        _assert_close(load_file(one_out / name), load_file(two_out / name))
 
 
-def test_a_run_checkpointed_by_one_process_resumes_under_two(
-    organism_ranking: Path,
-    tmp_path: Path,
-    interrupt_training: Callable[[int], AbstractContextManager[None]],
-):
-    extra = ("--steps", "4", "--checkpoint-every", "2")
-    tune.main(_flags(tmp_path / "whole", *extra, ranking=organism_ranking))
-    with interrupt_training(4):  # step 3 of 4, after the checkpoint at step 2
-        tune.main(_flags(tmp_path / "cut", *extra, ranking=organism_ranking))
-    assert (tmp_path / "cut" / "checkpoint").is_dir()
-    _launched(_flags(tmp_path / "cut", *extra, ranking=organism_ranking))
+def test_a_run_checkpointed_by_one_process_resumes_under_two(launched: Path, tmp_path: Path):
+    tune.main(_flags(tmp_path / "whole", *RESUMED, ranking=launched / "heads.json"))
     _assert_close(
         load_file(tmp_path / "whole" / "deltas.safetensors"),
-        load_file(tmp_path / "cut" / "deltas.safetensors"),
+        load_file(launched / "cut" / "deltas.safetensors"),
     )
-    assert not (tmp_path / "cut" / "checkpoint").exists()
+    assert not (launched / "cut" / "checkpoint").exists()
 
 
 def test_a_batch_that_does_not_split_over_the_processes_is_refused(
@@ -105,6 +122,8 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(
 ):
     flags = _flags(tmp_path / "odd", "--steps", "1", ranking=organism_ranking)
     flags[flags.index("--batch-size") + 1] = "3"
-    done = _launch(flags)
+    done = subprocess.run([*_launcher(29518), "-m", "sycolens.tune", *flags],
+                          capture_output=True, text=True, env=_environment(),
+                          check=False)  # fmt: skip
     assert done.returncode != 0
     assert "--batch-size 3 does not split over 2 processes. Fix: a multiple of 2." in done.stderr

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 # recomputed); the 2 -> 1 resume within 2e-8.
 TOLERANCE = 1e-6
 SHARDED = ("--fsdp", "--fsdp-offload")
-RUNNER = Path(__file__).with_name("launched_runs.py")
+RUNNER = Path(__file__).parents[1] / "launched_runs.py"
 
 
 def _runs(root: Path) -> dict[str, list[str]]:

@@ -1,20 +1,22 @@
-"""Runs several `sycolens tune` jobs in one launched process, for the FSDP launch tests.
+"""Runs several sycolens door jobs in one launched process, for the multi-process tests.
 
-`accelerate launch ... tests/tuning/launched_runs.py SPEC.json` runs each job of SPEC (a JSON
-list of `{"argv": [...], "interrupt_at": n or null}`) in order in every process, so one launch
-pays the processes' start-up once for several runs. A job with `interrupt_at` stops at its
-n-th loss with KeyboardInterrupt, as Ctrl-C would (every process at the same step, before that
-step's first collective), leaving its last checkpoint for a later job to resume.
+`accelerate launch ... tests/launched_runs.py SPEC.json` runs each job of SPEC (a JSON list of
+`{"door": "tune" or "patch" or ..., "argv": [...], "interrupt_at": n or null}`) in order in
+every process, so one launch pays the processes' start-up once for several runs. A tune job
+with `interrupt_at` stops at its n-th loss with KeyboardInterrupt, as Ctrl-C would (every
+process at the same step, before that step's first collective), leaving its last checkpoint for
+a later job to resume.
 """
 
+import importlib
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from sycolens import tune
 from sycolens.tuning import run as tuning_run
 
 REAL_LOSS = tuning_run.reply_loss
@@ -32,17 +34,23 @@ def _loss_interrupted_at(at: int) -> Callable[..., torch.Tensor]:
     return loss
 
 
-def main(spec: Path) -> None:
-    for job in json.loads(spec.read_text()):
+def run_jobs(jobs: list[dict[str, Any]]) -> None:
+    """Runs each job in order in this process (launched or not), interrupting as asked."""
+    for job in jobs:
         at: int | None = job["interrupt_at"]
         tuning_run.reply_loss = REAL_LOSS if at is None else _loss_interrupted_at(at)
+        door = importlib.import_module(f"sycolens.{job.get('door', 'tune')}")
         try:
-            tune.main(job["argv"])
+            door.main(job["argv"])
         except SystemExit as stop:  # the door answers Ctrl-C with exit 130
             if at is None or stop.code != 130:
                 raise
         finally:
             tuning_run.reply_loss = REAL_LOSS
+
+
+def main(spec: Path) -> None:
+    run_jobs(json.loads(spec.read_text()))
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
