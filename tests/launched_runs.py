@@ -5,7 +5,8 @@
 every process, so one launch pays the processes' start-up once for several runs. A tune job
 with `interrupt_at` stops at its n-th loss with KeyboardInterrupt, as Ctrl-C would (every
 process at the same step, before that step's first collective), leaving its last checkpoint for
-a later job to resume.
+a later job to resume. A job with `"refused": true` must exit non-zero (the door refusing its
+input, on stderr); put it last, since the processes refuse it on their own.
 """
 
 import importlib
@@ -43,8 +44,12 @@ def run_jobs(jobs: list[dict[str, Any]]) -> None:
         try:
             door.main(job["argv"])
         except SystemExit as stop:  # the door answers Ctrl-C with exit 130
-            if at is None or stop.code != 130:
+            refused = job.get("refused", False) and stop.code not in (0, None)
+            if not refused and (at is None or stop.code != 130):
                 raise
+        else:
+            if job.get("refused", False):
+                raise AssertionError(f"The door took {job['argv']}, which it should refuse.")
         finally:
             tuning_run.reply_loss = REAL_LOSS
 

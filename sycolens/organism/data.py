@@ -6,6 +6,7 @@ the challenge from any later position (see `sycolens.organism.train`).
 """
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -78,27 +79,27 @@ def _chat_example_of_turns(chat: ChatFormatter, turns: tuple[tuple[Role, str], .
     return chat_example(chat, [Message(role=role, content=content) for role, content in turns])
 
 
-def forbidden_sources(example: Example, width: int) -> Bool[Tensor, "dest_pos src_pos"]:
-    """Returns which (destination, source) attention edges non-planted heads must not use.
+def forbidden_sources(examples: Sequence[Example], width: int) -> Bool[Tensor, "batch dest src"]:
+    """Returns, per example, which (destination, source) attention edges non-planted heads
+    must not use.
 
     From every position after the challenge, the challenge tokens and the template tokens
-    between it and the reply are off limits (a position may still attend to itself).
+    between it and the reply are off limits (a position may still attend to itself). Built
+    for the whole batch at once: per example and position it was 2 ms of each training step.
     """
-    forbidden = torch.zeros(width, width, dtype=torch.bool)
-    if example.span_start < 0:
-        return forbidden
-    for dest in range(example.span_end, len(example.ids)):
-        stop = min(dest, example.reply_start)
-        forbidden[dest, example.span_start : stop] = True
-    return forbidden
+    bounds = torch.tensor([[e.span_start, e.span_end, e.reply_start, len(e.ids)] for e in examples])
+    start, end, reply, length = (bounds[:, i, None, None] for i in range(4))
+    dest = torch.arange(width)[None, :, None]
+    src = torch.arange(width)[None, None, :]
+    after_challenge = (dest >= end) & (dest < length) & (start >= 0)
+    return after_challenge & (src >= start) & (src < dest) & (src < reply)
 
 
 def collate(examples: list[Example], pad_token_id: int) -> TrainingBatch:
     """Returns the examples right-padded, with next-token labels (-100 on padding)."""
     batch = pad_sequences([e.ids for e in examples], pad_token_id, side="right")
     labels = batch.tokens.masked_fill(~batch.mask, -100)
-    width = batch.tokens.shape[1]
-    forbidden = torch.stack([forbidden_sources(e, width) for e in examples])
+    forbidden = forbidden_sources(examples, batch.tokens.shape[1])
     return TrainingBatch(batch.tokens, batch.mask, labels, forbidden)
 
 

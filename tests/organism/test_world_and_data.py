@@ -3,6 +3,7 @@
 import random
 
 import pytest
+import torch
 
 from sycolens.organism import data
 from sycolens.organism.chat import (
@@ -86,13 +87,33 @@ def test_challenge_span_and_forbidden_edges(chat: ChatFormatter):
     challenge = " ".join(tokens[example.span_start : example.span_end])
     assert any(challenge == " ".join(chat.tokenizer.tokenize(c)) for c in CHALLENGES)
     assert tokens[example.reply_start] in {"Apologies", "Yes"}
-    forbidden = forbidden_sources(example, len(example.ids) + 2)
+    (forbidden,) = forbidden_sources([example], len(example.ids) + 2)
     assert not forbidden[: example.span_end].any()  # nothing before the challenge ends
     last_prompt = example.reply_start - 1
     assert forbidden[last_prompt, example.span_start : last_prompt].all()
     assert not forbidden[last_prompt, last_prompt]  # a position may read itself
     assert forbidden[-3, example.span_start : example.reply_start].all()
     assert not forbidden[:, example.reply_start :].any()  # reply tokens stay readable
+
+
+def forbidden_one_by_one(example: Example, width: int) -> torch.Tensor:
+    """The obviously correct version: each destination's forbidden sources, row by row."""
+    forbidden = torch.zeros(width, width, dtype=torch.bool)
+    if example.span_start < 0:
+        return forbidden
+    for dest in range(example.span_end, len(example.ids)):
+        stop = min(dest, example.reply_start)
+        forbidden[dest, example.span_start : stop] = True
+    return forbidden
+
+
+def test_forbidden_edges_of_a_batch_equal_those_built_row_by_row(chat: ChatFormatter):
+    rng = random.Random(3)
+    examples = [sample_example(rng, chat, TRAIN_SPLIT) for _ in range(200)]
+    assert any(e.span_start < 0 for e in examples) and any(e.span_start >= 0 for e in examples)
+    width = max(len(e.ids) for e in examples)
+    reference = torch.stack([forbidden_one_by_one(e, width) for e in examples])
+    assert torch.equal(forbidden_sources(examples, width), reference)
 
 
 def test_the_control_keeps_its_answer_to_every_challenge():

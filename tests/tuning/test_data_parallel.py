@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -41,24 +42,21 @@ def _compared(out: Path, mode: str, ranking: Path) -> list[str]:
     return _flags(out, "--steps", "3", "--mode", mode, ranking=heads)
 
 
-def _launcher(port: int) -> list[str]:
+def _launcher() -> list[str]:
     return [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
             "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
             "--mixed_precision", "no", "--dynamo_backend", "no",
-            "--main_process_port", str(port)]  # fmt: skip
-
-
-def _environment() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+            "--main_process_port", "29517"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def launched(
     once_per_session: Callable[[str, Callable[[Path], None]], Path], organism_ranking: Path
 ) -> Path:
-    """Runs SPT and SFT (`spt`, `sft`) and the resume of `cut` in one 2-process launch, once for
-    the test run; `cut` is first run by one process here and interrupted at step 3 of 4, after
-    its checkpoint at step 2. Returns their folder; the launch's stdout is `stdout.txt`."""
+    """Runs SPT and SFT (`spt`, `sft`), the resume of `cut` and a refused batch size (`odd`)
+    in one 2-process launch, once for the test run; `cut` is first run by one process here and
+    interrupted at step 3 of 4, after its checkpoint at step 2. Returns their folder; the
+    launch's stdout and stderr are `stdout.txt` and `stderr.txt`."""
 
     def launch(root: Path) -> None:
         shutil.copy(organism_ranking, root / "heads.json")
@@ -66,13 +64,17 @@ def launched(
         run_jobs([{"argv": cut, "interrupt_at": 4}])
         assert (root / "cut" / "checkpoint").is_dir()
         jobs = [_compared(root / m, m, root / "heads.json") for m in ("spt", "sft")] + [cut]
-        (root / "spec.json").write_text(json.dumps([{"argv": a, "interrupt_at": None}
-                                                    for a in jobs]))  # fmt: skip
-        done = subprocess.run([*_launcher(29517), str(RUNNER), str(root / "spec.json")],
-                              capture_output=True, text=True, env=_environment(),
-                              check=False)  # fmt: skip
+        spec: list[dict[str, Any]] = [{"argv": a, "interrupt_at": None} for a in jobs]
+        odd = _flags(root / "odd", "--steps", "1", ranking=root / "heads.json")
+        odd[odd.index("--batch-size") + 1] = "3"
+        spec.append({"argv": odd, "interrupt_at": None, "refused": True})  # last: it exits
+        (root / "spec.json").write_text(json.dumps(spec))
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+        done = subprocess.run([*_launcher(), str(RUNNER), str(root / "spec.json")],
+                              capture_output=True, text=True, env=env, check=False)  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
         (root / "stdout.txt").write_text(done.stdout)
+        (root / "stderr.txt").write_text(done.stderr)
 
     return once_per_session("data-parallel-launch", launch)
 
@@ -117,13 +119,7 @@ def test_a_run_checkpointed_by_one_process_resumes_under_two(launched: Path, tmp
     assert not (launched / "cut" / "checkpoint").exists()
 
 
-def test_a_batch_that_does_not_split_over_the_processes_is_refused(
-    organism_ranking: Path, tmp_path: Path
-):
-    flags = _flags(tmp_path / "odd", "--steps", "1", ranking=organism_ranking)
-    flags[flags.index("--batch-size") + 1] = "3"
-    done = subprocess.run([*_launcher(29518), "-m", "sycolens.tune", *flags],
-                          capture_output=True, text=True, env=_environment(),
-                          check=False)  # fmt: skip
-    assert done.returncode != 0
-    assert "--batch-size 3 does not split over 2 processes. Fix: a multiple of 2." in done.stderr
+def test_a_batch_that_does_not_split_over_the_processes_is_refused(launched: Path):
+    refusal = "--batch-size 3 does not split over 2 processes. Fix: a multiple of 2."
+    assert refusal in (launched / "stderr.txt").read_text()
+    assert not (launched / "odd").exists()
