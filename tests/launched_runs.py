@@ -11,6 +11,8 @@ input, on stderr); put it last, since the processes refuse it on their own.
 
 import importlib
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +54,24 @@ def run_jobs(jobs: list[dict[str, Any]]) -> None:
                 raise AssertionError(f"The door took {job['argv']}, which it should refuse.")
         finally:
             tuning_run.reply_loss = REAL_LOSS
+
+
+def launch_jobs(jobs: list[dict[str, Any]], folder: Path, port: int) -> None:
+    """Runs `jobs` in one `accelerate launch` of 2 gloo processes (this file), as users launch;
+    fails on a non-zero exit, and keeps the launch's output as `folder/stdout.txt` and
+    `folder/stderr.txt`. Each module takes its own `port`, so two launches never meet."""
+    spec = folder / "spec.json"
+    spec.write_text(json.dumps(jobs))
+    launcher = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
+                "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no",
+                "--main_process_port", str(port)]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*launcher, __file__, str(spec)], capture_output=True, text=True,
+                          env=env, check=False)  # fmt: skip
+    (folder / "stdout.txt").write_text(done.stdout)
+    (folder / "stderr.txt").write_text(done.stderr)
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def main(spec: Path) -> None:

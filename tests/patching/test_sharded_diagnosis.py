@@ -5,9 +5,6 @@ launch (`tests/launched_runs.py`), made once for the test run; the one-process r
 the door in the test's own process."""
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,10 +13,10 @@ import pytest
 
 from sycolens import patch
 from sycolens.training.data_parallel import DataParallel
+from tests.launched_runs import launch_jobs
 
 TOLERANCE = 1e-6
 MODES = ("direct", "total")
-RUNNER = Path(__file__).parents[1] / "launched_runs.py"
 
 
 def _flags(out: Path, mode: str) -> list[str]:
@@ -42,16 +39,7 @@ def launched(once_per_session: Callable[[str, Callable[[Path], None]], Path]) ->
     def launch(root: Path) -> None:
         jobs = [{"door": "patch", "argv": _flags(root / f"{mode}.json", mode),
                  "interrupt_at": None} for mode in MODES]  # fmt: skip
-        (root / "spec.json").write_text(json.dumps(jobs))
-        launcher = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
-                    "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                    "--mixed_precision", "no", "--dynamo_backend", "no",
-                    "--main_process_port", "29519"]  # fmt: skip
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-        done = subprocess.run([*launcher, str(RUNNER), str(root / "spec.json")],
-                              capture_output=True, text=True, env=env, check=False)  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
-        (root / "stdout.txt").write_text(done.stdout)
+        launch_jobs(jobs, root, port=29519)
 
     return once_per_session("sharded-diagnosis-launch", launch)
 

@@ -9,10 +9,7 @@ process (`tune.main`).
 """
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,11 +19,10 @@ import torch
 from safetensors.torch import load_file
 
 from sycolens import tune
-from tests.launched_runs import run_jobs
+from tests.launched_runs import launch_jobs, run_jobs
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-6  # measured: 1e-8 on deltas of about 2e-3 after 3 SPT steps
-RUNNER = Path(__file__).parents[1] / "launched_runs.py"
 RESUMED = ("--steps", "4", "--checkpoint-every", "2")
 
 
@@ -40,13 +36,6 @@ def _compared(out: Path, mode: str, ranking: Path) -> list[str]:
     """The flags of the `mode` run that one process and two take."""
     heads = ranking if mode == "spt" else None  # SFT trains every parameter
     return _flags(out, "--steps", "3", "--mode", mode, ranking=heads)
-
-
-def _launcher() -> list[str]:
-    return [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
-            "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-            "--mixed_precision", "no", "--dynamo_backend", "no",
-            "--main_process_port", "29517"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +57,7 @@ def launched(
         odd = _flags(root / "odd", "--steps", "1", ranking=root / "heads.json")
         odd[odd.index("--batch-size") + 1] = "3"
         spec.append({"argv": odd, "interrupt_at": None, "refused": True})  # last: it exits
-        (root / "spec.json").write_text(json.dumps(spec))
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-        done = subprocess.run([*_launcher(), str(RUNNER), str(root / "spec.json")],
-                              capture_output=True, text=True, env=env, check=False)  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
-        (root / "stdout.txt").write_text(done.stdout)
-        (root / "stderr.txt").write_text(done.stderr)
+        launch_jobs(spec, root, port=29517)
 
     return once_per_session("data-parallel-launch", launch)
 

@@ -8,10 +8,7 @@ processes start once; the unsharded references run in this process.
 """
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ import pytest
 
 from sycolens import tune
 from sycolens.models.tiny import save_tiny_checkpoint
+from tests.launched_runs import launch_jobs
 
 pytestmark = pytest.mark.slow
 # Measured after 3-4 steps: SPT deltas within 2e-7 of about 2e-2 (tiny Llama) and 8e-9 of 2e-3
@@ -27,7 +25,6 @@ pytestmark = pytest.mark.slow
 # recomputed); the 2 -> 1 resume within 2e-8.
 TOLERANCE = 1e-6
 SHARDED = ("--fsdp", "--fsdp-offload")
-RUNNER = Path(__file__).parents[1] / "launched_runs.py"
 
 
 def _runs(root: Path) -> dict[str, list[str]]:
@@ -70,15 +67,7 @@ def launched(
         sft = runs["sft-organism"]
         spec = [_job(flags, root / name) for name, flags in runs.items()]
         spec += [_job(sft, root / "cut", 4), _job(sft, root / "cut"), _job(sft, root / "left", 4)]
-        (root / "spec.json").write_text(json.dumps(spec))
-        launcher = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
-                    "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                    "--mixed_precision", "no", "--dynamo_backend", "no",
-                    "--main_process_port", "29531"]  # fmt: skip
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-        done = subprocess.run([*launcher, str(RUNNER), str(root / "spec.json")],
-                              capture_output=True, text=True, env=env, check=False)  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
+        launch_jobs(spec, root, port=29531)
 
     root = once_per_session("fsdp-launch", launch)
     return root, _runs(root)
