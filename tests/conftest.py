@@ -290,10 +290,14 @@ def usage_error(capsys: pytest.CaptureFixture[str]) -> Callable[..., str]:
     return refuse
 
 
+# `once_per_session`'s function: (name, build) -> the folder that build filled once per run.
+BuiltOnce = Callable[[str, Callable[[Path], None]], Path]
+
+
 @pytest.fixture(scope="session")
 def once_per_session(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Callable[[str, Callable[[Path], None]], Path]:
+) -> BuiltOnce:
     """Returns `built(name, build)`: a folder that `build` filled once for the whole run.
 
     Under pytest-xdist each worker builds its own module fixtures, so a costly one whose

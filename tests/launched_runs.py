@@ -25,14 +25,17 @@ from sycolens.tuning import run as tuning_run
 REAL_LOSS = tuning_run.reply_loss
 
 
-def _loss_interrupted_at(at: int) -> Callable[..., torch.Tensor]:
+def loss_interrupted_at(
+    at: int, real_loss: Callable[..., torch.Tensor] = REAL_LOSS
+) -> Callable[..., torch.Tensor]:
+    """Returns `real_loss` that raises KeyboardInterrupt, as Ctrl-C would, on its `at`-th call."""
     calls = {"n": 0}
 
     def loss(*args: object, **kwargs: object) -> torch.Tensor:
         calls["n"] += 1
         if calls["n"] == at:
             raise KeyboardInterrupt
-        return REAL_LOSS(*args, **kwargs)  # type: ignore[arg-type]
+        return real_loss(*args, **kwargs)
 
     return loss
 
@@ -41,16 +44,17 @@ def run_jobs(jobs: list[dict[str, Any]]) -> None:
     """Runs each job in order in this process (launched or not), interrupting as asked."""
     for job in jobs:
         at: int | None = job["interrupt_at"]
-        tuning_run.reply_loss = REAL_LOSS if at is None else _loss_interrupted_at(at)
+        refused: bool = job.get("refused", False)
+        tuning_run.reply_loss = REAL_LOSS if at is None else loss_interrupted_at(at)
         door = importlib.import_module(f"sycolens.{job.get('door', 'tune')}")
         try:
             door.main(job["argv"])
-        except SystemExit as stop:  # the door answers Ctrl-C with exit 130
-            refused = job.get("refused", False) and stop.code not in (0, None)
-            if not refused and (at is None or stop.code != 130):
+        except SystemExit as stop:
+            interrupted = at is not None and stop.code == 130  # the door's answer to Ctrl-C
+            if not interrupted and not (refused and stop.code not in (0, None)):
                 raise
         else:
-            if job.get("refused", False):
+            if refused:
                 raise AssertionError(f"The door took {job['argv']}, which it should refuse.")
         finally:
             tuning_run.reply_loss = REAL_LOSS

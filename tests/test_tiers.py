@@ -2,13 +2,13 @@
 fails the test that made it, naming the fix (tests/conftest.py); and a fixture built once for
 all xdist workers is built once."""
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sycolens.models import load_model
 from sycolens.models.sources import read_model_shape
+from tests.conftest import BuiltOnce
 
 
 def test_a_load_in_a_tests_own_code_fails_naming_the_fixtures():
@@ -24,7 +24,7 @@ def test_smollm2_in_the_default_tier_fails_naming_the_end_to_end_tier():
 
 
 def test_a_fixture_shared_by_xdist_workers_is_built_once(
-    once_per_session: Callable[[str, Callable[[Path], None]], Path],
+    once_per_session: BuiltOnce,
     tmp_path_factory: pytest.TempPathFactory,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -5,7 +5,6 @@ launch (`tests/launched_runs.py`), made once for the test run; the one-process r
 the door in the test's own process."""
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from sycolens import patch
 from sycolens.training.data_parallel import DataParallel
+from tests.conftest import BuiltOnce
 from tests.launched_runs import launch_jobs
 
 TOLERANCE = 1e-6
@@ -32,7 +32,7 @@ def _scores(path: Path) -> dict[tuple[int, int], tuple[float, float]]:
 
 
 @pytest.fixture(scope="module")
-def launched(once_per_session: Callable[[str, Callable[[Path], None]], Path]) -> Path:
+def launched(once_per_session: BuiltOnce) -> Path:
     """Ranks the heads in both modes in one 2-process launch (`direct.json`, `total.json`),
     once for the test run; the launch's stdout is `stdout.txt`."""
 

@@ -10,6 +10,7 @@ import torch
 from safetensors import safe_open
 
 from sycolens.tuning import run as tuning_run
+from tests.launched_runs import loss_interrupted_at
 
 
 @pytest.fixture
@@ -23,15 +24,7 @@ def interrupt_training(
 
     @contextmanager
     def interrupted(at_call: int) -> Generator[None]:
-        calls = {"n": 0}
-
-        def crashing_loss(*args: object, **kwargs: object) -> torch.Tensor:
-            calls["n"] += 1
-            if calls["n"] == at_call:
-                raise KeyboardInterrupt
-            return real_loss(*args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(tuning_run, "reply_loss", crashing_loss)
+        monkeypatch.setattr(tuning_run, "reply_loss", loss_interrupted_at(at_call, real_loss))
         try:
             with pytest.raises((KeyboardInterrupt, SystemExit)) as stopped:
                 yield

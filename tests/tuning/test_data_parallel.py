@@ -10,7 +10,6 @@ process (`tune.main`).
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from sycolens import tune
+from tests.conftest import BuiltOnce
 from tests.launched_runs import launch_jobs, run_jobs
 
 pytestmark = pytest.mark.slow
@@ -39,9 +39,7 @@ def _compared(out: Path, mode: str, ranking: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def launched(
-    once_per_session: Callable[[str, Callable[[Path], None]], Path], organism_ranking: Path
-) -> Path:
+def launched(once_per_session: BuiltOnce, organism_ranking: Path) -> Path:
     """Runs SPT and SFT (`spt`, `sft`), the resume of `cut` and a refused batch size (`odd`)
     in one 2-process launch, once for the test run; `cut` is first run by one process here and
     interrupted at step 3 of 4, after its checkpoint at step 2. Returns their folder; the

@@ -17,6 +17,7 @@ import pytest
 
 from sycolens import tune
 from sycolens.models.tiny import save_tiny_checkpoint
+from tests.conftest import BuiltOnce
 from tests.launched_runs import launch_jobs
 
 pytestmark = pytest.mark.slow
@@ -51,7 +52,7 @@ def _job(flags: list[str], out: Path, interrupt_at: int | None = None) -> dict[s
 
 @pytest.fixture(scope="module")
 def launched(
-    once_per_session: Callable[[str, Callable[[Path], None]], Path], organism_ranking: Path
+    once_per_session: BuiltOnce, organism_ranking: Path
 ) -> tuple[Path, dict[str, list[str]]]:
     """Runs every sharded job in one 2-process launch, once for the test run (both xdist
     workers read it); returns their root and flags. Besides the compared runs, `cut` is
