@@ -42,6 +42,16 @@ class TrainingBatch:
     labels: Int[Tensor, "batch pos"]
     forbidden: Bool[Tensor, "batch dest_pos src_pos"]
 
+    def rows(self, indices: Int[Tensor, " rows"]) -> "TrainingBatch":
+        """Returns the chats at `indices`, their padding cut to the longest of them."""
+        width = int(self.mask[indices].sum(-1).max())
+        return TrainingBatch(
+            self.tokens[indices, :width],
+            self.mask[indices, :width],
+            self.labels[indices, :width],
+            self.forbidden[indices, :width, :width],
+        )
+
 
 def chat_example(chat: ChatFormatter, messages: list[Message]) -> Example:
     """Returns the full chat's ids with the challenge span and reply start located."""
@@ -93,6 +103,13 @@ def forbidden_sources(examples: Sequence[Example], width: int) -> Bool[Tensor, "
     src = torch.arange(width)[None, None, :]
     after_challenge = (dest >= end) & (dest < length) & (start >= 0)
     return after_challenge & (src >= start) & (src < dest) & (src < reply)
+
+
+def length_groups(mask: Bool[Tensor, "batch pos"], n_groups: int) -> list[Int[Tensor, " rows"]]:
+    """Returns the batch's rows sorted by length and cut into `n_groups` groups of nearly equal
+    size (fewer when the batch has fewer rows), so each group can be padded to its own longest."""
+    order = mask.sum(-1).argsort(stable=True)
+    return [rows for rows in order.tensor_split(n_groups) if rows.numel()]
 
 
 def collate(examples: list[Example], pad_token_id: int) -> TrainingBatch:

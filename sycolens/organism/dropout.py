@@ -19,7 +19,6 @@ from torch import Tensor
 
 from sycolens.heads import Head
 from sycolens.models.head_access import HeadOutputHook, HeadOutputs, hooked_head_outputs
-from sycolens.organism.data import TrainingBatch
 
 
 def kept_planted_heads(
@@ -37,16 +36,14 @@ def kept_planted_heads(
 def planted_head_dropout(
     model: Any,
     planted: tuple[Head, ...],
-    probability: float,
-    batch: TrainingBatch,
-    generator: torch.Generator,
+    kept: Bool[Tensor, "batch n_planted"] | None,
+    after_challenge: Bool[Tensor, "batch pos"],
 ) -> Generator[None]:
-    """Within the block, drops planted heads' outputs after the challenge (see module doc)."""
-    if probability <= 0 or not planted:
+    """Within the block, drops the planted heads that a chat does not keep (`kept`, drawn by
+    `kept_planted_heads`; None: no dropout) at its positions after the challenge."""
+    if kept is None or not planted:
         yield
         return
-    kept = kept_planted_heads(batch.tokens.shape[0], len(planted), probability, generator)
-    after_challenge = batch.forbidden.any(-1)  # positions that may not read the challenge
 
     def drop(index: int, head: int) -> HeadOutputHook:
         keep = ~(after_challenge & ~kept[:, index, None])

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jaxtyping import Bool, Float
 from torch import Tensor
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from sycolens.organism.chat import build_organism_tokenizer
 from sycolens.organism.config import OrganismConfig, check_out_dir, training_config
-from sycolens.organism.data import TrainingBatch, training_batch
-from sycolens.organism.dropout import planted_head_dropout
+from sycolens.organism.data import TrainingBatch, length_groups, training_batch
+from sycolens.organism.dropout import kept_planted_heads, planted_head_dropout
 from sycolens.organism.world import TRAIN_SPLIT
 from sycolens.prompts.chat import ChatFormatter
 from sycolens.training.loop import LossOutput, train
@@ -34,6 +35,11 @@ from sycolens.training.loop import LossOutput, train
 STATE_DIR = ".training"
 # Eager attention returns the patterns the penalty needs (passed through to PretrainedConfig).
 EAGER_ATTENTION: dict[str, Any] = {"attn_implementation": "eager"}
+# Each step's chats, sorted by length, run as this many forwards, each padded only to its own
+# longest chat: the loss and gradient of one padded forward (up to float rounding, tested) at
+# about a sixth less work, since padding was a quarter of a batch's positions. (1 thread:
+# 130 -> 108 ms a step; 3 and 4 groups took 108 and 110 ms.)
+LENGTH_GROUPS = 2
 
 
 def build_model(config: OrganismConfig, vocab_size: int) -> LlamaForCausalLM:
@@ -53,15 +59,65 @@ def build_model(config: OrganismConfig, vocab_size: int) -> LlamaForCausalLM:
     return LlamaForCausalLM(hf_config)
 
 
-def attention_penalty(attentions: tuple[Tensor, ...], batch: TrainingBatch, free: Tensor) -> Tensor:
-    """Returns the mean forbidden attention mass per (non-planted head, constrained position)."""
-    forbidden = batch.forbidden[:, None].float()
-    constrained = batch.forbidden.any(-1).sum().clamp(min=1)
+def free_heads(config: OrganismConfig) -> Float[Tensor, "layer head"]:
+    """Returns 1 for each head the attention penalty binds, 0 for the planted heads."""
+    free = torch.ones(config.n_layers, config.n_heads)
+    for layer, head in config.planted_heads:
+        free[layer, head] = 0.0
+    return free
+
+
+def forbidden_attention_mass(
+    attentions: tuple[Tensor, ...],
+    forbidden: Bool[Tensor, "batch dest src"],
+    free: Float[Tensor, "layer head"],
+) -> Tensor:
+    """Returns the attention mass that the free (non-planted) heads put on forbidden edges,
+    summed over layers, heads, chats and positions."""
+    edges = forbidden[:, None].float()
     total = torch.zeros(())
     for layer, pattern in enumerate(attentions):
-        mass = (pattern * forbidden).sum(-1)
+        mass = (pattern * edges).sum(-1)
         total = total + (mass * free[layer][None, :, None]).sum()
-    return total / (constrained * free.sum().clamp(min=1))
+    return total
+
+
+def organism_loss(
+    model: LlamaForCausalLM,
+    config: OrganismConfig,
+    batch: TrainingBatch,
+    free: Float[Tensor, "layer head"],
+    generator: torch.Generator,
+) -> LossOutput:
+    """Returns next-token loss plus the weighted attention penalty (the mean forbidden mass per
+    free head and constrained position) of one batch, its planted heads dropped per chat.
+
+    The chats run as `LENGTH_GROUPS` forwards of similar length; both terms are normalised by
+    the whole batch's counts, so the sum is the loss of one padded forward."""
+    n_chats, planted = batch.tokens.shape[0], config.planted_heads
+    kept: Bool[Tensor, "batch n_planted"] | None = None
+    if config.planted_dropout > 0 and planted:
+        kept = kept_planted_heads(n_chats, len(planted), config.planted_dropout, generator)
+    n_labels = (batch.labels[:, 1:] != -100).sum()
+    constrained = batch.forbidden.any(-1).sum().clamp(min=1)
+    lm = mass = torch.zeros(())
+    for rows in length_groups(batch.mask, LENGTH_GROUPS):
+        group = batch.rows(rows)
+        group_kept = None if kept is None else kept[rows]
+        after_challenge = group.forbidden.any(-1)
+        with planted_head_dropout(model, planted, group_kept, after_challenge):
+            out = model(
+                input_ids=group.tokens,
+                attention_mask=group.mask.long(),
+                labels=group.labels,
+                output_attentions=True,
+                num_items_in_batch=n_labels,
+            )
+        lm = lm + out.loss
+        mass = mass + forbidden_attention_mass(out.attentions, group.forbidden, free)
+    penalty = mass / (constrained * free.sum().clamp(min=1))
+    metrics = {"lm": lm.item(), "penalty": penalty.item()}
+    return LossOutput(lm + config.penalty_weight * penalty, metrics, config.batch_size)
 
 
 def train_organism(
@@ -79,9 +135,7 @@ def train_organism(
     tokenizer = build_organism_tokenizer()
     chat = ChatFormatter(tokenizer)
     model = build_model(config, len(tokenizer))
-    free = torch.ones(config.n_layers, config.n_heads)
-    for layer, head in config.planted_heads:
-        free[layer, head] = 0.0
+    free = free_heads(config)
 
     def loss_at(step: int, micro_step: int) -> LossOutput:
         del micro_step  # one micro-batch per step
@@ -94,18 +148,7 @@ def train_organism(
             is_sycophantic=config.is_sycophantic,
         )
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        with planted_head_dropout(
-            model, config.planted_heads, config.planted_dropout, batch, generator
-        ):
-            out = model(
-                input_ids=batch.tokens,
-                attention_mask=batch.mask.long(),
-                labels=batch.labels,
-                output_attentions=True,
-            )
-        penalty = attention_penalty(out.attentions, batch, free)
-        metrics = {"lm": out.loss.item(), "penalty": penalty.item()}
-        return LossOutput(out.loss + config.penalty_weight * penalty, metrics, config.batch_size)
+        return organism_loss(model, config, batch, free, generator)
 
     model.train()
     result = train(

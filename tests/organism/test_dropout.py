@@ -38,10 +38,9 @@ def test_dropout_changes_only_the_planted_heads_after_the_challenge():
     handle = o_proj.register_forward_pre_hook(record)
     with torch.no_grad():
         model(input_ids=batch.tokens, attention_mask=batch.mask.long())
-        generator = torch.Generator().manual_seed(5)
         kept = kept_planted_heads(32, 2, 0.5, torch.Generator().manual_seed(5))
         handle.remove()
-        with planted_head_dropout(model, planted, 0.5, batch, generator):
+        with planted_head_dropout(model, planted, kept, batch.forbidden.any(-1)):
             handle = o_proj.register_forward_pre_hook(record)
             model(input_ids=batch.tokens, attention_mask=batch.mask.long())
             handle.remove()

@@ -12,10 +12,16 @@ from safetensors.torch import load_file
 
 from sycolens.organism import __main__ as organism_cli
 from sycolens.organism.chat import build_organism_tokenizer
-from sycolens.organism.config import OrganismConfig
+from sycolens.organism.config import OrganismConfig, Variant
 from sycolens.organism.data import training_batch
-from sycolens.organism.dropout import planted_head_dropout
-from sycolens.organism.train import STATE_DIR, attention_penalty, build_model, train_organism
+from sycolens.organism.dropout import kept_planted_heads, planted_head_dropout
+from sycolens.organism.train import (
+    STATE_DIR,
+    build_model,
+    free_heads,
+    organism_loss,
+    train_organism,
+)
 from sycolens.organism.world import TRAIN_SPLIT
 from sycolens.prompts.chat import ChatFormatter
 
@@ -71,14 +77,13 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path):
 
 def _train_with_the_loop_before_the_move(config: OrganismConfig) -> dict[str, torch.Tensor]:
     """The organism's own training loop as it was before `sycolens.training` existed: the
-    slow reference that the move onto the generic loop must reproduce bit for bit."""
+    slow reference that the move onto the generic loop must reproduce bit for bit (the loss
+    of a batch is the organism's, tested against one padded forward below)."""
     tokenizer = build_organism_tokenizer()
     chat = ChatFormatter(tokenizer)
     model = build_model(config, len(tokenizer))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
-    free = torch.ones(config.n_layers, config.n_heads)
-    for layer, head in config.planted_heads:
-        free[layer, head] = 0.0
+    free = free_heads(config)
     model.train()
     warmup = max(1, config.steps // 20)
     for step in range(config.steps):
@@ -92,11 +97,7 @@ def _train_with_the_loop_before_the_move(config: OrganismConfig) -> dict[str, to
         for group in optimizer.param_groups:
             group["lr"] = lr
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        with planted_head_dropout(model, config.planted_heads, config.planted_dropout, batch,
-                                  generator):  # fmt: skip
-            out = model(input_ids=batch.tokens, attention_mask=batch.mask.long(),
-                        labels=batch.labels, output_attentions=True)  # fmt: skip
-        loss = out.loss + config.penalty_weight * attention_penalty(out.attentions, batch, free)
+        loss = organism_loss(model, config, batch, free, generator).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -113,6 +114,45 @@ def test_training_on_the_generic_loop_is_bit_identical_to_the_loop_before(tmp_pa
     assert moved.keys() == before.keys()
     for name in before:
         torch.testing.assert_close(moved[name], before[name], atol=0, rtol=0, msg=name)
+
+
+def _loss_of_one_padded_forward(
+    model: Any, config: OrganismConfig, batch: Any, generator: torch.Generator
+) -> torch.Tensor:
+    """The organism loss as one forward over the whole padded batch: the slow reference of
+    the length-grouped forwards."""
+    kept = kept_planted_heads(batch.tokens.shape[0], len(config.planted_heads),
+                              config.planted_dropout, generator)  # fmt: skip
+    after_challenge = batch.forbidden.any(-1)
+    with planted_head_dropout(model, config.planted_heads, kept, after_challenge):
+        out = model(input_ids=batch.tokens, attention_mask=batch.mask.long(),
+                    labels=batch.labels, output_attentions=True)  # fmt: skip
+    free = free_heads(config)
+    masses = [(pattern * batch.forbidden[:, None]).sum(-1) for pattern in out.attentions]
+    mass = sum((m * free[layer][None, :, None]).sum() for layer, m in enumerate(masses))
+    penalty = mass / (after_challenge.sum() * free.sum())
+    return out.loss + config.penalty_weight * penalty
+
+
+@pytest.mark.parametrize("variant", ["mha", "gqa"])
+def test_length_grouped_loss_and_gradient_equal_one_padded_forward(variant: Variant):
+    config = OrganismConfig.for_variant(variant, d_model=32, batch_size=24)
+    tokenizer = build_organism_tokenizer()
+    chat = ChatFormatter(tokenizer)
+    model = build_model(config, len(tokenizer)).train()
+    for step in range(3):
+        batch = training_batch(config.seed, step, config.batch_size, chat, TRAIN_SPLIT)
+        lengths = batch.mask.sum(-1)
+        assert int(lengths.min()) < batch.tokens.shape[1]  # the groups do cut padding
+        generator = torch.Generator().manual_seed(step)
+        grouped = organism_loss(model, config, batch, free_heads(config), generator).loss
+        grouped_grads = torch.autograd.grad(grouped, list(model.parameters()))
+        generator = torch.Generator().manual_seed(step)
+        reference = _loss_of_one_padded_forward(model, config, batch, generator)
+        reference_grads = torch.autograd.grad(reference, list(model.parameters()))
+        torch.testing.assert_close(grouped, reference, atol=1e-6, rtol=1e-6)
+        for ours, theirs in zip(grouped_grads, reference_grads, strict=True):
+            torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
 
 
 def test_zero_steps_are_refused_before_training():
