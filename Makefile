@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sycolens-installed
 
-.PHONY: install demo report-check test test-slow notebooks lint typecheck docs check bench clean
+.PHONY: install demo report-check test test-slow durations notebooks lint typecheck docs check bench clean
 
 install: $(STAMP)
 
@@ -32,18 +32,24 @@ PYTEST_FLAGS ?=
 # are small, so two one-thread workers do more on two cores than one two-thread process, and
 # two two-thread workers stall each other. TEST_WORKERS=0 runs in this process.
 TEST_WORKERS ?= 2
-PYTEST := OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+# A worker takes a whole test file, so a module's fixtures are built once; the files come
+# longest first by tests/durations.json (tests/durations.py), so the two workers end together.
+PYTEST := OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) \
+	--dist loadfile --no-loadscope-reorder
 
 # The unit and integration tiers: pure functions, tiny checkpoints, the organisms, one process.
-# A worker takes a whole test file, so a module's fixtures are built once.
 test: install
-	$(PYTEST) --dist loadfile $(PYTEST_FLAGS)
+	$(PYTEST) $(PYTEST_FLAGS)
 
-# The end-to-end tier: SmolLM2, subprocess CLIs, multi-process launches, the organism retrain.
-# The organism retrain (most of the tier's time, marked starts_first) is collected first, so one
-# worker starts it while the other takes the rest, stealing what waits behind the retrain.
+# The end-to-end tier: SmolLM2, subprocess CLIs, multi-process launches, the organism retrain
+# (most of the tier's time: its file starts first, and the other worker takes the rest).
 test-slow: install
-	$(PYTEST) -m slow --dist worksteal $(PYTEST_FLAGS)
+	$(PYTEST) -m slow $(PYTEST_FLAGS)
+
+# Records each test's seconds in tests/durations.json, which orders the files of both tiers.
+durations: install
+	$(PYTEST) --store-durations
+	$(PYTEST) -m slow --store-durations
 
 # Notebooks run top to bottom on the organism; the kernel talks to pytest over loopback sockets.
 notebooks: install

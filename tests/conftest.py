@@ -14,7 +14,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import dataclasses
 import json
 import random
-import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -23,7 +22,6 @@ from typing import Any
 
 import pytest
 import torch
-from filelock import FileLock
 
 import sycolens.models.load as load_module
 import sycolens.models.sources as sources
@@ -31,6 +29,9 @@ from sycolens import patch
 from sycolens.models import LoadedModel, load_model
 from sycolens.models.registry import EmbeddedModel
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily, save_tiny_checkpoint
+from tests.durations import pytest_addoption, pytest_configure
+
+__all__ = ["pytest_addoption", "pytest_configure"]  # hooks: test files run longest first
 
 END_TO_END_FIXTURES = frozenset({"smollm2"})
 
@@ -38,9 +39,8 @@ END_TO_END_FIXTURES = frozenset({"smollm2"})
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Puts in the end-to-end tier every test that uses SmolLM2 (its fixture or marker) and
-    each per-family test of a family outside DEFAULT_TIER_FAMILIES; moves the tests marked
-    `starts_first` to the front, so a parallel run overlaps them with the rest."""
-    items.sort(key=lambda item: item.get_closest_marker("starts_first") is None)
+    each per-family test of a family outside DEFAULT_TIER_FAMILIES (tests/durations.py then
+    orders the tier's tests)."""
     for item in items:
         uses_smollm2 = END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ()))
         if uses_smollm2 or item.get_closest_marker("smollm2") is not None:
@@ -288,40 +288,6 @@ def usage_error(capsys: pytest.CaptureFixture[str]) -> Callable[..., str]:
         return capsys.readouterr().err
 
     return refuse
-
-
-# `once_per_session`'s function: (name, build) -> the folder that build filled once per run.
-BuiltOnce = Callable[[str, Callable[[Path], None]], Path]
-
-
-@pytest.fixture(scope="session")
-def once_per_session(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> BuiltOnce:
-    """Returns `built(name, build)`: a folder that `build` filled once for the whole run.
-
-    Under pytest-xdist each worker builds its own module fixtures, so a costly one whose
-    tests land on both workers ran twice (the FSDP launch: 12-16 s each time). Here the first
-    worker to ask builds it in the run's shared temp folder while the others wait on a lock,
-    then read it. A failed build leaves no mark, so the next worker tries again.
-    """
-
-    def built(name: str, build: Callable[[Path], None]) -> Path:
-        if "PYTEST_XDIST_WORKER" not in os.environ:
-            folder = tmp_path_factory.mktemp(name)
-            build(folder)
-            return folder
-        shared = tmp_path_factory.getbasetemp().parent  # this run's, above each worker's
-        folder, mark = shared / name, shared / f"{name}.built"
-        with FileLock(shared / f"{name}.lock"):
-            if not mark.exists():
-                shutil.rmtree(folder, ignore_errors=True)
-                folder.mkdir()
-                build(folder)
-                mark.touch()
-        return folder
-
-    return built
 
 
 @pytest.fixture(scope="session")

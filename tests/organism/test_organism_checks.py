@@ -43,7 +43,6 @@ def assert_sycophantic_through_planted_heads(
 
 
 @pytest.mark.slow
-@pytest.mark.starts_first  # the tier's longest test: one worker runs it beside the rest
 def test_reduced_retrain_reproduces_the_properties(tmp_path: Path):
     """The shipped weights are no unreproducible artefact: a shorter run gets the same checks."""
     train_organism(REDUCED, tmp_path, show_progress=False)

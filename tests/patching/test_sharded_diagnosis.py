@@ -12,7 +12,6 @@ import pytest
 
 from sycolens import patch
 from sycolens.training.data_parallel import DataParallel
-from tests.conftest import BuiltOnce
 from tests.launched_runs import launch_jobs
 
 TOLERANCE = 1e-6
@@ -32,16 +31,14 @@ def _scores(path: Path) -> dict[tuple[int, int], tuple[float, float]]:
 
 
 @pytest.fixture(scope="module")
-def launched(once_per_session: BuiltOnce) -> Path:
+def launched(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Ranks the heads in both modes in one 2-process launch (`direct.json`, `total.json`),
     once for the test run; the launch's stdout is `stdout.txt`."""
-
-    def launch(root: Path) -> None:
-        jobs = [{"door": "patch", "argv": _flags(root / f"{mode}.json", mode),
-                 "interrupt_at": None} for mode in MODES]  # fmt: skip
-        launch_jobs(jobs, root, port=29519)
-
-    return once_per_session("sharded-diagnosis-launch", launch)
+    root = tmp_path_factory.mktemp("sharded-diagnosis-launch")
+    jobs = [{"door": "patch", "argv": _flags(root / f"{mode}.json", mode),
+             "interrupt_at": None} for mode in MODES]  # fmt: skip
+    launch_jobs(jobs, root, port=29519)
+    return root
 
 
 @pytest.mark.slow

@@ -18,7 +18,6 @@ import torch
 from safetensors.torch import load_file
 
 from sycolens import tune
-from tests.conftest import BuiltOnce
 from tests.launched_runs import launch_jobs, run_jobs
 
 pytestmark = pytest.mark.slow
@@ -39,25 +38,23 @@ def _compared(out: Path, mode: str, ranking: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def launched(once_per_session: BuiltOnce, organism_ranking: Path) -> Path:
+def launched(tmp_path_factory: pytest.TempPathFactory, organism_ranking: Path) -> Path:
     """Runs SPT and SFT (`spt`, `sft`), the resume of `cut` and a refused batch size (`odd`)
     in one 2-process launch, once for the test run; `cut` is first run by one process here and
     interrupted at step 3 of 4, after its checkpoint at step 2. Returns their folder; the
     launch's stdout and stderr are `stdout.txt` and `stderr.txt`."""
-
-    def launch(root: Path) -> None:
-        shutil.copy(organism_ranking, root / "heads.json")
-        cut = _flags(root / "cut", *RESUMED, ranking=root / "heads.json")
-        run_jobs([{"argv": cut, "interrupt_at": 4}])
-        assert (root / "cut" / "checkpoint").is_dir()
-        jobs = [_compared(root / m, m, root / "heads.json") for m in ("spt", "sft")] + [cut]
-        spec: list[dict[str, Any]] = [{"argv": a, "interrupt_at": None} for a in jobs]
-        odd = _flags(root / "odd", "--steps", "1", ranking=root / "heads.json")
-        odd[odd.index("--batch-size") + 1] = "3"
-        spec.append({"argv": odd, "interrupt_at": None, "refused": True})  # last: it exits
-        launch_jobs(spec, root, port=29517)
-
-    return once_per_session("data-parallel-launch", launch)
+    root = tmp_path_factory.mktemp("data-parallel-launch")
+    shutil.copy(organism_ranking, root / "heads.json")
+    cut = _flags(root / "cut", *RESUMED, ranking=root / "heads.json")
+    run_jobs([{"argv": cut, "interrupt_at": 4}])
+    assert (root / "cut" / "checkpoint").is_dir()
+    jobs = [_compared(root / m, m, root / "heads.json") for m in ("spt", "sft")] + [cut]
+    spec: list[dict[str, Any]] = [{"argv": a, "interrupt_at": None} for a in jobs]
+    odd = _flags(root / "odd", "--steps", "1", ranking=root / "heads.json")
+    odd[odd.index("--batch-size") + 1] = "3"
+    spec.append({"argv": odd, "interrupt_at": None, "refused": True})  # last: it exits
+    launch_jobs(spec, root, port=29517)
+    return root
 
 
 def _losses(out: Path) -> list[float]:

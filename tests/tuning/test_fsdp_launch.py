@@ -17,7 +17,6 @@ import pytest
 
 from sycolens import tune
 from sycolens.models.tiny import save_tiny_checkpoint
-from tests.conftest import BuiltOnce
 from tests.launched_runs import launch_jobs
 
 pytestmark = pytest.mark.slow
@@ -52,25 +51,22 @@ def _job(flags: list[str], out: Path, interrupt_at: int | None = None) -> dict[s
 
 @pytest.fixture(scope="module")
 def launched(
-    once_per_session: BuiltOnce, organism_ranking: Path
+    tmp_path_factory: pytest.TempPathFactory, organism_ranking: Path
 ) -> tuple[Path, dict[str, list[str]]]:
-    """Runs every sharded job in one 2-process launch, once for the test run (both xdist
-    workers read it); returns their root and flags. Besides the compared runs, `cut` is
-    sft-organism interrupted at step 4 (after the checkpoint at step 2) and then resumed, and
-    `left` is interrupted the same way and left so. The tiny checkpoints and the ranking the
-    runs take are saved in the launch's folder, so every worker's references take the same."""
-
-    def launch(root: Path) -> None:
-        for family in ("llama", "llama-gqa"):
-            save_tiny_checkpoint(family, root / family)
-        shutil.copy(organism_ranking, root / "heads.json")
-        runs = _runs(root)
-        sft = runs["sft-organism"]
-        spec = [_job(flags, root / name) for name, flags in runs.items()]
-        spec += [_job(sft, root / "cut", 4), _job(sft, root / "cut"), _job(sft, root / "left", 4)]
-        launch_jobs(spec, root, port=29531)
-
-    root = once_per_session("fsdp-launch", launch)
+    """Runs every sharded job in one 2-process launch, once for the test run; returns their
+    root and flags. Besides the compared runs, `cut` is sft-organism interrupted at step 4
+    (after the checkpoint at step 2) and then resumed, and `left` is interrupted the same way
+    and left so. The tiny checkpoints and the ranking the runs take are in the launch's
+    folder."""
+    root = tmp_path_factory.mktemp("fsdp-launch")
+    for family in ("llama", "llama-gqa"):
+        save_tiny_checkpoint(family, root / family)
+    shutil.copy(organism_ranking, root / "heads.json")
+    runs = _runs(root)
+    sft = runs["sft-organism"]
+    spec = [_job(flags, root / name) for name, flags in runs.items()]
+    spec += [_job(sft, root / "cut", 4), _job(sft, root / "cut"), _job(sft, root / "left", 4)]
+    launch_jobs(spec, root, port=29531)
     return root, _runs(root)
 
 
