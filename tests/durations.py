@@ -4,8 +4,10 @@ Both tiers hand whole files to two xdist workers (`--dist loadfile --no-loadscop
 each worker taking the next file in collection order when it runs short. Ordered longest
 first, the files fill the two workers as evenly as whole files can (the longest-processing-
 time rule): the organism retrain's file starts at once and the rest fill the other worker.
-Within a file the longest tests also go first, so a worker that takes its next file while it
-runs a file's last tests waits on short tests, not on the longest.
+Within a file the longest tests also go first: xdist hands a worker its next file once two or
+fewer of its tests wait, so the file queued behind waits on short tests, not on the longest.
+(The retrain's file holds three tests of the end-to-end tier; with two or fewer, the next file
+would be queued behind the retrain from the start.)
 
 `make durations` runs both tiers with `--store-durations`, which writes each test's setup,
 call and teardown seconds here; tests under a tenth of a second are left out, and a test
@@ -78,8 +80,9 @@ class DurationOrder:
         if self.store:
             self.measured[report.nodeid] = self.measured.get(report.nodeid, 0.0) + report.duration
 
-    def pytest_sessionfinish(self) -> None:
-        if self.store and not self.is_worker and self.measured:
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        """Records a whole, green run only: a failed or interrupted one keeps the file."""
+        if self.store and not self.is_worker and self.measured and exitstatus == 0:
             merged = merged_durations(read_durations(), self.measured)
             DURATIONS.write_text(json.dumps(merged, indent=0) + "\n")
 
