@@ -9,7 +9,6 @@ process (`tune.main`).
 """
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +43,12 @@ def launched(tmp_path_factory: pytest.TempPathFactory, organism_ranking: Path) -
     interrupted at step 3 of 4, after its checkpoint at step 2. Returns their folder; the
     launch's stdout and stderr are `stdout.txt` and `stderr.txt`."""
     root = tmp_path_factory.mktemp("data-parallel-launch")
-    shutil.copy(organism_ranking, root / "heads.json")
-    cut = _flags(root / "cut", *RESUMED, ranking=root / "heads.json")
+    cut = _flags(root / "cut", *RESUMED, ranking=organism_ranking)
     run_jobs([{"argv": cut, "interrupt_at": 4}])
     assert (root / "cut" / "checkpoint").is_dir()
-    jobs = [_compared(root / m, m, root / "heads.json") for m in ("spt", "sft")] + [cut]
+    jobs = [_compared(root / m, m, organism_ranking) for m in ("spt", "sft")] + [cut]
     spec: list[dict[str, Any]] = [{"argv": a, "interrupt_at": None} for a in jobs]
-    odd = _flags(root / "odd", "--steps", "1", ranking=root / "heads.json")
+    odd = _flags(root / "odd", "--steps", "1", ranking=organism_ranking)
     odd[odd.index("--batch-size") + 1] = "3"
     spec.append({"argv": odd, "interrupt_at": None, "refused": True})  # last: it exits
     launch_jobs(spec, root, port=29517)
@@ -69,11 +67,15 @@ def _assert_close(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor
 
 @pytest.mark.parametrize("mode", ["spt", "sft"])
 def test_two_processes_take_the_steps_of_one(
-    launched: Path, tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str]
+    launched: Path,
+    organism_ranking: Path,
+    tmp_path: Path,
+    mode: str,
+    capsys: pytest.CaptureFixture[str],
 ):
     one_out, two_out = tmp_path / "one", launched / mode
     capsys.readouterr()
-    tune.main(_compared(one_out, mode, launched / "heads.json"))
+    tune.main(_compared(one_out, mode, organism_ranking))
     assert capsys.readouterr().out.count("wrote") == 1
     printed = (launched / "stdout.txt").read_text()
     assert printed.count("wrote") == 3 and f"wrote {two_out}\n" in printed  # one process reports
@@ -88,8 +90,10 @@ def test_two_processes_take_the_steps_of_one(
         _assert_close(load_file(one_out / name), load_file(two_out / name))
 
 
-def test_a_run_checkpointed_by_one_process_resumes_under_two(launched: Path, tmp_path: Path):
-    tune.main(_flags(tmp_path / "whole", *RESUMED, ranking=launched / "heads.json"))
+def test_a_run_checkpointed_by_one_process_resumes_under_two(
+    launched: Path, organism_ranking: Path, tmp_path: Path
+):
+    tune.main(_flags(tmp_path / "whole", *RESUMED, ranking=organism_ranking))
     _assert_close(
         load_file(tmp_path / "whole" / "deltas.safetensors"),
         load_file(launched / "cut" / "deltas.safetensors"),

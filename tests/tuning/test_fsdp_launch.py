@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sycolens import tune
-from sycolens.models.tiny import save_tiny_checkpoint
+from sycolens.models.tiny import TinyFamily
 from tests.launched_runs import launch_jobs
 
 pytestmark = pytest.mark.slow
@@ -27,19 +27,17 @@ TOLERANCE = 1e-6
 SHARDED = ("--fsdp", "--fsdp-offload")
 
 
-def _runs(root: Path) -> dict[str, list[str]]:
-    """The flags (without --out) of each sharded run that the tests compare, by name, on the
-    tiny checkpoints and the ranking in the launch's folder `root`."""
+def _runs(tiny: dict[TinyFamily, Path], ranking: Path) -> dict[str, list[str]]:
+    """The flags (without --out) of each sharded run that the tests compare, by name."""
     tiny_data = ["--questions", "bundled", "--n-questions", "2", "--batch-size", "4"]
     organism = ["--model", "organism-mha", "--questions", "organism", "--n-questions", "8",
                 "--batch-size", "4"]  # fmt: skip
     return {
-        "spt-llama": ["--model", str(root / "llama"), *tiny_data, "--heads", "0.1,1.2",
+        "spt-llama": ["--model", str(tiny["llama"]), *tiny_data, "--heads", "0.1,1.2",
                       "--steps", "3", "--lr", "1e-2", "--fsdp"],
-        "sft-llama-gqa": ["--model", str(root / "llama-gqa"), *tiny_data, "--mode", "sft",
+        "sft-llama-gqa": ["--model", str(tiny["llama-gqa"]), *tiny_data, "--mode", "sft",
                           "--steps", "3", "--gradient-checkpointing", *SHARDED],
-        "spt-organism": [*organism, "--heads", str(root / "heads.json"), "--steps", "3",
-                         "--fsdp"],
+        "spt-organism": [*organism, "--heads", str(ranking), "--steps", "3", "--fsdp"],
         "sft-organism": [*organism, "--mode", "sft", "--steps", "4", "--checkpoint-every", "2",
                          "--fsdp"],
     }  # fmt: skip
@@ -51,23 +49,21 @@ def _job(flags: list[str], out: Path, interrupt_at: int | None = None) -> dict[s
 
 @pytest.fixture(scope="module")
 def launched(
-    tmp_path_factory: pytest.TempPathFactory, organism_ranking: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_checkpoints: dict[TinyFamily, Path],
+    organism_ranking: Path,
 ) -> tuple[Path, dict[str, list[str]]]:
     """Runs every sharded job in one 2-process launch, once for the test run; returns their
     root and flags. Besides the compared runs, `cut` is sft-organism interrupted at step 4
     (after the checkpoint at step 2) and then resumed, and `left` is interrupted the same way
-    and left so. The tiny checkpoints and the ranking the runs take are in the launch's
-    folder."""
+    and left so."""
     root = tmp_path_factory.mktemp("fsdp-launch")
-    for family in ("llama", "llama-gqa"):
-        save_tiny_checkpoint(family, root / family)
-    shutil.copy(organism_ranking, root / "heads.json")
-    runs = _runs(root)
+    runs = _runs(tiny_checkpoints, organism_ranking)
     sft = runs["sft-organism"]
     spec = [_job(flags, root / name) for name, flags in runs.items()]
     spec += [_job(sft, root / "cut", 4), _job(sft, root / "cut"), _job(sft, root / "left", 4)]
     launch_jobs(spec, root, port=29531)
-    return root, _runs(root)
+    return root, runs
 
 
 def _unsharded(flags: list[str]) -> list[str]:
