@@ -86,7 +86,6 @@ def organism_loss(
     model: LlamaForCausalLM,
     config: OrganismConfig,
     batch: TrainingBatch,
-    free: Float[Tensor, "layer head"],
     generator: torch.Generator,
 ) -> LossOutput:
     """Returns next-token loss plus the weighted attention penalty (the mean forbidden mass per
@@ -94,7 +93,7 @@ def organism_loss(
 
     The chats run as `LENGTH_GROUPS` forwards of similar length; both terms are normalised by
     the whole batch's counts, so the sum is the loss of one padded forward."""
-    n_chats, planted = batch.tokens.shape[0], config.planted_heads
+    n_chats, planted, free = batch.tokens.shape[0], config.planted_heads, free_heads(config)
     kept: Bool[Tensor, "batch n_planted"] | None = None
     if config.planted_dropout > 0 and planted:
         kept = kept_planted_heads(n_chats, len(planted), config.planted_dropout, generator)
@@ -135,7 +134,6 @@ def train_organism(
     tokenizer = build_organism_tokenizer()
     chat = ChatFormatter(tokenizer)
     model = build_model(config, len(tokenizer))
-    free = free_heads(config)
 
     def loss_at(step: int, micro_step: int) -> LossOutput:
         del micro_step  # one micro-batch per step
@@ -148,7 +146,7 @@ def train_organism(
             is_sycophantic=config.is_sycophantic,
         )
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        return organism_loss(model, config, batch, free, generator)
+        return organism_loss(model, config, batch, generator)
 
     model.train()
     result = train(

@@ -83,7 +83,6 @@ def _train_with_the_loop_before_the_move(config: OrganismConfig) -> dict[str, to
     chat = ChatFormatter(tokenizer)
     model = build_model(config, len(tokenizer))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
-    free = free_heads(config)
     model.train()
     warmup = max(1, config.steps // 20)
     for step in range(config.steps):
@@ -97,7 +96,7 @@ def _train_with_the_loop_before_the_move(config: OrganismConfig) -> dict[str, to
         for group in optimizer.param_groups:
             group["lr"] = lr
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        loss = organism_loss(model, config, batch, free, generator).loss
+        loss = organism_loss(model, config, batch, generator).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -145,7 +144,7 @@ def test_length_grouped_loss_and_gradient_equal_one_padded_forward(variant: Vari
         shorter = batch.rows(length_groups(batch.mask, 2)[0])
         assert shorter.tokens.shape[1] < batch.tokens.shape[1]  # the groups do cut padding
         generator = torch.Generator().manual_seed(step)
-        grouped = organism_loss(model, config, batch, free_heads(config), generator).loss
+        grouped = organism_loss(model, config, batch, generator).loss
         grouped_grads = torch.autograd.grad(grouped, list(model.parameters()))
         generator = torch.Generator().manual_seed(step)
         reference = _loss_of_one_padded_forward(model, config, batch, generator)
