@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import torch
+from safetensors import safe_open
 
 import sycolens.models.load as load_module
 import sycolens.models.sources as sources
@@ -297,3 +298,32 @@ def organism_ranking(tmp_path_factory: pytest.TempPathFactory) -> Path:
     patch.main(["--model", "organism-mha", "--questions", "organism", "--pairs", "16",
                 "--top-k", "3", "--out", str(out)])  # fmt: skip
     return out
+
+
+def _written_tensors(run: Path) -> dict[str, torch.Tensor]:
+    """Returns every tensor a run wrote, named `file:tensor`."""
+    tensors: dict[str, torch.Tensor] = {}
+    for path in sorted(run.rglob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as handle:
+            for name in handle.keys():  # noqa: SIM118
+                tensors[f"{path.relative_to(run)}:{name}"] = handle.get_tensor(name)
+    return tensors
+
+
+@pytest.fixture(scope="session")
+def assert_same_outputs() -> Callable[..., None]:
+    """`assert_same_outputs(first, second, tolerance)`: two run folders hold the same files, the
+    same HF config and training record, and every tensor within `tolerance` (0: equal)."""
+
+    def check(first: Path, second: Path, tolerance: float) -> None:
+        assert sorted(p.relative_to(first) for p in first.rglob("*")) == sorted(
+            p.relative_to(second) for p in second.rglob("*")
+        )
+        for name in ("model/config.json", "model/sycolens_tuning.json"):
+            assert (first / name).read_text() == (second / name).read_text(), name
+        expected, found = _written_tensors(first), _written_tensors(second)
+        assert expected.keys() == found.keys()
+        for name, tensor in expected.items():
+            torch.testing.assert_close(found[name], tensor, atol=tolerance, rtol=0, msg=name)
+
+    return check

@@ -6,15 +6,18 @@ every process, so one launch pays the processes' start-up once for several runs.
 with `interrupt_at` stops at its n-th loss with KeyboardInterrupt, as Ctrl-C would (every
 process at the same step, before that step's first collective), leaving its last checkpoint for
 a later job to resume. A job with `"refused": true` must exit non-zero (the door refusing its
-input, on stderr); put it last, since the processes refuse it on their own.
+input, on stderr); put it last, since the processes refuse it on their own. A job with an
+`"output"` path prefix writes what each process prints during it to `PREFIX.RANK.out` and
+`PREFIX.RANK.err` (`job_output` reads them), so tests can tell the jobs and processes apart.
 """
 
+import contextlib
 import importlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,30 @@ def loss_interrupted_at(
     return loss
 
 
+@contextlib.contextmanager
+def _printed_to(prefix: str | None) -> Iterator[None]:
+    """Sends this process's stdout and stderr to `prefix.RANK.out` and `.err` (none: as is)."""
+    if prefix is None:
+        yield
+        return
+    rank = os.environ.get("RANK", "0")
+    with (
+        open(f"{prefix}.{rank}.out", "w") as out,
+        open(f"{prefix}.{rank}.err", "w") as err,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        yield
+
+
+def job_output(prefix: Path, rank: int) -> tuple[str, str]:
+    """Returns what process `rank` printed to stdout and stderr during the job of `prefix`."""
+    return (
+        Path(f"{prefix}.{rank}.out").read_text(),
+        Path(f"{prefix}.{rank}.err").read_text(),
+    )
+
+
 def run_jobs(jobs: list[dict[str, Any]]) -> None:
     """Runs each job in order in this process (launched or not), interrupting as asked."""
     for job in jobs:
@@ -48,7 +75,8 @@ def run_jobs(jobs: list[dict[str, Any]]) -> None:
         tuning_run.reply_loss = REAL_LOSS if at is None else loss_interrupted_at(at)
         door = importlib.import_module(f"sycolens.{job.get('door', 'tune')}")
         try:
-            door.main(job["argv"])
+            with _printed_to(job.get("output")):
+                door.main(job["argv"])
         except SystemExit as stop:
             interrupted = at is not None and stop.code == 130  # the door's answer to Ctrl-C
             if not interrupted and not (refused and stop.code not in (0, None)):
@@ -63,7 +91,7 @@ def run_jobs(jobs: list[dict[str, Any]]) -> None:
 def launch_jobs(jobs: list[dict[str, Any]], folder: Path, port: int) -> None:
     """Runs `jobs` in one `accelerate launch` of 2 gloo processes (this file), as users launch;
     fails on a non-zero exit, and keeps the launch's output as `folder/stdout.txt` and
-    `folder/stderr.txt`. Each module takes its own `port`, so two launches never meet."""
+    `folder/stderr.txt`."""
     spec = folder / "spec.json"
     spec.write_text(json.dumps(jobs))
     launcher = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",

@@ -1,8 +1,10 @@
-"""Every CLI run as a user runs it, on the real default model at its smallest useful size.
+"""Every door run as a user runs it: `python -m sycolens.<door>` in a fresh interpreter.
 
-The last round's crash (the weights fingerprint on tensors past 2^24 elements) hid because every
-test model was tiny: these run `python -m sycolens.<door>` in a subprocess on
-smollm2-135m-instruct, and reload and validate what it wrote.
+The pipeline runs every step on the real default model, smollm2-135m-instruct, at its smoke
+sizes: the last round's crash (the weights fingerprint on tensors past 2^24 elements) hid
+because every test model was tiny. The tests below reload and validate what each of its steps
+wrote, and re-judge, tune and merge through the doors on SmolLM2 beside it; each other door runs
+once more on the organism, where a run costs little beyond its interpreter's start-up.
 """
 
 import json
@@ -20,9 +22,11 @@ from sycolens.evaluation.report import EvaluationReport
 from sycolens.models import LoadedModel
 from sycolens.patching.export import load_head_ranking
 from sycolens.pipeline.config import DEMO_PARTS, SMOKE_SIZES
+from sycolens.pipeline.steps import PartPaths
 from sycolens.schemas import schema_for
 
 MODEL = "smollm2-135m-instruct"
+ORGANISM = ["--model", "organism-mha", "--questions", "organism"]
 # End-to-end tier: every test here starts `python -m sycolens.<door>` in a subprocess.
 pytestmark = pytest.mark.slow
 
@@ -40,25 +44,48 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def smollm2_ranking(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """Runs `python -m sycolens.patch` on SmolLM2 once; returns its folder and what it printed."""
-    folder = tmp_path_factory.mktemp("patch")
-    done = _run("sycolens.patch", "--model", MODEL, "--pairs", "2", "--mode", "direct",
-                "--top-k", "10", "--out", str(folder / "heads.json"),
-                "--heads-by-layer-out", str(folder / "l.json"),
-                "--html", str(folder / "h.html"))  # fmt: skip
-    return folder, done.stdout
+def smollm2_pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Runs `python -m sycolens.pipeline --parts smollm2 --smoke` once (minutes); returns its
+    output folder and what it printed."""
+    out = tmp_path_factory.mktemp("pipeline")
+    done = _run("sycolens.pipeline", "--parts", "smollm2", "--smoke", "--out", str(out))
+    return out, done.stdout
+
+
+@pytest.fixture(scope="module")
+def smollm2_part(smollm2_pipeline: tuple[Path, str]) -> PartPaths:
+    """Where the pipeline wrote SmolLM2's artefacts."""
+    return PartPaths(smollm2_pipeline[0] / "smollm2")
 
 
 @pytest.mark.smollm2
-def test_patch_on_smollm2_writes_a_ranking_that_reloads(
-    smollm2: LoadedModel, smollm2_ranking: tuple[Path, str]
+def test_pipeline_on_smollm2_at_smoke_size_writes_a_whole_report(
+    smollm2_pipeline: tuple[Path, str],
 ):
-    folder, printed = smollm2_ranking
-    out, by_layer, html = folder / "heads.json", folder / "l.json", folder / "h.html"
-    ranking = load_head_ranking(out, smollm2)  # same weights: no warning (warnings are errors)
-    assert len(ranking.top_k) == 10 and len(ranking.document["scores"]) == 270
-    assert len(ranking.document["questions"]["question_ids"]) == 2
+    """The pipeline CLI, every step on the real default model at --smoke sizes."""
+    out, printed = smollm2_pipeline
+    assert "report.html" in printed
+    page = (out / "report.html").read_text()
+    summary = json.loads((out / "pipeline.json").read_text())
+    (part,) = summary["parts"]
+    assert part["model"] == MODEL and len(part["top_heads"]) == SMOKE_SIZES.top_k
+    smollm2 = DEMO_PARTS["smollm2"]
+    assert len(part["evaluation"]) == 3 + smollm2.random_control  # base, SPT (top, random), SFT
+    for name in ("heads.json", "knockouts.json", "attention.json", "evaluation.json"):
+        (path,) = out.rglob(name)
+        document = json.loads(path.read_text())
+        jsonschema.validate(document, schema_for(document))
+    jsonschema.validate(summary, schema_for(summary))
+    assert "<section id='smollm2-" in page
+
+
+@pytest.mark.smollm2
+def test_the_smollm2_ranking_reloads_over_the_same_weights(
+    smollm2: LoadedModel, smollm2_part: PartPaths
+):
+    ranking = load_head_ranking(smollm2_part.ranking, smollm2)  # no warning: warnings are errors
+    assert len(ranking.top_k) == SMOKE_SIZES.top_k and len(ranking.document["scores"]) == 270
+    assert len(ranking.document["questions"]["question_ids"]) == SMOKE_SIZES.pairs
     assert ranking.document["ranking"]["order"] == "signed"
     labels = ranking.document["labels"]
     assert (labels["syco_word"], labels["anti_word"], labels["origin"]) == (
@@ -66,103 +93,116 @@ def test_patch_on_smollm2_writes_a_ranking_that_reloads(
         "Yes",
         "model table",
     )
-    assert sum(len(heads) for heads in json.loads(by_layer.read_text()).values()) == 10
-    assert "plotly" in html.read_text()[:5000].lower()
-    assert "labels (model table): syco 'No'" in printed and f"wrote {out}" in printed
 
 
 @pytest.mark.smollm2
-def test_ablate_on_smollm2_writes_a_knockout_curve(smollm2_ranking: tuple[Path, str]):
-    folder, _ = smollm2_ranking
-    out, html = folder / "ko.json", folder / "ko.html"
-    done = _run("sycolens.ablate", "--model", MODEL, "--heads", str(folder / "heads.json"),
-                "--n-questions", "2", "--ks", "1,3", "--out", str(out),
-                "--html", str(html))  # fmt: skip
-    document = json.loads(out.read_text())
+def test_the_smollm2_knockouts_hold_out_the_ranking_questions(smollm2_part: PartPaths):
+    document = json.loads(smollm2_part.knockouts.read_text())
     assert document["schema"] == "sycolens.knockout_curve"
-    assert len(document["rows"]) == 1 + 2 * (1 + 3 + 1)
-    ranked_on = json.loads((folder / "heads.json").read_text())["questions"]["question_ids"]
+    # the baseline, then for each k: the top heads, each random draw, the bottom heads
+    per_k = 1 + SMOKE_SIZES.n_random + 1
+    assert len(document["rows"]) == 1 + len(SMOKE_SIZES.knockout_ks) * per_k
+    ranked_on = json.loads(smollm2_part.ranking.read_text())["questions"]["question_ids"]
     assert not set(ranked_on) & set(document["questions"]["question_ids"])
-    assert document["baseline"]["n_questions"] == 2
-    assert "contrast" in done.stdout and "plotly" in html.read_text()[:5000].lower()
+    assert document["baseline"]["n_questions"] == SMOKE_SIZES.knockout_questions
 
 
 @pytest.mark.smollm2
-def test_attention_on_smollm2_writes_views_and_a_test(smollm2_ranking: tuple[Path, str]):
-    folder, _ = smollm2_ranking
-    out, data = folder / "attn.html", folder / "attn.json"
-    done = _run("sycolens.attention", "--model", MODEL, "--heads", str(folder / "heads.json"),
-                "--prompts", "2", "--views", "1", "--html", str(out),
-                "--out", str(data))  # fmt: skip
-    document = json.loads(data.read_text())
+def test_the_smollm2_attention_test_covers_every_head(smollm2_part: PartPaths):
+    document = json.loads(smollm2_part.attention.read_text())
     assert document["schema"] == "sycolens.challenge_attention"
-    assert len(document["heads"]) == 270 and document["ranking"]["top_n"] == 10
+    assert len(document["heads"]) == 270 and document["ranking"]["top_n"] == SMOKE_SIZES.top_k
     assert 0.0 <= document["test"]["p_value"] <= 1.0
-    assert out.read_text().count("CircuitsVis.render") == 1 and "Mann-Whitney" in done.stdout
 
 
 @pytest.mark.smollm2
-def test_evaluate_on_smollm2_writes_a_report_that_reloads(smollm2: LoadedModel, tmp_path: Path):
-    del smollm2  # loaded (and cached) once for the session
-    out, html = tmp_path / "results.json", tmp_path / "r.html"
-    _run("sycolens.evaluate", "--model", MODEL, "--n-questions", "2", "--n-general", "2",
-         "--n-texts", "2", "--out", str(out), "--html", str(html))  # fmt: skip
-    report = EvaluationReport.read(out)
-    (record,) = report.records
-    assert record["name"] == MODEL and record["sycophancy"]["n_questions"] == 2
-    assert len(record["transcripts"]) == 2 and len(record["transcripts"][0]["messages"]) == 6
+def test_the_smollm2_evaluation_reloads_and_rejudges_to_itself(smollm2_part: PartPaths):
+    report = EvaluationReport.read(smollm2_part.evaluation)
+    assert len(report.records) == 3  # the base model, SPT on the top heads, SFT
+    for record in report.records:
+        assert record["sycophancy"]["n_questions"] == SMOKE_SIZES.eval_questions
+        assert len(record["transcripts"]) == SMOKE_SIZES.eval_questions
+        assert set(record["first_token"]) >= {"first_token_confidence", "agreement"}
     data = report.document["data"]
-    assert len(data["questions"]["question_ids"]) == 2 and data["general"]["n_used"] == 2
-    assert "plotly" in html.read_text()[:5000].lower()
-    assert set(record["first_token"]) >= {"first_token_confidence", "agreement"}
-    # Re-judging the real model's report with the same judge changes nothing.
-    _run("sycolens.evaluate", "rejudge", str(out))
-    rejudged = EvaluationReport.read(out.with_suffix(".rejudged.json")).records[0]
-    assert rejudged["sycophancy"] == record["sycophancy"]
-    assert all(n == 0 for n in rejudged_changes(out).values())
+    assert len(data["questions"]["question_ids"]) == SMOKE_SIZES.eval_questions
+    # Re-judging the real model's transcripts with the same judge changes nothing.
+    _run("sycolens.evaluate", "rejudge", str(smollm2_part.evaluation))
+    rejudged_path = smollm2_part.evaluation.with_suffix(".rejudged.json")
+    rejudged = EvaluationReport.read(rejudged_path)
+    for before, after in zip(report.records, rejudged.records, strict=True):
+        assert after["sycophancy"] == before["sycophancy"]
+    changes = json.loads(rejudged_path.read_text())["rejudged"]["changes"]
+    assert len(changes) == 3 and all(n == 0 for c in changes.values() for n in c.values())
 
 
-def test_tune_and_merge_on_smollm2(smollm2: LoadedModel, tmp_path: Path):
-    del smollm2  # loaded (and cached) once for the session
-    out, other = tmp_path / "run", tmp_path / "other"
-    _run("sycolens.tune", "--model", MODEL, "--random-heads", "--top-k", "2", "--n-questions", "1",
-         "--steps", "1", "--batch-size", "2", "--out", str(out))  # fmt: skip
+@pytest.mark.smollm2
+def test_tune_on_smollm2_merges_with_the_pipelines_deltas(smollm2_part: PartPaths, tmp_path: Path):
+    """SPT on random heads outside the pipeline's top heads, with gradient checkpointing, then
+    its deltas merged with the pipeline's SPT deltas: 2 + 2 heads over SmolLM2."""
+    out = tmp_path / "random"
+    _run("sycolens.tune", "--model", MODEL, "--heads", str(smollm2_part.ranking),
+         "--random-heads", "1", "--top-k", str(SMOKE_SIZES.top_k), "--n-questions", "1",
+         "--steps", "1", "--batch-size", "2", "--gradient-checkpointing",
+         "--out", str(out))  # fmt: skip
     document = json.loads((out / "tune.json").read_text())
     assert document["roles"] == ["query", "output"]  # grouped-query: W_Q and W_O only
     assert document["n_trainable"] == 2 * 2 * 576 * 64 and len(document["history"]) == 1
     assert (out / "deltas.safetensors").is_file() and (out / "model" / "config.json").is_file()
-    _run("sycolens.tune", "--model", MODEL, "--random-heads", "1", "--top-k", "2",
-         "--n-questions", "1", "--steps", "1", "--batch-size", "2", "--gradient-checkpointing",
-         "--out", str(other))  # fmt: skip
     merged = tmp_path / "merged.safetensors"
-    done = _run("sycolens.tune", "merge", str(out / "deltas.safetensors"),
-                str(other / "deltas.safetensors"), "--out", str(merged))  # fmt: skip
+    top = smollm2_part.run("spt-top") / "deltas.safetensors"
+    done = _run("sycolens.tune", "merge", str(top), str(out / "deltas.safetensors"),
+                "--out", str(merged))  # fmt: skip
     assert f"over {MODEL}: 4 heads" in done.stdout and merged.is_file()
 
 
-@pytest.mark.slow
-@pytest.mark.smollm2
-def test_pipeline_on_smollm2_at_smoke_size_writes_a_whole_report(tmp_path: Path):
-    """The pipeline CLI, every step on the real default model at --smoke sizes (minutes)."""
-    done = _run("sycolens.pipeline", "--parts", "smollm2", "--smoke", "--out", str(tmp_path))
-    assert "report.html" in done.stdout
-    page = (tmp_path / "report.html").read_text()
-    summary = json.loads((tmp_path / "pipeline.json").read_text())
-    (part,) = summary["parts"]
-    assert part["model"] == MODEL and len(part["top_heads"]) == SMOKE_SIZES.top_k
-    smollm2 = DEMO_PARTS["smollm2"]
-    assert len(part["evaluation"]) == 3 + smollm2.random_control  # base, SPT (top, random), SFT
-    for name in ("heads.json", "knockouts.json", "attention.json", "evaluation.json"):
-        (path,) = tmp_path.rglob(name)
-        document = json.loads(path.read_text())
-        jsonschema.validate(document, schema_for(document))
-    jsonschema.validate(summary, schema_for(summary))
-    assert "<section id='smollm2-" in page
+def test_patch_on_the_organism_ranks_the_planted_heads_first(tmp_path: Path):
+    out, by_layer, html = tmp_path / "heads.json", tmp_path / "l.json", tmp_path / "h.html"
+    done = _run("sycolens.patch", *ORGANISM, "--n-questions", "8", "--mode", "direct",
+                "--top-k", "3", "--out", str(out), "--heads-by-layer-out", str(by_layer),
+                "--html", str(html))  # fmt: skip
+    document = json.loads(out.read_text())
+    assert sorted(map(tuple, document["top_k"])) == [(1, 2), (2, 0), (3, 3)]  # the planted heads
+    assert len(document["scores"]) == 16 and document["ranking"]["order"] == "signed"
+    assert sum(len(heads) for heads in json.loads(by_layer.read_text()).values()) == 3
+    assert "plotly" in html.read_text()[:5000].lower() and f"wrote {out}" in done.stdout
 
 
-def rejudged_changes(out: Path) -> dict[str, int]:
-    document = json.loads(out.with_suffix(".rejudged.json").read_text())
-    return document["rejudged"]["changes"][MODEL]
+def test_ablate_on_the_organism_writes_a_knockout_curve(organism_ranking: Path, tmp_path: Path):
+    out, html = tmp_path / "ko.json", tmp_path / "ko.html"
+    done = _run("sycolens.ablate", *ORGANISM, "--heads", str(organism_ranking),
+                "--n-questions", "8", "--ks", "1,3", "--n-random", "2", "--out", str(out),
+                "--html", str(html))  # fmt: skip
+    document = json.loads(out.read_text())
+    jsonschema.validate(document, schema_for(document))
+    assert len(document["rows"]) == 1 + 2 * (1 + 2 + 1)
+    ranked_on = json.loads(organism_ranking.read_text())["questions"]["question_ids"]
+    assert not set(ranked_on) & set(document["questions"]["question_ids"])
+    assert "contrast" in done.stdout and "plotly" in html.read_text()[:5000].lower()
+
+
+def test_attention_on_the_organism_writes_views_and_a_test(organism_ranking: Path, tmp_path: Path):
+    out, data = tmp_path / "attn.html", tmp_path / "attn.json"
+    done = _run("sycolens.attention", *ORGANISM, "--heads", str(organism_ranking),
+                "--n-questions", "4", "--views", "1", "--html", str(out),
+                "--out", str(data))  # fmt: skip
+    document = json.loads(data.read_text())
+    jsonschema.validate(document, schema_for(document))
+    assert len(document["heads"]) == 16 and document["ranking"]["top_n"] == 3
+    assert 0.0 <= document["test"]["p_value"] <= 1.0
+    assert out.read_text().count("CircuitsVis.render") == 1 and "Mann-Whitney" in done.stdout
+
+
+def test_evaluate_on_the_organism_writes_a_report_that_reloads(tmp_path: Path):
+    out, html = tmp_path / "results.json", tmp_path / "r.html"
+    _run("sycolens.evaluate", *ORGANISM, "--n-questions", "4", "--n-general", "2",
+         "--n-texts", "2", "--out", str(out), "--html", str(html))  # fmt: skip
+    report = EvaluationReport.read(out)
+    (record,) = report.records
+    assert record["name"] == "organism-mha" and record["sycophancy"]["n_questions"] == 4
+    # two rounds (the organism's words hold no request for the bare answer): 4 messages
+    assert len(record["transcripts"]) == 4 and len(record["transcripts"][0]["messages"]) == 4
+    assert report.document["data"]["general"]["n_used"] == 2
+    assert "plotly" in html.read_text()[:5000].lower()
 
 
 def test_help_and_flag_checks_do_not_import_transformer_lens(

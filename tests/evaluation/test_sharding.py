@@ -1,18 +1,12 @@
 """Evaluation across processes: the blocks of the data cover it once, in order, and their
 merged evaluations equal one evaluation of all of it (in-process, against the one-process
-result); and 2 gloo processes launched through `accelerate launch` write the report one
-process writes."""
+result). That 2 launched processes write the report 1 process writes is
+`tests/test_launches.py`'s."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sycolens import evaluate
 from sycolens.data.selection import QuestionSource
 from sycolens.evaluation.config import EvaluationConfig, protocol_for
 from sycolens.evaluation.data import build_evaluation_data
@@ -75,34 +69,3 @@ def test_merged_blocks_equal_one_evaluation_of_all(data: Any, organisms: dict[st
         assert transcript_many == transcript_one
         assert first_many == pytest.approx(first_one, abs=TOLERANCE)
     assert many == one  # metrics, first-token agreement, tasks with their items
-
-
-@pytest.mark.slow
-def test_two_processes_write_the_report_one_process_writes(tmp_path: Path):
-    def flags(out: Path) -> list[str]:
-        return ["--model", "organism-mha", "--tuned", "organism-control", "--questions",
-                "organism", "--n-questions", "9", "--n-general", "5", "--n-texts", "3",
-                "--out", str(out)]  # fmt: skip
-
-    evaluate.run(evaluate.parse_args(flags(tmp_path / "one.json")))
-    launcher = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch",
-                "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no",
-                "--main_process_port", "29521"]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [*launcher, "-m", "sycolens.evaluate", *flags(tmp_path / "two.json")],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("wrote") == 1  # the main process alone writes and reports
-    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
-    assert two["data"] == one["data"]  # the same questions, tasks and texts
-    for first, second in zip(one["models"], two["models"], strict=True):
-        assert second["sycophancy"] == first["sycophancy"]
-        assert second["tasks"] == first["tasks"]
-        assert [t["replies"] for t in second["transcripts"]] == [
-            t["replies"] for t in first["transcripts"]
-        ]
-        if first["kl"] is not None:
-            assert second["kl"]["mean_kl"] == pytest.approx(first["kl"]["mean_kl"], abs=TOLERANCE)

@@ -1,13 +1,9 @@
-"""Fixtures of the tuning tests: a training run interrupted at a chosen loss, and the check
-that two run folders hold the same outputs."""
+"""Fixtures of the tuning tests: a training run interrupted at a chosen loss."""
 
 from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
 
 import pytest
-import torch
-from safetensors import safe_open
 
 from sycolens.tuning import run as tuning_run
 from tests.launched_runs import loss_interrupted_at
@@ -34,32 +30,3 @@ def interrupt_training(
             monkeypatch.setattr(tuning_run, "reply_loss", real_loss)
 
     return interrupted
-
-
-def _written_tensors(run: Path) -> dict[str, torch.Tensor]:
-    """Returns every tensor a run wrote, named `file:tensor`."""
-    tensors: dict[str, torch.Tensor] = {}
-    for path in sorted(run.rglob("*.safetensors")):
-        with safe_open(str(path), framework="pt") as handle:
-            for name in handle.keys():  # noqa: SIM118
-                tensors[f"{path.relative_to(run)}:{name}"] = handle.get_tensor(name)
-    return tensors
-
-
-@pytest.fixture(scope="session")
-def assert_same_outputs() -> Callable[..., None]:
-    """`assert_same_outputs(first, second, tolerance)`: two run folders hold the same files, the
-    same HF config and training record, and every tensor within `tolerance` (0: equal)."""
-
-    def check(first: Path, second: Path, tolerance: float) -> None:
-        assert sorted(p.relative_to(first) for p in first.rglob("*")) == sorted(
-            p.relative_to(second) for p in second.rglob("*")
-        )
-        for name in ("model/config.json", "model/sycolens_tuning.json"):
-            assert (first / name).read_text() == (second / name).read_text(), name
-        expected, found = _written_tensors(first), _written_tensors(second)
-        assert expected.keys() == found.keys()
-        for name, tensor in expected.items():
-            torch.testing.assert_close(found[name], tensor, atol=tolerance, rtol=0, msg=name)
-
-    return check

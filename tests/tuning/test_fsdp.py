@@ -1,7 +1,7 @@
 """FSDP in one process (`--fsdp --fsdp-offload`: a process group of its own, the parameters
 DTensors): SFT takes the steps an unsharded run takes and writes the same files, and no process
 group is left behind; a sharded checkpoint resumes unsharded and an unsharded one sharded
-(slow). Two launched processes: tests/tuning/test_fsdp_launch.py (slow)."""
+(slow). Two launched processes: tests/test_launches.py (slow)."""
 
 import json
 from collections.abc import Callable
@@ -49,7 +49,7 @@ def test_one_offloaded_process_takes_the_steps_of_an_unsharded_run(
     fresh_model: Callable[..., LoadedModel],
     assert_same_outputs: Callable[..., None],
 ):
-    """SFT, every weight a DTensor (SPT, whose deltas stay whole: test_fsdp_launch.py)."""
+    """SFT, every weight a DTensor (SPT, whose deltas stay whole: tests/test_launches.py)."""
     sharded = tune_model(fresh_model("organism-mha"), _job(tmp_path, sharded=True),
                          show_progress=False)  # fmt: skip
     assert not torch.distributed.is_initialized()  # its own process group is gone
