@@ -65,6 +65,11 @@ def test_pipeline_on_smollm2_at_smoke_size_writes_a_whole_report(
     """The pipeline CLI, every step on the real default model at --smoke sizes."""
     out, printed = smollm2_pipeline
     assert "report.html" in printed
+    # each step's own summary: the labels, the knockout contrast, the attention test
+    assert "labels (model table): syco 'No'" in printed and "contrast" in printed
+    assert "Mann-Whitney" in printed
+    for name in ("heads.json", "knockouts.json", "attention.json", "evaluation.json"):
+        assert f"wrote {out / 'smollm2' / name}" in printed
     page = (out / "report.html").read_text()
     summary = json.loads((out / "pipeline.json").read_text())
     (part,) = summary["parts"]
