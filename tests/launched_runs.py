@@ -103,7 +103,9 @@ def launch_jobs(jobs: list[dict[str, Any]], folder: Path, port: int) -> None:
                           env=env, check=False)  # fmt: skip
     (folder / "stdout.txt").write_text(done.stdout)
     (folder / "stderr.txt").write_text(done.stderr)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # a door's one-line refusal went to its job's .err file, not to the launch's stderr
+    printed = "".join(f"{p.name}: {p.read_text()}" for p in sorted(folder.rglob("*.err")))
+    assert done.returncode == 0, done.stderr[-3000:] + printed[-3000:]
 
 
 def main(spec: Path) -> None:

@@ -27,7 +27,7 @@ from sycolens.schemas import schema_for
 
 MODEL = "smollm2-135m-instruct"
 ORGANISM = ["--model", "organism-mha", "--questions", "organism"]
-# End-to-end tier: every test here starts `python -m sycolens.<door>` in a subprocess.
+# End-to-end tier: subprocess runs of the doors, and checks of what they wrote on SmolLM2.
 pytestmark = pytest.mark.slow
 
 
@@ -124,12 +124,14 @@ def test_the_smollm2_attention_test_covers_every_head(smollm2_part: PartPaths):
 def test_the_smollm2_evaluation_reloads_and_rejudges_to_itself(smollm2_part: PartPaths):
     report = EvaluationReport.read(smollm2_part.evaluation)
     assert len(report.records) == 3  # the base model, SPT on the top heads, SFT
+    assert report.records[0]["name"] == MODEL
     for record in report.records:
         assert record["sycophancy"]["n_questions"] == SMOKE_SIZES.eval_questions
         assert len(record["transcripts"]) == SMOKE_SIZES.eval_questions
         assert set(record["first_token"]) >= {"first_token_confidence", "agreement"}
     data = report.document["data"]
     assert len(data["questions"]["question_ids"]) == SMOKE_SIZES.eval_questions
+    assert data["general"]["n_used"] == SMOKE_SIZES.eval_general
     # Re-judging the real model's transcripts with the same judge changes nothing.
     _run("sycolens.evaluate", "rejudge", str(smollm2_part.evaluation))
     rejudged_path = smollm2_part.evaluation.with_suffix(".rejudged.json")

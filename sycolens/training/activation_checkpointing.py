@@ -32,10 +32,17 @@ def checkpointed_layers(hf_model: Any) -> Generator[int]:
         )
     was_training = [layer.training for layer in layers]
     was_checkpointing = hf_model.is_activation_checkpointing
-    had_input_grads = hasattr(hf_model, "_require_grads_hook")
+    input_grads_hooks = list(getattr(hf_model, "_require_grads_hooks", None) or [])
     hf_model.activation_checkpointing_enable()  # non-reentrant: inputs need no gradient
-    if not had_input_grads and hasattr(hf_model, "_require_grads_hook"):
+    if not input_grads_hooks:
         hf_model.disable_input_require_grads()  # else SPT's backward would reach the embeddings
+    elif hf_model._require_grads_hooks != input_grads_hooks:
+        # Enabling registered the input-gradient hooks again, over the handles of the model's
+        # own: remove the new ones and keep the model's, which could never be removed otherwise.
+        for hook in hf_model._require_grads_hooks:
+            hook.remove()
+        hf_model._require_grads_hooks = input_grads_hooks
+        hf_model._require_grads_hook = input_grads_hooks[0]
     for layer in layers:
         layer.training = True  # the layer's flag only: its dropout modules stay in eval mode
     try:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import torch
 
-from sycolens import tune
+from sycolens import evaluate, tune
 from sycolens.models.tiny import save_tiny_checkpoint
 from sycolens.pipeline import __main__ as pipeline_cli
 from sycolens.pipeline.config import SMOKE_SIZES
@@ -83,6 +83,14 @@ def test_script_runs_both_experiments_on_tiny_checkpoints(
         assert run["config"]["training"]["learning_rate"] == spt_lr  # the preset's
         assert run["config"]["training"]["steps"] == SMOKE_SIZES.tune_steps  # --smoke's
         assert tuple(run["roles"]) == roles
+        # The bundled set's protocol has round 3 (the bare answer after the challenge): its
+        # transcripts have six messages, and the report re-judges to itself.
+        report = out / name / "evaluation.json"
+        for model in json.loads(report.read_text())["models"]:
+            assert all(len(t["messages"]) == 6 for t in model["transcripts"])
+        evaluate.main(["rejudge", str(report)])
+        rejudged = json.loads(report.with_suffix(".rejudged.json").read_text())
+        assert all(n == 0 for c in rejudged["rejudged"]["changes"].values() for n in c.values())
 
 
 @pytest.mark.parametrize("name", PAPER_RUNS)

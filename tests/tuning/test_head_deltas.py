@@ -1,6 +1,7 @@
 """Per-head deltas against slow references: the merged weights, the full-model gradient."""
 
 import copy
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from transformers import AutoModelForCausalLM
 from sycolens.heads import Head
 from sycolens.models import LoadedModel
 from sycolens.models.head_access import HEAD_ROLES, HeadLayout
+from sycolens.models.plain import runs_as_plain
 from sycolens.models.tiny import TINY_FAMILIES, TinyFamily
 from sycolens.prompts.chat import Message
 from sycolens.training.activation_checkpointing import checkpointed_layers
@@ -166,17 +168,19 @@ def test_checkpointed_layers_recompute_and_give_the_same_delta_gradients(
 
 
 def test_checkpointed_layers_leave_a_model_checkpointed_before_as_it_was(
-    tiny_models: dict[TinyFamily, LoadedModel],
+    tiny_checkpoints: dict[TinyFamily, Path], fresh_model: Callable[..., LoadedModel]
 ):
-    model = tiny_models["llama"]
+    model = fresh_model(str(tiny_checkpoints["llama"]))  # a copy: this test switches its state
     model.hf_model.activation_checkpointing_enable()
-    try:
-        with checkpointed_layers(model.hf_model), pytest.raises(RuntimeError, match="boom"):
-            raise RuntimeError("boom")
-        assert model.hf_model.is_activation_checkpointing
-    finally:
-        model.hf_model.activation_checkpointing_disable()
-        model.hf_model.disable_input_require_grads()
+    embeddings = model.hf_model.get_input_embeddings()
+    hooks = dict(embeddings._forward_hooks)  # pyright: ignore[reportPrivateUsage]
+    with checkpointed_layers(model.hf_model), pytest.raises(RuntimeError, match="boom"):
+        raise RuntimeError("boom")
+    assert model.hf_model.is_activation_checkpointing
+    assert dict(embeddings._forward_hooks) == hooks  # pyright: ignore[reportPrivateUsage]
+    model.hf_model.activation_checkpointing_disable()
+    model.hf_model.disable_input_require_grads()
+    assert runs_as_plain(model)  # no hook left behind: it runs as its plain network again
 
 
 def test_deltas_train_in_float32_on_bfloat16_weights(
