@@ -20,6 +20,7 @@ from safetensors.numpy import save_file as save_numpy
 
 from sycolens.evaluation.report import EvaluationReport
 from sycolens.models import LoadedModel
+from sycolens.organism.card import read_card
 from sycolens.patching.export import load_head_ranking
 from sycolens.pipeline.config import DEMO_PARTS, SMOKE_SIZES
 from sycolens.pipeline.steps import PartPaths
@@ -197,6 +198,17 @@ def test_attention_on_the_organism_writes_views_and_a_test(organism_ranking: Pat
     assert len(document["heads"]) == 16 and document["ranking"]["top_n"] == 3
     assert 0.0 <= document["test"]["p_value"] <= 1.0
     assert out.read_text().count("CircuitsVis.render") == 1 and "Mann-Whitney" in done.stdout
+
+
+def test_organism_train_writes_a_model_that_loads_and_its_card(tmp_path: Path):
+    out = tmp_path / "organism"
+    done = _run("sycolens.organism", "train", "--variant", "mha", "--steps", "3",
+                "--out", str(out))  # fmt: skip
+    card = read_card(out)
+    assert card["name"] == "sycolens-organism-mha" and card["config"]["steps"] == 3
+    assert card["planted_heads"] == [[1, 2], [2, 0], [3, 3]] and "knockout" in card["checks"]
+    assert (out / "model.safetensors").is_file() and not (out / ".training").exists()
+    assert '"name": "sycolens-organism-mha"' in done.stdout
 
 
 def test_evaluate_on_the_organism_writes_a_report_that_reloads(tmp_path: Path):
