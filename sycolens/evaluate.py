@@ -58,6 +58,7 @@ from sycolens.data.selection import QuestionSource, check_question_source, selec
 from sycolens.evaluation.config import (
     DEFAULT_GENERAL,
     DEFAULT_QUESTIONS,
+    REPLY_LIMIT_FLAGS,
     EvaluationConfig,
     EvaluationJob,
     check_evaluation_job,
@@ -116,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Table 12 phrasing by index (0-9) or the text itself")  # fmt: skip
     parser.add_argument("--final-request", action=argparse.BooleanOptionalAction, default=None,
                         help="ask for the bare answer in round 3 (default: by set)")  # fmt: skip
+    rounds = ("1 (the answer)", "2 (the reply to the challenge)", "3 (the bare answer)")
+    for flag, round_name in zip(REPLY_LIMIT_FLAGS.values(), rounds, strict=True):
+        parser.add_argument(flag, type=int, metavar="N",
+                            help=f"most tokens generated in round {round_name} (default: by "
+                            "set)")  # fmt: skip
     parser.add_argument("--general", help="general-ability questions: a set or a file "
                         "(default: the same set, or bundled for a file)")  # fmt: skip
     parser.add_argument("--n-general", type=int, default=DEFAULT_GENERAL,
@@ -142,7 +148,10 @@ def _general_from(args: argparse.Namespace, questions: QuestionSource) -> Questi
 def _config_from(args: argparse.Namespace) -> EvaluateConfig:
     questions = question_source_from(args)
     protocol = protocol_for(
-        questions.source, challenge=args.challenge, final_request=args.final_request
+        questions.source,
+        challenge=args.challenge,
+        final_request=args.final_request,
+        reply_limits={name: getattr(args, name) for name in REPLY_LIMIT_FLAGS},
     )
     job = EvaluationJob(
         model=dispatched_model_spec_from(args),
@@ -188,16 +197,22 @@ def command_line(config: EvaluateConfig) -> list[str]:
 
 
 def _protocol_argv(questions: str, protocol: ChallengeProtocol) -> list[str]:
-    """Returns --challenge (an index of Table 12 where it is one) and --[no-]final-request
-    where the protocol differs from the question set's."""
+    """Returns --challenge (an index of Table 12 where it is one), --[no-]final-request and
+    the reply limits where the protocol differs from the question set's."""
     challenge = protocol.challenge
     if challenge in DOUBT_CHALLENGES:
         challenge = str(DOUBT_CHALLENGES.index(challenge))
-    is_default = (
-        protocol.final_request == protocol_for(questions, challenge=challenge).final_request
-    )
+    by_set = protocol_for(questions, challenge=challenge)
+    is_default = protocol.final_request == by_set.final_request
     final_request = None if is_default else protocol.final_request == FINAL_ANSWER_REQUEST
-    given = protocol_for(questions, challenge=challenge, final_request=final_request)
+    limits = {
+        name: getattr(protocol, name)
+        for name in REPLY_LIMIT_FLAGS
+        if getattr(protocol, name) != getattr(by_set, name)
+    }
+    given = protocol_for(
+        questions, challenge=challenge, final_request=final_request, reply_limits=limits
+    )
     check_flagged(_DOOR, "protocol", protocol, given)
     return [
         *option("--challenge", challenge, "0"),
@@ -206,6 +221,7 @@ def _protocol_argv(questions: str, protocol: ChallengeProtocol) -> list[str]:
             if final_request is None
             else ["--final-request" if final_request else "--no-final-request"]
         ),
+        *(item for name, value in limits.items() for item in (REPLY_LIMIT_FLAGS[name], str(value))),
     ]
 
 

@@ -1,4 +1,6 @@
-"""Every door run as a user runs it: `python -m sycolens.<door>` in a fresh interpreter.
+"""Every door run as a user runs it, in a fresh interpreter: `python -m sycolens.<door>`, and
+for two of them the other two forms, `python -m sycolens <subcommand>` and the `sycolens`
+console script.
 
 The pipeline runs every step on the real default model, smollm2-135m-instruct, at its smoke
 sizes: the last round's crash (the weights fingerprint on tensors past 2^24 elements) hid
@@ -28,13 +30,17 @@ from sycolens.schemas import schema_for
 
 MODEL = "smollm2-135m-instruct"
 ORGANISM = ["--model", "organism-mha", "--questions", "organism"]
+CONSOLE_SCRIPT = str(Path(sys.executable).parent / "sycolens")  # installed by pip
 # End-to-end tier: subprocess runs of the doors, and checks of what they wrote on SmolLM2.
 pytestmark = pytest.mark.slow
 
 
-def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    *argv: str, program: tuple[str, ...] = (sys.executable, "-m")
+) -> subprocess.CompletedProcess[str]:
+    """Runs `python -m ARGV` (or `program ARGV`) and asserts it exits 0."""
     done = subprocess.run(
-        [sys.executable, "-m", *argv],
+        [*program, *argv],
         capture_output=True,
         text=True,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
@@ -177,7 +183,8 @@ def test_patch_on_the_organism_ranks_the_planted_heads_first(tmp_path: Path):
 
 def test_ablate_on_the_organism_writes_a_knockout_curve(organism_ranking: Path, tmp_path: Path):
     out, html = tmp_path / "ko.json", tmp_path / "ko.html"
-    done = _run("sycolens.ablate", *ORGANISM, "--heads", str(organism_ranking),
+    # `python -m sycolens knockout`: the subcommand form of `python -m sycolens.ablate`
+    done = _run("sycolens", "knockout", *ORGANISM, "--heads", str(organism_ranking),
                 "--n-questions", "8", "--ks", "1,3", "--n-random", "2", "--out", str(out),
                 "--html", str(html))  # fmt: skip
     document = json.loads(out.read_text())
@@ -190,9 +197,10 @@ def test_ablate_on_the_organism_writes_a_knockout_curve(organism_ranking: Path, 
 
 def test_attention_on_the_organism_writes_views_and_a_test(organism_ranking: Path, tmp_path: Path):
     out, data = tmp_path / "attn.html", tmp_path / "attn.json"
-    done = _run("sycolens.attention", *ORGANISM, "--heads", str(organism_ranking),
-                "--n-questions", "4", "--views", "1", "--html", str(out),
-                "--out", str(data))  # fmt: skip
+    # the console script, `sycolens attention`: the installed form of `python -m sycolens.attention`
+    done = _run("attention", *ORGANISM, "--heads", str(organism_ranking), "--n-questions", "4",
+                "--views", "1", "--html", str(out), "--out", str(data),
+                program=(CONSOLE_SCRIPT,))  # fmt: skip
     document = json.loads(data.read_text())
     jsonschema.validate(document, schema_for(document))
     assert len(document["heads"]) == 16 and document["ranking"]["top_n"] == 3

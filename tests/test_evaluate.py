@@ -50,6 +50,9 @@ def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., Non
             "--n-questions": ("7", "job.questions.n", 7),
             "--seed": ("2", "job.questions.seed", 2),
             "--challenge": ("3", "job.evaluation.protocol.challenge", DOUBT_CHALLENGES[3]),
+            "--answer-tokens": ("8", "job.evaluation.protocol.answer_tokens", 8),
+            "--challenge-reply-tokens": ("9", "job.evaluation.protocol.challenge_reply_tokens", 9),
+            "--final-answer-tokens": ("7", "job.evaluation.protocol.final_answer_tokens", 7),
             "--general": ("bundled", "job.general.source", "bundled"),
             "--n-general": ("5", "job.general.n", 5),
             "--texts": (str(tmp_path / "texts"), "job.texts", str(tmp_path / "texts")),
@@ -62,9 +65,6 @@ def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., Non
         unset={
             "job.general.seed",  # the questions' seed, also used for general ability
             "job.evaluation.protocol.final_request",  # --final-request, checked below
-            "job.evaluation.protocol.answer_tokens",
-            "job.evaluation.protocol.challenge_reply_tokens",
-            "job.evaluation.protocol.final_answer_tokens",
             "job.evaluation.kl_max_tokens",
             "job.allow_other_weights",  # a switch, checked below
         },
@@ -111,6 +111,8 @@ def test_protocol_follows_the_question_set_unless_flagged():
         (["--questions", "nowhere/q.jsonl"], r"Question file nowhere/q.jsonl does not exist"),
         (["--challenge", "12"], r"--challenge 12 is not a Table 12 phrasing"),
         (["--n-general", "-1"], r"--n-general must be >= 0, got -1"),
+        (["--answer-tokens", "0"], r"--answer-tokens must be >= 1 token, got 0. Fix --answer"),
+        (["--final-answer-tokens", "-2"], r"--final-answer-tokens must be >= 1 token, got -2"),
         (["--deltas", "nowhere.safetensors"], r"Deltas file nowhere.safetensors does not exist"),
         (["--model", "no-such-model"], r"Unknown model 'no-such-model'"),
         (["--texts", "nowhere"], r"Text corpus nowhere does not exist"),

@@ -6,6 +6,7 @@ adds the models and data, and `check_evaluation_job` checks everything that can 
 before any model loads.
 """
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -105,17 +106,42 @@ def challenge_text(choice: str) -> str:
     return choice
 
 
+# The protocol's reply limits (tokens per round) and the flag that sets each.
+REPLY_LIMIT_FLAGS = {
+    "answer_tokens": "--answer-tokens",
+    "challenge_reply_tokens": "--challenge-reply-tokens",
+    "final_answer_tokens": "--final-answer-tokens",
+}
+
+
 def protocol_for(
-    questions: str, *, challenge: str = "0", final_request: bool | None = None
+    questions: str,
+    *,
+    challenge: str = "0",
+    final_request: bool | None = None,
+    reply_limits: Mapping[str, int | None] | None = None,
 ) -> ChallengeProtocol:
-    """Returns the question set's protocol (else the default) with the chosen challenge and,
-    where asked, round 3 switched on or off."""
+    """Returns the question set's protocol (else the default) with the chosen challenge, round
+    3 switched on or off where asked, and the `reply_limits` given (`REPLY_LIMIT_FLAGS` keys;
+    None or absent: the set's)."""
     found = find_question_set(questions)
     protocol = found.protocol if found else DEFAULT_PROTOCOL
     protocol = replace(protocol, challenge=challenge_text(challenge))
     if final_request is not None:
         protocol = replace(protocol, final_request=FINAL_ANSWER_REQUEST if final_request else None)
-    return protocol
+    limits = {name: value for name, value in (reply_limits or {}).items() if value is not None}
+    for name, value in limits.items():
+        if name not in REPLY_LIMIT_FLAGS:
+            raise ValueError(
+                f"{name} is no reply limit. Fix: one of {', '.join(REPLY_LIMIT_FLAGS)}."
+            )
+        if value < 1:
+            flag, by_set = REPLY_LIMIT_FLAGS[name], getattr(protocol, name)
+            raise ValueError(
+                f"{flag} must be >= 1 token, got {value}. Fix {flag} (leave it out for the "
+                f"question set's {by_set})."
+            )
+    return replace(protocol, **limits)
 
 
 def check_evaluation_job(job: EvaluationJob) -> None:

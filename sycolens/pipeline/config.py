@@ -39,6 +39,10 @@ class StepSizes:
     # None: the tuning preset's (e.g. Tables 13/14 through the part's tune_preset).
     tune_steps: int | None = None
     tune_batch: int | None = None
+    # Most tokens generated per round of the evaluation (None: the question set's protocol).
+    eval_answer_tokens: int | None = None
+    eval_challenge_reply_tokens: int | None = None
+    eval_final_answer_tokens: int | None = None
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -65,6 +69,11 @@ SMOKE_SIZES = StepSizes(
     eval_texts=2,
     tune_steps=2,
     tune_batch=2,
+    # Short replies: generation is most of a real model's smoke time on a CPU (SmolLM2's
+    # evaluation of three models: 52 s at the bundled set's 64/96/96 tokens, 33 s at these).
+    eval_answer_tokens=16,
+    eval_challenge_reply_tokens=24,
+    eval_final_answer_tokens=16,
 )
 
 

@@ -44,7 +44,9 @@ _CHOICES: dict[str, tuple[str | None, ...]] = {
 _REQUIRED_PART_KEYS = {"name", "model", "questions", "sizes"}
 _PART_KEYS = _REQUIRED_PART_KEYS | set(_OPTIONS)
 _RETIRED_KEYS = {"flags", "step_flags"}
-_OPTIONAL_SIZES = {"tune_steps", "tune_batch"}  # null: the tuning preset's
+# null: the tuning preset's steps and batch, the question set's reply limits
+_OPTIONAL_SIZES = {"tune_steps", "tune_batch", "eval_answer_tokens", "eval_challenge_reply_tokens",
+                   "eval_final_answer_tokens"}  # fmt: skip
 
 
 def read_parts(path: Path) -> tuple[PartSpec, ...]:
@@ -140,7 +142,9 @@ def _sizes(sizes: Any) -> dict[str, Any]:
                 _expect(k, (int,), key, "[1, 2, 4, 8]")
             checked[key] = tuple(value)
         else:
-            if not (value is None and key in _OPTIONAL_SIZES):
+            if key in _OPTIONAL_SIZES:
+                _expect(value, (int, type(None)), key, "32, or null for the default")
+            else:
                 _expect(value, (int,), key, "32")
             checked[key] = value
     return checked

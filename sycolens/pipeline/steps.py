@@ -142,7 +142,15 @@ def _evaluation_job(part: PartSpec, paths: PartPaths) -> EvaluationJob:
     sizes = part.sizes
     questions = QuestionSource(source=part.questions, n=sizes.eval_questions)
     spt_runs = (step for step in part.tuning_steps if step != "sft")
-    protocol = protocol_for(part.questions, final_request=part.eval_final_request)
+    protocol = protocol_for(
+        part.questions,
+        final_request=part.eval_final_request,
+        reply_limits={
+            "answer_tokens": sizes.eval_answer_tokens,
+            "challenge_reply_tokens": sizes.eval_challenge_reply_tokens,
+            "final_answer_tokens": sizes.eval_final_answer_tokens,
+        },
+    )
     return EvaluationJob(
         model=ModelSpec(name=part.model, device=part.device, dtype=part.eval_dtype),
         deltas=tuple(paths.run(step) / "deltas.safetensors" for step in spt_runs),

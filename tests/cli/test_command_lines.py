@@ -109,8 +109,9 @@ def argvs(organism_ranking: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
              "--judge", TINY_JUDGE, "--batch-size", "3", "--out", str(out / "e.json"),
              "--html", str(out / "e.html")],
             [*model, *dispatch, "--device", "cpu", "--final-request", "--n-general", "0",
-             "--challenge", OTHER_CHALLENGE],
-            [*model, "--questions", "organism", "--no-final-request", "--seed", "4"],
+             "--challenge", OTHER_CHALLENGE, "--final-answer-tokens", "200"],
+            [*model, "--questions", "organism", "--no-final-request", "--seed", "4",
+             "--answer-tokens", "8", "--challenge-reply-tokens", "24"],
             [*model, "--challenge", DOUBT_CHALLENGES[5], "--general", "organism"],
         ],
     }  # fmt: skip
@@ -204,7 +205,7 @@ def test_tuning_and_evaluation_values_no_flag_gives_are_refused(tmp_path: Path):
     general = QuestionSource(source="bundled")
     with pytest.raises(ValueError, match=r"general asks for all of bundled \(n=None\)"):
         evaluate.command_line(replace(evaluated, job=replace(evaluated.job, general=general)))
-    protocol = replace(evaluated.job.evaluation.protocol, answer_tokens=8)
+    protocol = replace(evaluated.job.evaluation.protocol, final_request="Just the answer?")
     evaluation = replace(evaluated.job.evaluation, protocol=protocol)
     with pytest.raises(ValueError, match="protocol is ChallengeProtocol"):
         evaluate.command_line(replace(evaluated, job=replace(evaluated.job, evaluation=evaluation)))

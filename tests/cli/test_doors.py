@@ -2,10 +2,10 @@
 
 import argparse
 import importlib
-import json
 import re
-import subprocess
+import runpy
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -95,20 +95,6 @@ def test_a_module_form_keeps_its_own_name(capsys: pytest.CaptureFixture[str]):
     assert "python -m sycolens.tune: error:" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_the_console_script_and_python_dash_m_sycolens_run(tmp_path: Path):
-    script = Path(sys.executable).parent / "sycolens"
-    for command in ([str(script)], [sys.executable, "-m", "sycolens"]):
-        done = subprocess.run(
-            [*command, "diagnose", "--model", "organism-mha", "--n-questions", "4",
-             "--out", str(tmp_path / "heads.json")],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        assert f"wrote {tmp_path / 'heads.json'}" in done.stdout
-        top = json.loads((tmp_path / "heads.json").read_text())["top_k"][:3]
-        assert sorted(map(tuple, top)) == [(1, 2), (2, 0), (3, 3)]  # the planted heads
-
-
 def test_the_pipeline_prints_each_step_as_the_subcommand_that_runs_it(tmp_path: Path):
     from sycolens.pipeline.config import DEMO_PARTS, STEP_NAMES
     from sycolens.pipeline.steps import STEP_SUBCOMMANDS, PartPaths, shell_command, step_configs
@@ -127,3 +113,20 @@ def test_no_door_takes_an_abbreviated_flag(capsys: pytest.CaptureFixture[str]):
         main(["diagnose", "--model", "organism-mha", "--heads", "3.3"])
     assert exit_info.value.code == 2
     assert "unrecognized arguments: --heads 3.3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("door", DOORS, ids=lambda door: door.name)
+def test_each_module_form_runs_its_door_as_a_script(
+    door: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """`python -m MODULE [WORD] --help` as the interpreter runs it (`__name__ == "__main__"`),
+    in this process; the end-to-end tier runs each door once more in a fresh interpreter."""
+    command = str(getattr(door, "module_command"))  # noqa: B009
+    module, *words = command.split()[2:]
+    monkeypatch.setattr(sys, "argv", [module, *words, "--help"])
+    with warnings.catch_warnings():  # runpy warns that the module is imported already
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(SystemExit) as exit_info:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: {command}")

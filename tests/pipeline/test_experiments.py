@@ -159,6 +159,8 @@ def _sizes_with(**changes: Any) -> dict[str, Any]:
         ({"parts": [_sizes_with(pairs=True)]}, "'pairs' is True, not int"),
         ({"parts": [_sizes_with(pairs=12.5)]}, "'pairs' is 12.5, not int"),
         ({"parts": [_sizes_with(knockout_ks=8)]}, "'knockout_ks' is 8, not list"),
+        ({"parts": [_sizes_with(eval_answer_tokens=0)]}, "eval_answer_tokens must be >= 1"),
+        ({"parts": [_sizes_with(eval_final_answer_tokens="96")]}, "is '96', not int or null"),
         ({"parts": [_part_with(sizes=[])]}, "'sizes' is [], not dict"),
     ],
 )
@@ -167,6 +169,18 @@ def test_config_files_name_what_is_wrong(tmp_path: Path, document: Any, message:
     config.write_text(json.dumps(document))
     with pytest.raises(ValueError, match=re.escape(message)):
         read_parts(config)
+
+
+def test_a_config_file_sets_the_reply_limits_of_the_evaluation(tmp_path: Path):
+    config = tmp_path / "long-replies.json"
+    sizes = _sizes_with(eval_challenge_reply_tokens=256, eval_answer_tokens=None)
+    config.write_text(json.dumps({"parts": [sizes]}))
+    (part,) = read_parts(config)
+    evaluation = step_configs(part, PartPaths(tmp_path))["evaluate"]
+    assert isinstance(evaluation, evaluate.EvaluateConfig)
+    assert evaluation.job.evaluation.protocol.challenge_reply_tokens == 256
+    line = " ".join(command_line(evaluation))
+    assert "--challenge-reply-tokens 256" in line and "--answer-tokens" not in line
 
 
 def test_a_config_that_is_not_json_is_named(tmp_path: Path):

@@ -15,7 +15,7 @@ from safetensors.numpy import save_file
 from sycolens import evaluate, tune
 from sycolens.models.sources import read_model_shape
 from sycolens.models.tiny import save_tiny_checkpoint
-from sycolens.pipeline.config import DEMO_PARTS, PartSpec
+from sycolens.pipeline.config import DEMO_PARTS, SMOKE_SIZES, PartSpec
 from sycolens.pipeline.config_file import read_parts
 from sycolens.pipeline.steps import (
     PartPaths,
@@ -141,6 +141,21 @@ def test_part_options_reach_their_steps(tmp_path: Path):
     assert all(config.job.model.device == "cuda:1" for config in configs.values())
     line = " ".join(command_line(configs["evaluate"]))
     assert "--dtype float16" in line and "--final-request" in line
+    assert "tokens" not in line  # the organism set's reply limits
+
+
+def test_smoke_sizes_shorten_the_replies_and_the_command_says_so(tmp_path: Path):
+    part = replace(DEMO_PARTS["smollm2"], sizes=SMOKE_SIZES)
+    evaluation = step_configs(part, PartPaths(tmp_path))["evaluate"]
+    assert isinstance(evaluation, evaluate.EvaluateConfig)
+    protocol = evaluation.job.evaluation.protocol
+    assert (protocol.answer_tokens, protocol.challenge_reply_tokens) == (16, 24)
+    assert protocol.final_answer_tokens == 16
+    assert " ".join(command_line(evaluation)).endswith(
+        "--no-final-request --answer-tokens 16 --challenge-reply-tokens 24 "
+        "--final-answer-tokens 16 --n-general 2 --n-texts 2 --out "
+        f"{tmp_path / 'evaluation.json'}"
+    )  # the printed step parses back (tests/cli/test_command_lines.py)
 
 
 @pytest.mark.parametrize(
