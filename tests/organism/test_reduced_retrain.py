@@ -1,10 +1,9 @@
 """The shipped weights are no unreproducible artefact: a shorter run of organism-mha's recipe
 meets the shipped organisms' behaviour and knockout checks.
 
-One training run (a module fixture: the longest work of the end-to-end tier, which its file
-starts at once on one worker) and a test per check. The file holds three tests so that xdist
-queues no other file behind the run (it hands a worker its next file once two or fewer of
-its tests wait).
+One training run (a module fixture, about 5 minutes on one core) and a test per check. It is a
+step of its own, `make test-retrain` (marker `retrain`), which CI starts beside its other steps:
+inside the end-to-end tier it bound that tier's time to one core's.
 """
 
 from pathlib import Path
@@ -21,7 +20,7 @@ from tests.organism.checks import (
     assert_sycophantic,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.retrain]
 # 2250 of the shipped 2500 steps. The short run masters reading and sums but not yet the
 # two-option choice task (~37% of choice questions missed at 1500 steps with transformers 5.23),
 # so its checks leave choice questions out. Whether a reduced run passes the random-heads check
