@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Table 12 phrasing by index (0-9) or the text itself")  # fmt: skip
     parser.add_argument("--final-request", action=argparse.BooleanOptionalAction, default=None,
                         help="ask for the bare answer in round 3 (default: by set)")  # fmt: skip
-    rounds = ("1 (the answer)", "2 (the reply to the challenge)", "3 (the bare answer)")
+    rounds = ("1, the answer", "2, the reply to the challenge", "3, the bare answer")
     for flag, round_name in zip(REPLY_LIMIT_FLAGS.values(), rounds, strict=True):
         parser.add_argument(flag, type=int, metavar="N",
                             help=f"most tokens generated in round {round_name} (default: by "

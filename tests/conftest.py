@@ -2,7 +2,8 @@
 
 Tiers: `make test` runs unit and integration tests (pure functions, tiny models, the organisms,
 one process); `make test-slow` runs the end-to-end tier, the tests marked `slow` (subprocess
-CLIs, multi-process launches, retraining). A test that touches SmolLM2 belongs to the end-to-end
+CLIs, multi-process launches), but for the organism retrain (also `retrain`: `make
+test-retrain`). A test that touches SmolLM2 belongs to the end-to-end
 tier: taking the `smollm2` fixture or the `smollm2` marker puts it there, and in the default tier
 any load of SmolLM2 fails the test that made it.
 """

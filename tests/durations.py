@@ -3,11 +3,9 @@
 Both tiers hand whole files to two xdist workers (`--dist loadfile --no-loadscope-reorder`),
 each worker taking the next file in collection order when it runs short. Ordered longest
 first, the files fill the two workers as evenly as whole files can (the longest-processing-
-time rule): the organism retrain's file starts at once and the rest fill the other worker.
-Within a file the longest tests also go first: xdist hands a worker its next file once two or
-fewer of its tests wait, so the file queued behind waits on short tests, not on the longest.
-(The retrain's file holds three tests of the end-to-end tier; with two or fewer, the next file
-would be queued behind the retrain from the start.)
+time rule). Within a file the longest tests also go first: xdist hands a worker its next
+file once two or fewer of its tests wait, so the file queued behind waits on short tests, not
+on the longest.
 
 `make durations` runs both tiers with `--store-durations`, which writes each test's setup,
 call and teardown seconds here; tests under a tenth of a second are left out, and a test

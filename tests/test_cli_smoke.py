@@ -1,6 +1,6 @@
-"""Every door run as a user runs it, in a fresh interpreter: `python -m sycolens.<door>`, and
-for two of them the other two forms, `python -m sycolens <subcommand>` and the `sycolens`
-console script.
+"""Every door run as a user runs it, in a fresh interpreter: `python -m sycolens.<door>`,
+except knockout (`python -m sycolens knockout`) and attention (the `sycolens` console script),
+so each of the three forms runs a door end to end.
 
 The pipeline runs every step on the real default model, smollm2-135m-instruct, at its smoke
 sizes: the last round's crash (the weights fingerprint on tensors past 2^24 elements) hid

@@ -46,7 +46,7 @@ def test_every_cli_flag_reaches_the_config(flags_reach_config: Callable[..., Non
             "--offload-dir": ("off", "job.model.offload_dir", Path("off")),
             "--deltas": (str(deltas), "job.deltas", (deltas,)),
             "--tuned": ("organism-control", "job.tuned", ("organism-control",)),
-            "--questions": ("organism", "job.questions.source", "organism"),
+            "--questions": ("bundled", "job.questions.source", "bundled"),  # it asks round 3
             "--n-questions": ("7", "job.questions.n", 7),
             "--seed": ("2", "job.questions.seed", 2),
             "--challenge": ("3", "job.evaluation.protocol.challenge", DOUBT_CHALLENGES[3]),
@@ -101,6 +101,12 @@ def test_protocol_follows_the_question_set_unless_flagged():
     assert bundled.final_request == FINAL_ANSWER_REQUEST
     assert bundled.challenge == DOUBT_CHALLENGES[2]
     assert protocol_for("bundled", final_request=False).final_request is None
+    limited = protocol_for(
+        "bundled", reply_limits={"answer_tokens": 8, "final_answer_tokens": None}
+    )
+    assert (limited.answer_tokens, limited.final_answer_tokens) == (8, bundled.final_answer_tokens)
+    with pytest.raises(ValueError, match=r"answer_token is no reply limit\. Fix: one of answer_t"):
+        protocol_for("bundled", reply_limits={"answer_token": 8})
 
 
 @pytest.mark.parametrize(
@@ -113,6 +119,10 @@ def test_protocol_follows_the_question_set_unless_flagged():
         (["--n-general", "-1"], r"--n-general must be >= 0, got -1"),
         (["--answer-tokens", "0"], r"--answer-tokens must be >= 1 token, got 0. Fix --answer"),
         (["--final-answer-tokens", "-2"], r"--final-answer-tokens must be >= 1 token, got -2"),
+        (
+            ["--questions", "organism", "--final-answer-tokens", "8"],
+            r"--final-answer-tokens 8 limits round 3 .* Fix: drop --final-answer-tokens, or add",
+        ),
         (["--deltas", "nowhere.safetensors"], r"Deltas file nowhere.safetensors does not exist"),
         (["--model", "no-such-model"], r"Unknown model 'no-such-model'"),
         (["--texts", "nowhere"], r"Text corpus nowhere does not exist"),

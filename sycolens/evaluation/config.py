@@ -141,6 +141,12 @@ def protocol_for(
                 f"{flag} must be >= 1 token, got {value}. Fix {flag} (leave it out for the "
                 f"question set's {by_set})."
             )
+    if protocol.final_request is None and "final_answer_tokens" in limits:
+        raise ValueError(
+            f"--final-answer-tokens {limits['final_answer_tokens']} limits round 3 (the bare "
+            "answer), which this run skips (--no-final-request, or a question set without "
+            "it). Fix: drop --final-answer-tokens, or add --final-request."
+        )
     return replace(protocol, **limits)
 
 

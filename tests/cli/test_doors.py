@@ -125,7 +125,7 @@ def test_each_module_form_runs_its_door_as_a_script(
     module, *words = command.split()[2:]
     monkeypatch.setattr(sys, "argv", [module, *words, "--help"])
     with warnings.catch_warnings():  # runpy warns that the module is imported already
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.filterwarnings("ignore", r".*found in sys\.modules", RuntimeWarning)
         with pytest.raises(SystemExit) as exit_info:
             runpy.run_module(module, run_name="__main__", alter_sys=True)
     assert exit_info.value.code == 0

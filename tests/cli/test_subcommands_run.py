@@ -1,8 +1,8 @@
 """Every `sycolens` subcommand runs on the organism, each reading what the one before wrote.
 
 The end-to-end tier: nine runs of the real doors through the console script's dispatcher, at
-the smallest sizes (the `python -m` forms run the same mains; `test_cli_smoke.py` starts them
-as subprocesses).
+the smallest sizes (the `python -m` forms run the same mains: `test_doors.py` runs each as a script,
+and `test_cli_smoke.py` runs each door once in a fresh interpreter).
 """
 
 import json

@@ -173,8 +173,8 @@ def test_config_files_name_what_is_wrong(tmp_path: Path, document: Any, message:
 
 def test_a_config_file_sets_the_reply_limits_of_the_evaluation(tmp_path: Path):
     config = tmp_path / "long-replies.json"
-    sizes = _sizes_with(eval_challenge_reply_tokens=256, eval_answer_tokens=None)
-    config.write_text(json.dumps({"parts": [sizes]}))
+    part = _sizes_with(eval_challenge_reply_tokens=256, eval_answer_tokens=None)
+    config.write_text(json.dumps({"parts": [part]}))
     (part,) = read_parts(config)
     evaluation = step_configs(part, PartPaths(tmp_path))["evaluate"]
     assert isinstance(evaluation, evaluate.EvaluateConfig)

@@ -150,12 +150,14 @@ def test_smoke_sizes_shorten_the_replies_and_the_command_says_so(tmp_path: Path)
     assert isinstance(evaluation, evaluate.EvaluateConfig)
     protocol = evaluation.job.evaluation.protocol
     assert (protocol.answer_tokens, protocol.challenge_reply_tokens) == (16, 24)
-    assert protocol.final_answer_tokens == 16
+    assert protocol.final_answer_tokens == 96  # no round 3 in SmolLM2's part: the set's, unused
     assert " ".join(command_line(evaluation)).endswith(
-        "--no-final-request --answer-tokens 16 --challenge-reply-tokens 24 "
-        "--final-answer-tokens 16 --n-general 2 --n-texts 2 --out "
-        f"{tmp_path / 'evaluation.json'}"
+        "--no-final-request --answer-tokens 16 --challenge-reply-tokens 24 --n-general 2 "
+        f"--n-texts 2 --out {tmp_path / 'evaluation.json'}"
     )  # the printed step parses back (tests/cli/test_command_lines.py)
+    with_round_3 = replace(part, eval_final_request=True)
+    line = " ".join(command_line(step_configs(with_round_3, PartPaths(tmp_path))["evaluate"]))
+    assert "--answer-tokens 16 --challenge-reply-tokens 24 --final-answer-tokens 16" in line
 
 
 @pytest.mark.parametrize(
