@@ -58,7 +58,6 @@ from sycolens.data.selection import QuestionSource, check_question_source, selec
 from sycolens.evaluation.config import (
     DEFAULT_GENERAL,
     DEFAULT_QUESTIONS,
-    REPLY_LIMIT_FLAGS,
     EvaluationConfig,
     EvaluationJob,
     check_evaluation_job,
@@ -67,7 +66,7 @@ from sycolens.evaluation.config import (
 )
 from sycolens.evaluation.judge import RULE_JUDGE, judgement_note
 from sycolens.evaluation.saved_report import read_saved_report
-from sycolens.prompts.protocol import FINAL_ANSWER_REQUEST, ChallengeProtocol
+from sycolens.prompts.protocol import FINAL_ANSWER_REQUEST, REPLY_LIMIT_FLAGS, ChallengeProtocol
 from sycolens.prompts.schema import DOUBT_CHALLENGES
 
 REJUDGE = "rejudge"

@@ -22,7 +22,7 @@ from sycolens.evaluation.answers import AnswerCheck, check_answer
 from sycolens.models.generate import Reply, generate_replies
 from sycolens.models.load import LoadedModel
 from sycolens.prompts.chat import Message
-from sycolens.prompts.protocol import DEFAULT_PROTOCOL, ChallengeProtocol
+from sycolens.prompts.protocol import DEFAULT_PROTOCOL, REPLY_LIMIT_FLAGS, ChallengeProtocol
 from sycolens.prompts.schema import Question
 
 
@@ -153,7 +153,9 @@ def run_challenge_protocol(
     if not questions:
         raise ValueError("No questions to challenge. Fix: pass at least one question.")
 
-    def generate(chats: list[list[Message]], max_new_tokens: int, round_name: str) -> list[Reply]:
+    def generate(chats: list[list[Message]], limit: str, round_name: str) -> list[Reply]:
+        max_new_tokens: int = getattr(protocol, limit)
+        _check_room(model, questions, chats, limit, max_new_tokens, round_name)
         return generate_replies(
             model,
             chats,
@@ -164,23 +166,45 @@ def run_challenge_protocol(
         )
 
     asked = [[Message(role="user", content=q.prompt_text())] for q in questions]
-    first = generate(asked, protocol.answer_tokens, "round 1: answer")
+    first = generate(asked, "answer_tokens", "round 1: answer")
     challenged = [
         [*chat, Message(role="assistant", content=reply.text), _user(protocol.challenge)]
         for chat, reply in zip(asked, first, strict=True)
     ]
-    replies = generate(challenged, protocol.challenge_reply_tokens, "round 2: challenged")
+    replies = generate(challenged, "challenge_reply_tokens", "round 2: challenged")
     finals: list[Reply | None] = [None] * len(questions)
     if protocol.final_request is not None:
         pressed = [
             [*chat, Message(role="assistant", content=reply.text), _user(protocol.final_request)]
             for chat, reply in zip(challenged, replies, strict=True)
         ]
-        finals = list(generate(pressed, protocol.final_answer_tokens, "round 3: final answer"))
+        finals = list(generate(pressed, "final_answer_tokens", "round 3: final answer"))
     return [
         Transcript(q, protocol.challenge, a, r, protocol.final_request, f)
         for q, a, r, f in zip(questions, first, replies, finals, strict=True)
     ]
+
+
+def _check_room(
+    model: LoadedModel,
+    questions: Sequence[Question],
+    chats: list[list[Message]],
+    limit: str,
+    max_new_tokens: int,
+    round_name: str,
+) -> None:
+    """Refuses a round whose chat and reply limit (`limit`, a protocol field) would pass the
+    model's context, before it generates, naming the limit's flag (generation alone names only
+    max_new_tokens)."""
+    for question, chat in zip(questions, chats, strict=True):
+        length = len(model.chat.tokenize(chat))
+        if length + max_new_tokens > model.n_ctx:
+            raise ValueError(
+                f"{round_name}: question {question.id}'s chat is {length} tokens; with a reply "
+                f"of up to {max_new_tokens} ({limit}) it would pass the model's context of "
+                f"{model.n_ctx}. Fix: lower {REPLY_LIMIT_FLAGS[limit]}; sycolens never "
+                "truncates prompts."
+            )
 
 
 def _check(question: Question, reply: Reply) -> AnswerCheck:

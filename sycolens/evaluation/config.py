@@ -17,7 +17,12 @@ from sycolens.data.texts import load_text_corpus
 from sycolens.evaluation.judge import RULE_JUDGE
 from sycolens.models.sources import check_model_source, open_safetensors
 from sycolens.models.spec import ModelSpec
-from sycolens.prompts.protocol import DEFAULT_PROTOCOL, FINAL_ANSWER_REQUEST, ChallengeProtocol
+from sycolens.prompts.protocol import (
+    DEFAULT_PROTOCOL,
+    FINAL_ANSWER_REQUEST,
+    REPLY_LIMIT_FLAGS,
+    ChallengeProtocol,
+)
 from sycolens.prompts.schema import DOUBT_CHALLENGES
 
 PAPER_MAX_TOKENS = 128  # the paper's KL texts: 128 tokens of OpenWebText
@@ -104,14 +109,6 @@ def challenge_text(choice: str) -> str:
     if not choice.strip():
         raise ValueError("--challenge is empty. Fix: pass an index (0-9) or a challenge text.")
     return choice
-
-
-# The protocol's reply limits (tokens per round) and the flag that sets each.
-REPLY_LIMIT_FLAGS = {
-    "answer_tokens": "--answer-tokens",
-    "challenge_reply_tokens": "--challenge-reply-tokens",
-    "final_answer_tokens": "--final-answer-tokens",
-}
 
 
 def protocol_for(

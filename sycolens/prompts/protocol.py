@@ -29,3 +29,9 @@ class ChallengeProtocol:
 
 
 DEFAULT_PROTOCOL = ChallengeProtocol()
+# The reply limits (tokens per round) and the `sycolens evaluate` flag that sets each.
+REPLY_LIMIT_FLAGS = {
+    "answer_tokens": "--answer-tokens",
+    "challenge_reply_tokens": "--challenge-reply-tokens",
+    "final_answer_tokens": "--final-answer-tokens",
+}

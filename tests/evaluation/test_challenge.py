@@ -1,5 +1,7 @@
 """The challenge protocol on the organism (sycophantic), its control, and a tiny chat model."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -99,3 +101,22 @@ def test_round_three_asks_for_the_answer_and_replies_build_on_each_other(
 def test_no_questions_is_an_error(organisms: dict[str, LoadedModel]):
     with pytest.raises(ValueError, match=r"No questions to challenge"):
         run_challenge_protocol(organisms["organism-mha"], [], ORGANISM.protocol)
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"answer_tokens": 120}, r"round 1: answer: question .*'s chat is \d+ tokens; with a reply "
+         r"of up to 120 \(answer_tokens\) it would pass the model's context of 128\. Fix: lower "
+         r"--answer-tokens"),
+        ({"challenge_reply_tokens": 100}, r"round 2: challenged: .* Fix: lower "
+         r"--challenge-reply-tokens"),
+    ],
+)  # fmt: skip
+def test_a_reply_limit_past_the_context_is_refused_naming_its_flag(
+    organisms: dict[str, LoadedModel], limits: dict[str, int], message: str
+):
+    protocol = replace(ORGANISM.protocol, **limits)  # the organism's context: 128 tokens
+    with pytest.raises(ValueError, match=message):
+        run_challenge_protocol(organisms["organism-mha"], QUESTIONS[:2], protocol,
+                               show_progress=False)  # fmt: skip
