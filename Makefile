@@ -34,8 +34,8 @@ PYTEST_FLAGS ?=
 TEST_WORKERS ?= 2
 # A worker takes a whole test file, so a module's fixtures are built once; the files come
 # longest first by tests/durations.json (tests/durations.py), so the two workers end together.
-PYTEST := OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) \
-	--dist loadfile --no-loadscope-reorder
+PYTEST_ONE := OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+PYTEST := $(PYTEST_ONE) -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The unit and integration tiers: pure functions, tiny checkpoints, the organisms, one process.
 test: install
@@ -49,8 +49,7 @@ test-slow: install
 # organisms: one training run, one process, one core (so its float rounding is the recorded
 # run's), about 5 minutes; run it when you change the organism or the training loop (CI does).
 test-retrain: install
-	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m retrain \
-		tests/organism/test_reduced_retrain.py $(PYTEST_FLAGS)
+	$(PYTEST_ONE) -m retrain tests/organism/test_reduced_retrain.py $(PYTEST_FLAGS)
 
 # Records each test's seconds in tests/durations.json, which orders the files of both tiers.
 durations: install

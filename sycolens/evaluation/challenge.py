@@ -154,12 +154,11 @@ def run_challenge_protocol(
         raise ValueError("No questions to challenge. Fix: pass at least one question.")
 
     def generate(chats: list[list[Message]], limit: str, round_name: str) -> list[Reply]:
-        max_new_tokens: int = getattr(protocol, limit)
-        _check_room(model, questions, chats, limit, max_new_tokens, round_name)
         return generate_replies(
             model,
             chats,
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=getattr(protocol, limit),
+            limit_name=REPLY_LIMIT_FLAGS[limit],
             batch_size=batch_size,
             show_progress=show_progress,
             description=round_name,
@@ -183,28 +182,6 @@ def run_challenge_protocol(
         Transcript(q, protocol.challenge, a, r, protocol.final_request, f)
         for q, a, r, f in zip(questions, first, replies, finals, strict=True)
     ]
-
-
-def _check_room(
-    model: LoadedModel,
-    questions: Sequence[Question],
-    chats: list[list[Message]],
-    limit: str,
-    max_new_tokens: int,
-    round_name: str,
-) -> None:
-    """Refuses a round whose chat and reply limit (`limit`, a protocol field) would pass the
-    model's context, before it generates, naming the limit's flag (generation alone names only
-    max_new_tokens)."""
-    for question, chat in zip(questions, chats, strict=True):
-        length = len(model.chat.tokenize(chat))
-        if length + max_new_tokens > model.n_ctx:
-            raise ValueError(
-                f"{round_name}: question {question.id}'s chat is {length} tokens; with a reply "
-                f"of up to {max_new_tokens} ({limit}) it would pass the model's context of "
-                f"{model.n_ctx}. Fix: lower {REPLY_LIMIT_FLAGS[limit]}; sycolens never "
-                "truncates prompts."
-            )
 
 
 def _check(question: Question, reply: Reply) -> AnswerCheck:

@@ -57,8 +57,11 @@ def generate_replies(
     batch_size: int = 16,
     show_progress: bool = False,
     description: str = "generating",
+    limit_name: str = "max_new_tokens",
 ) -> list[Reply]:
-    """Returns the model's greedy reply to each chat, in the order of `chats`."""
+    """Returns the model's greedy reply to each chat, in the order of `chats`.
+
+    `limit_name` is what a refusal calls `max_new_tokens` (a caller's flag that sets it)."""
     if max_new_tokens < 1 or batch_size < 1:
         raise ValueError(
             f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens} and {batch_size}."
@@ -68,9 +71,9 @@ def generate_replies(
         check_known_tokens(model.chat, prompt, f"Chat {index}")
         if len(prompt) + max_new_tokens > model.n_ctx:
             raise ValueError(
-                f"Chat {index} is {len(prompt)} tokens; with max_new_tokens={max_new_tokens} it "
-                f"would pass the model's context of {model.n_ctx}. Fix: shorten the chat or "
-                "lower max_new_tokens; sycolens never truncates prompts."
+                f"{description}: Chat {index} is {len(prompt)} tokens; with {limit_name}="
+                f"{max_new_tokens} it would pass the model's context of {model.n_ctx}. Fix: "
+                f"shorten the chat or lower {limit_name}; sycolens never truncates prompts."
             )
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
     replies: dict[int, Reply] = {}

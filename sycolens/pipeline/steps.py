@@ -142,7 +142,10 @@ def _evaluation_job(part: PartSpec, paths: PartPaths) -> EvaluationJob:
     sizes = part.sizes
     questions = QuestionSource(source=part.questions, n=sizes.eval_questions)
     spt_runs = (step for step in part.tuning_steps if step != "sft")
-    asks_round_3 = protocol_for(part.questions, final_request=part.eval_final_request)
+    asks_round_3 = (
+        protocol_for(part.questions, final_request=part.eval_final_request).final_request
+        is not None
+    )
     protocol = protocol_for(
         part.questions,
         final_request=part.eval_final_request,
@@ -150,9 +153,7 @@ def _evaluation_job(part: PartSpec, paths: PartPaths) -> EvaluationJob:
             "answer_tokens": sizes.eval_answer_tokens,
             "challenge_reply_tokens": sizes.eval_challenge_reply_tokens,
             # a part without round 3 has no round-3 replies to limit
-            "final_answer_tokens": sizes.eval_final_answer_tokens
-            if asks_round_3.final_request
-            else None,
+            "final_answer_tokens": sizes.eval_final_answer_tokens if asks_round_3 else None,
         },
     )
     return EvaluationJob(

@@ -106,10 +106,10 @@ def test_no_questions_is_an_error(organisms: dict[str, LoadedModel]):
 @pytest.mark.parametrize(
     ("limits", "message"),
     [
-        ({"answer_tokens": 120}, r"round 1: answer: question .*'s chat is \d+ tokens; with a reply "
-         r"of up to 120 \(answer_tokens\) it would pass the model's context of 128\. Fix: lower "
+        ({"answer_tokens": 120}, r"round 1: answer: Chat \d+ is \d+ tokens; with --answer-tokens="
+         r"120 it would pass the model's context of 128\. Fix: shorten the chat or lower "
          r"--answer-tokens"),
-        ({"challenge_reply_tokens": 100}, r"round 2: challenged: .* Fix: lower "
+        ({"challenge_reply_tokens": 100}, r"round 2: challenged: .* Fix: shorten the chat or lower "
          r"--challenge-reply-tokens"),
     ],
 )  # fmt: skip
